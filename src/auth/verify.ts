@@ -1,0 +1,63 @@
+import { errors, jwtVerify } from 'jose';
+import type { KeySource } from './keys.js';
+
+/** Asymmetric algorithms only: `none` and HMAC (e.g. HS256 signed with a public key) never verify. */
+export const ACCEPTED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+/** Tokens longer than this are refused before any parsing. */
+export const MAX_TOKEN_LENGTH = 8192;
+
+export interface Principal {
+  /** The token's `sub`. */
+  readonly userId: string;
+  readonly name: string;
+  /** Seconds since the epoch; undefined when the token has no `exp`. */
+  readonly expiresAt: number | undefined;
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+export class AuthError extends Error {
+  override readonly name = 'AuthError';
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+export interface VerifyOptions {
+  readonly issuer: string | undefined;
+  readonly audience: readonly string[] | undefined;
+  readonly clockToleranceSecs: number;
+}
+
+export async function verifyToken(token: string, keys: KeySource, options: VerifyOptions): Promise<Principal> {
+  if (token.length === 0) throw new AuthError('missing token');
+  if (token.length > MAX_TOKEN_LENGTH) throw new AuthError('token too long');
+  try {
+    const { payload } = await jwtVerify(token, keys.getKey, {
+      algorithms: ACCEPTED_ALGORITHMS,
+      clockTolerance: options.clockToleranceSecs,
+      ...(options.issuer !== undefined ? { issuer: options.issuer } : {}),
+      ...(options.audience !== undefined ? { audience: [...options.audience] } : {}),
+    });
+    if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
+      throw new AuthError('token has no usable sub claim');
+    }
+    const name = typeof payload.name === 'string' ? payload.name.slice(0, 100) : payload.sub;
+    return { userId: payload.sub, name, expiresAt: payload.exp, claims: payload };
+  } catch (err) {
+    if (err instanceof AuthError) throw err;
+    throw new AuthError(describeJoseError(err));
+  }
+}
+
+/** A short reason that is safe to log: it never contains the token. */
+function describeJoseError(err: unknown): string {
+  if (err instanceof errors.JWTExpired) return 'token expired';
+  if (err instanceof errors.JWTClaimValidationFailed) return `claim check failed: ${err.claim}`;
+  if (err instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed';
+  if (err instanceof errors.JWKSNoMatchingKey) return 'no matching key';
+  if (err instanceof errors.JWSSignatureVerificationFailed) return 'bad signature';
+  if (err instanceof errors.JWKSTimeout) return 'key service timed out';
+  if (err instanceof errors.JOSEError) return err.code.toLowerCase();
+  return 'malformed token';
+}

@@ -1,0 +1,319 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/**
+ * Every environment variable the relay reads, with its default and meaning. The README's
+ * configuration table is generated from this list (`npm run docs:config`) and a test checks
+ * that the two agree, so they cannot drift.
+ */
+export interface VariableSpec {
+  readonly name: string;
+  readonly group: 'required' | 'optional' | 'tuning' | 'relay';
+  readonly default: string | undefined;
+  readonly description: string;
+  /** Parses the raw string (or the default). Throws a ZodError whose message says what is expected. */
+  readonly schema: z.ZodType<unknown>;
+  /** Never echo the value in an error: it may hold credentials. */
+  readonly secret?: boolean;
+}
+
+const positiveInt = (what = 'a positive integer') =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { message: `must be ${what}` })
+    .transform(Number)
+    .refine((n) => Number.isSafeInteger(n) && n > 0, { message: `must be ${what}` });
+
+const nonNegativeInt = (what = 'a whole number >= 0') =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { message: `must be ${what}` })
+    .transform(Number)
+    .refine((n) => Number.isSafeInteger(n), { message: `must be ${what}` });
+
+const port = z
+  .string()
+  .trim()
+  .regex(/^\d+$/, { message: 'must be a TCP port (1-65535)' })
+  .transform(Number)
+  .refine((n) => n >= 1 && n <= 65535, { message: 'must be a TCP port (1-65535)' });
+
+const flag = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((s) => ['0', '1', 'true', 'false', 'yes', 'no'].includes(s), { message: 'must be 0/1/true/false' })
+  .transform((s) => s === '1' || s === 'true' || s === 'yes');
+
+const hostnamePattern = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+export interface BindAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `host:port`, where host is an IPv4 address, `[IPv6]`, or a host name that contains a dot or is `localhost`. */
+const bindAddress = z.string().trim().transform((raw, ctx): BindAddress => {
+  const expected = 'must be host:port, e.g. 0.0.0.0:8081 or [::]:8081';
+  const match = /^(\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(raw);
+  const host = match?.[2] ?? match?.[3];
+  const portNumber = Number(match?.[4]);
+  const hostValid =
+    host !== undefined &&
+    (isIP(host) !== 0 || host === 'localhost' || (host.includes('.') && hostnamePattern.test(host) && !/^[\d.]+$/.test(host)));
+  if (!match || !hostValid || !(portNumber >= 0 && portNumber <= 65535)) {
+    ctx.addIssue({ code: 'custom', message: expected });
+    return z.NEVER;
+  }
+  return { host: host, port: portNumber };
+});
+
+const url = (protocols: readonly string[]) =>
+  z
+    .string()
+    .trim()
+    .refine(
+      (s) => {
+        try {
+          return protocols.includes(new URL(s).protocol);
+        } catch {
+          return false;
+        }
+      },
+      { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+    );
+
+const logLevel = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((s) => ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(s), {
+    message: 'must be one of fatal, error, warn, info, debug, trace, silent',
+  });
+
+const csv = z
+  .string()
+  .trim()
+  .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p.length > 0));
+
+export const VARIABLES: readonly VariableSpec[] = [
+  // The spec's required variables. Outside production each one has a working local default.
+  { name: 'DATABASE_URL', group: 'required', default: undefined, secret: true, schema: url(['postgres:', 'postgresql:']).optional(),
+    description: 'PostgreSQL connection string. Unset outside production: an embedded PostgreSQL is started with its data in RELAY_DATA_DIR.' },
+  { name: 'REDIS_URL', group: 'required', default: undefined, secret: true, schema: url(['redis:', 'rediss:']).optional(),
+    description: 'Redis connection string for cross-replica pub/sub. Unset outside production: an in-process bus serves a single replica.' },
+  { name: 'JWT_PUBLIC_KEY_URL', group: 'required', default: undefined, schema: url(['http:', 'https:']).optional(),
+    description: 'JWKS endpoint of the identity service. Unset outside production: development auth (the relay makes its own key, serves its JWKS and mints tokens on loopback).' },
+  { name: 'BIND_ADDRESS', group: 'required', default: '0.0.0.0:8081', schema: bindAddress,
+    description: 'Address of the WebSocket and health/readiness listener (host:port).' },
+  // The spec's optional variables; Rust-only knobs mapped to their Node equivalents.
+  { name: 'LOG_LEVEL', group: 'optional', default: 'info', schema: logLevel,
+    description: 'Log level (replaces RUST_LOG; RUST_LOG is read as a fallback when it holds a plain level).' },
+  { name: 'LOG_ERROR_STACKS', group: 'optional', default: '0', schema: flag,
+    description: 'Include stack traces in error logs (replaces RUST_BACKTRACE).' },
+  { name: 'UV_THREADPOOL_SIZE', group: 'optional', default: '4', schema: positiveInt(),
+    description: "Size of Node's libuv worker pool (replaces TOKIO_WORKER_THREADS). JavaScript runs on one thread per replica; scale with replicas." },
+  { name: 'MAX_CONNECTIONS', group: 'optional', default: '10000', schema: positiveInt(),
+    description: 'Maximum concurrent WebSocket connections per replica; further upgrades get HTTP 503.' },
+  { name: 'METRICS_PORT', group: 'optional', default: '9090', schema: port,
+    description: 'Port of the Prometheus /metrics listener (same host as BIND_ADDRESS).' },
+  { name: 'REDIS_POOL_SIZE', group: 'optional', default: '50', schema: positiveInt(),
+    description: 'Upper bound on Redis connections per replica (ioredis pipelines commands; the relay uses one publisher and one subscriber connection within this bound).' },
+  { name: 'PERMISSION_CACHE_TTL', group: 'optional', default: '300', schema: nonNegativeInt(),
+    description: 'Seconds a document permission lookup is cached.' },
+  { name: 'OPERATION_HISTORY_TTL', group: 'optional', default: '600', schema: positiveInt(),
+    description: 'Seconds committed ops stay in memory for transforming late changes; older ones are read back from PostgreSQL.' },
+  // The spec's performance tuning variables.
+  { name: 'CURSOR_THROTTLE_MS', group: 'tuning', default: '50', schema: nonNegativeInt(),
+    description: 'Minimum interval between cursor/presence broadcasts of one connection.' },
+  { name: 'TYPING_DEBOUNCE_MS', group: 'tuning', default: '500', schema: nonNegativeInt(),
+    description: 'A typing indicator clears after this long without typing.' },
+  { name: 'OPERATION_BATCH_SIZE', group: 'tuning', default: '100', schema: positiveInt(),
+    description: 'Maximum ops in one change, and in one group-commit INSERT.' },
+  { name: 'HEARTBEAT_INTERVAL_SECS', group: 'tuning', default: '30', schema: positiveInt(),
+    description: 'Interval of WebSocket pings to clients and of replica heartbeats.' },
+  { name: 'HEARTBEAT_TIMEOUT_SECS', group: 'tuning', default: '60', schema: positiveInt(),
+    description: 'A connection silent this long is closed; a replica silent this long is presumed dead and its presence dropped.' },
+  // Our own.
+  { name: 'NODE_ENV', group: 'relay', default: 'development', schema: z.enum(['development', 'production', 'test']),
+    description: 'production requires DATABASE_URL, REDIS_URL and JWT_PUBLIC_KEY_URL.' },
+  { name: 'RELAY_DATA_DIR', group: 'relay', default: '.relay-data', schema: z.string().trim().min(1),
+    description: 'Folder for the embedded PostgreSQL data and the development signing key (kept across restarts).' },
+  { name: 'EMBEDDED_POSTGRES_PORT', group: 'relay', default: '54329', schema: port,
+    description: 'Loopback port of the embedded PostgreSQL (only when DATABASE_URL is unset).' },
+  { name: 'DB_POOL_SIZE', group: 'relay', default: '20', schema: positiveInt(),
+    description: 'PostgreSQL connections per replica.' },
+  { name: 'DB_MAX_LIFETIME_SECS', group: 'relay', default: '1800', schema: positiveInt(),
+    description: 'A pooled PostgreSQL connection is replaced after this long.' },
+  { name: 'DB_IDLE_TIMEOUT_SECS', group: 'relay', default: '600', schema: positiveInt(),
+    description: 'An idle pooled PostgreSQL connection is closed after this long.' },
+  { name: 'JWT_ISSUER', group: 'relay', default: undefined, schema: z.string().trim().min(1).optional(),
+    description: 'Required `iss` of tokens, when set.' },
+  { name: 'JWT_AUDIENCE', group: 'relay', default: undefined, schema: csv.optional(),
+    description: 'Accepted `aud` values (comma-separated), when set.' },
+  { name: 'SNAPSHOT_INTERVAL_OPS', group: 'relay', default: '500', schema: positiveInt(),
+    description: 'A snapshot of a document is written every this many committed ops.' },
+  { name: 'DOCUMENT_IDLE_SECS', group: 'relay', default: '60', schema: positiveInt(),
+    description: 'A document nobody on this replica has open is unloaded from memory after this long.' },
+  { name: 'MAX_MESSAGE_BYTES', group: 'relay', default: '1048576', schema: positiveInt(),
+    description: 'Largest WebSocket frame accepted from a client; larger frames close the connection with 1009.' },
+  { name: 'MAX_BACKPRESSURE_BYTES', group: 'relay', default: '4194304', schema: positiveInt(),
+    description: 'Bytes queued to one slow client before it is closed with 4008 (it resumes from its clock; nothing is lost).' },
+  { name: 'SHUTDOWN_DRAIN_SECS', group: 'relay', default: '30', schema: nonNegativeInt(),
+    description: 'On SIGTERM, how long clients are given to leave before the rest are closed.' },
+  { name: 'RECONNECT_MIN_DELAY_MS', group: 'relay', default: '500', schema: nonNegativeInt(),
+    description: 'Lower bound of the randomized reconnect delay the relay tells clients when it shuts down.' },
+  { name: 'RECONNECT_MAX_DELAY_MS', group: 'relay', default: '10000', schema: positiveInt(),
+    description: 'Upper bound of that delay: spreading reconnects avoids a storm after a deploy.' },
+];
+
+export interface Config {
+  readonly nodeEnv: 'development' | 'production' | 'test';
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly jwtPublicKeyUrl: string | undefined;
+  readonly bind: BindAddress;
+  readonly logLevel: string;
+  readonly logErrorStacks: boolean;
+  readonly uvThreadpoolSize: number;
+  readonly maxConnections: number;
+  readonly metricsPort: number;
+  readonly redisPoolSize: number;
+  readonly permissionCacheTtlSecs: number;
+  readonly operationHistoryTtlSecs: number;
+  readonly cursorThrottleMs: number;
+  readonly typingDebounceMs: number;
+  readonly operationBatchSize: number;
+  readonly heartbeatIntervalSecs: number;
+  readonly heartbeatTimeoutSecs: number;
+  readonly dataDir: string;
+  readonly embeddedPostgresPort: number;
+  readonly dbPoolSize: number;
+  readonly dbMaxLifetimeSecs: number;
+  readonly dbIdleTimeoutSecs: number;
+  readonly jwtIssuer: string | undefined;
+  readonly jwtAudience: readonly string[] | undefined;
+  readonly snapshotIntervalOps: number;
+  readonly documentIdleSecs: number;
+  readonly maxMessageBytes: number;
+  readonly maxBackpressureBytes: number;
+  readonly shutdownDrainSecs: number;
+  readonly reconnectMinDelayMs: number;
+  readonly reconnectMaxDelayMs: number;
+  readonly version: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function parseVariable(spec: VariableSpec, env: Env): unknown {
+  const raw = env[spec.name];
+  const value = raw === undefined || raw === '' ? spec.default : raw;
+  const result = spec.schema.safeParse(value);
+  if (!result.success) {
+    const reason = result.error.issues[0]?.message ?? 'is invalid';
+    const shown = spec.secret || value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
+    throw new ConfigError(`${spec.name} ${reason}${shown}`);
+  }
+  return result.data;
+}
+
+/** Reads and validates the whole configuration; throws a ConfigError naming the first bad variable. */
+export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
+  const effective: Record<string, string | undefined> = { ...env };
+  // RUST_LOG can hold filters such as "info,relay=debug": take its first plain level only.
+  if (effective.LOG_LEVEL === undefined && env.RUST_LOG !== undefined) {
+    const first = env.RUST_LOG.split(',')[0]?.trim().toLowerCase();
+    if (first && !first.includes('=')) effective.LOG_LEVEL = first;
+  }
+  if (effective.LOG_ERROR_STACKS === undefined && env.RUST_BACKTRACE !== undefined) {
+    effective.LOG_ERROR_STACKS = env.RUST_BACKTRACE === '0' ? '0' : '1';
+  }
+  if (effective.UV_THREADPOOL_SIZE === undefined && env.TOKIO_WORKER_THREADS !== undefined) {
+    effective.UV_THREADPOOL_SIZE = env.TOKIO_WORKER_THREADS;
+  }
+
+  const values = new Map<string, unknown>();
+  for (const spec of VARIABLES) values.set(spec.name, parseVariable(spec, effective));
+  const get = <T>(name: string): T => values.get(name) as T;
+
+  const nodeEnv = get<Config['nodeEnv']>('NODE_ENV');
+  if (nodeEnv === 'production') {
+    for (const name of ['DATABASE_URL', 'REDIS_URL', 'JWT_PUBLIC_KEY_URL']) {
+      if (values.get(name) === undefined) {
+        throw new ConfigError(`${name} is required when NODE_ENV=production (embedded defaults are for development only)`);
+      }
+    }
+  }
+  const reconnectMinDelayMs = get<number>('RECONNECT_MIN_DELAY_MS');
+  const reconnectMaxDelayMs = get<number>('RECONNECT_MAX_DELAY_MS');
+  if (reconnectMaxDelayMs < reconnectMinDelayMs) {
+    throw new ConfigError(`RECONNECT_MAX_DELAY_MS must be >= RECONNECT_MIN_DELAY_MS (got ${reconnectMaxDelayMs} < ${reconnectMinDelayMs})`);
+  }
+  const heartbeatIntervalSecs = get<number>('HEARTBEAT_INTERVAL_SECS');
+  const heartbeatTimeoutSecs = get<number>('HEARTBEAT_TIMEOUT_SECS');
+  if (heartbeatTimeoutSecs <= heartbeatIntervalSecs) {
+    throw new ConfigError(`HEARTBEAT_TIMEOUT_SECS must be greater than HEARTBEAT_INTERVAL_SECS (got ${heartbeatTimeoutSecs} <= ${heartbeatIntervalSecs})`);
+  }
+
+  return {
+    nodeEnv,
+    databaseUrl: get('DATABASE_URL'),
+    redisUrl: get('REDIS_URL'),
+    jwtPublicKeyUrl: get('JWT_PUBLIC_KEY_URL'),
+    bind: get('BIND_ADDRESS'),
+    logLevel: get('LOG_LEVEL'),
+    logErrorStacks: get('LOG_ERROR_STACKS'),
+    uvThreadpoolSize: get('UV_THREADPOOL_SIZE'),
+    maxConnections: get('MAX_CONNECTIONS'),
+    metricsPort: get('METRICS_PORT'),
+    redisPoolSize: get('REDIS_POOL_SIZE'),
+    permissionCacheTtlSecs: get('PERMISSION_CACHE_TTL'),
+    operationHistoryTtlSecs: get('OPERATION_HISTORY_TTL'),
+    cursorThrottleMs: get('CURSOR_THROTTLE_MS'),
+    typingDebounceMs: get('TYPING_DEBOUNCE_MS'),
+    operationBatchSize: get('OPERATION_BATCH_SIZE'),
+    heartbeatIntervalSecs,
+    heartbeatTimeoutSecs,
+    dataDir: get('RELAY_DATA_DIR'),
+    embeddedPostgresPort: get('EMBEDDED_POSTGRES_PORT'),
+    dbPoolSize: get('DB_POOL_SIZE'),
+    dbMaxLifetimeSecs: get('DB_MAX_LIFETIME_SECS'),
+    dbIdleTimeoutSecs: get('DB_IDLE_TIMEOUT_SECS'),
+    jwtIssuer: get('JWT_ISSUER'),
+    jwtAudience: get('JWT_AUDIENCE'),
+    snapshotIntervalOps: get('SNAPSHOT_INTERVAL_OPS'),
+    documentIdleSecs: get('DOCUMENT_IDLE_SECS'),
+    maxMessageBytes: get('MAX_MESSAGE_BYTES'),
+    maxBackpressureBytes: get('MAX_BACKPRESSURE_BYTES'),
+    shutdownDrainSecs: get('SHUTDOWN_DRAIN_SECS'),
+    reconnectMinDelayMs,
+    reconnectMaxDelayMs,
+    version,
+  };
+}
+
+/** Development mode: no JWKS URL and not production. */
+export function isDevAuth(config: Config): boolean {
+  return config.jwtPublicKeyUrl === undefined && config.nodeEnv !== 'production';
+}
+
+/** The README's configuration table, generated from VARIABLES. */
+export function configTableMarkdown(): string {
+  const groups: Record<VariableSpec['group'], string> = {
+    required: 'required in production',
+    optional: 'optional',
+    tuning: 'performance tuning',
+    relay: 'relay',
+  };
+  const escape = (s: string) => s.replace(/\|/g, '\\|');
+  const rows = VARIABLES.map(
+    (v) => `| \`${v.name}\` | ${v.default === undefined ? '—' : `\`${v.default}\``} | ${groups[v.group]} | ${escape(v.description)} |`,
+  );
+  return ['| variable | default | kind | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}

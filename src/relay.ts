@@ -1,0 +1,125 @@
+import { resolve } from 'node:path';
+import uWS from 'uWebSockets.js';
+import type { Config } from './config.js';
+import { isDevAuth } from './config.js';
+import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { loadOrCreateDevKeys } from './auth/dev-keys.js';
+import type { KeySource } from './auth/keys.js';
+import { createRemoteKeySource } from './auth/remote-keys.js';
+import { connectDatabase, describeDatabaseUrl, pingDatabase, type Sql } from './store/db.js';
+import { startEmbeddedPostgres, type RunningPostgres } from './store/embedded-postgres.js';
+import { migrateUp } from './store/migrate.js';
+import { assertNativeUws, listen, type Listener } from './server/listen.js';
+import { startMetricsServer } from './server/metrics-server.js';
+import { addHealthRoutes, addNotFound } from './server/routes.js';
+import { addDevAuthRoutes } from './server/dev-routes.js';
+
+export interface RunningRelay {
+  readonly port: number;
+  readonly metricsPort: number;
+  shutdown(): Promise<void>;
+}
+
+/**
+ * The composition root: picks the real or embedded part for each role, wires them, listens.
+ * Each role's choice is logged once so an operator can see what this replica runs on.
+ */
+export async function startRelay(config: Config, log: Logger): Promise<RunningRelay> {
+  const startedAt = Date.now();
+  assertNativeUws();
+  const metrics = new Metrics();
+  const cleanups: Array<() => Promise<void> | void> = [];
+
+  try {
+    // Database: the configured PostgreSQL, or an embedded one kept in the data folder.
+    let embedded: RunningPostgres | undefined;
+    let databaseUrl = config.databaseUrl;
+    if (databaseUrl === undefined) {
+      const dir = resolve(config.dataDir, 'postgres');
+      embedded = await startEmbeddedPostgres({
+        dir,
+        port: config.embeddedPostgresPort,
+        database: 'relay',
+        onLog: (line) => log.debug({ component: 'embedded-postgres' }, line.trim()),
+      });
+      cleanups.push(() => embedded?.stop());
+      databaseUrl = embedded.url;
+      log.info({ role: 'database', kind: 'embedded', dir: embedded.dir, port: config.embeddedPostgresPort }, 'database: embedded PostgreSQL');
+    } else {
+      log.info({ role: 'database', kind: 'external', target: describeDatabaseUrl(databaseUrl) }, 'database: PostgreSQL');
+    }
+    if (config.nodeEnv !== 'production') {
+      const applied = await migrateUp(databaseUrl, { info: (msg) => log.debug({ component: 'migrate' }, msg) });
+      log.info({ applied }, applied.length ? 'migrations applied' : 'schema up to date');
+    }
+    const sql: Sql = connectDatabase(databaseUrl, {
+      max: config.dbPoolSize,
+      maxLifetimeSecs: config.dbMaxLifetimeSecs,
+      idleTimeoutSecs: config.dbIdleTimeoutSecs,
+    });
+    cleanups.push(() => sql.end({ timeout: 5 }));
+
+    // Auth: the identity service's JWKS, or the development key.
+    let keys: KeySource;
+    const app = uWS.App();
+    if (isDevAuth(config)) {
+      const devKeys = await loadOrCreateDevKeys(resolve(config.dataDir, 'dev-signing-key.json'));
+      addDevAuthRoutes(app, devKeys, log);
+      keys = devKeys;
+      log.info({ role: 'auth', kind: 'development' }, 'auth: development key (tokens from GET /dev/token on loopback)');
+    } else {
+      keys = await createRemoteKeySource({ url: config.jwtPublicKeyUrl ?? '', cooldownMs: 30_000, refreshMs: 600_000 }, log);
+      log.info({ role: 'auth', kind: 'remote', jwks: config.jwtPublicKeyUrl, keys_loaded: keys.hasKeys() }, 'auth: remote JWKS');
+    }
+    cleanups.push(() => keys.close());
+
+    log.info({ role: 'bus', kind: 'in-process' }, 'bus: in-process (single replica, no Redis)');
+
+    let shuttingDown = false;
+    addHealthRoutes(
+      app,
+      {
+        version: config.version,
+        startedAt,
+        activeConnections: () => 0,
+        activeDocuments: () => 0,
+        isShuttingDown: () => shuttingDown,
+      },
+      { database: () => pingDatabase(sql), redis: undefined, jwtKeys: () => keys.hasKeys() },
+      log,
+    );
+    addNotFound(app);
+
+    const listener: Listener = await listen(app, config.bind.host, config.bind.port);
+    cleanups.push(() => listener.close());
+    const metricsListener = await startMetricsServer(config.bind.host, config.metricsPort, metrics, log);
+    cleanups.push(() => metricsListener.close());
+    log.info({ port: listener.port, metrics_port: metricsListener.port, version: config.version, startup_ms: Date.now() - startedAt }, 'relay listening');
+
+    return {
+      port: listener.port,
+      metricsPort: metricsListener.port,
+      shutdown: async () => {
+        // Readiness fails first so the load balancer stops sending new clients here.
+        shuttingDown = true;
+        await runCleanups(cleanups, log);
+      },
+    };
+  } catch (err) {
+    await runCleanups(cleanups, log);
+    throw err;
+  }
+}
+
+/** Closes in reverse order of opening: listeners, then pools, then the embedded database. */
+async function runCleanups(cleanups: Array<() => Promise<void> | void>, log: Logger): Promise<void> {
+  for (const cleanup of cleanups.reverse()) {
+    try {
+      await cleanup();
+    } catch (err) {
+      log.warn({ err }, 'error during cleanup');
+    }
+  }
+  cleanups.length = 0;
+}

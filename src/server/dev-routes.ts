@@ -1,0 +1,34 @@
+import type uWS from 'uWebSockets.js';
+import type { DevKeys } from '../auth/dev-keys.js';
+import type { Logger } from '../log.js';
+import { handleAsync, isLoopback, remoteAddress, sendJson } from './http.js';
+
+/**
+ * Development auth only: the JWKS of the relay's own key, and a token minting endpoint that
+ * answers loopback callers only. Never mounted when JWT_PUBLIC_KEY_URL is set or in production.
+ */
+export function addDevAuthRoutes(app: uWS.TemplatedApp, keys: DevKeys, log: Logger): void {
+  app.get('/.well-known/jwks.json', (res) => sendJson(res, 200, keys.jwks));
+  app.get('/dev/token', (res, req) => {
+    const user = req.getQuery('user') || `user-${Math.random().toString(36).slice(2, 8)}`;
+    const name = req.getQuery('name') || user;
+    const ttl = Number(req.getQuery('ttl') || 3600);
+    const address = remoteAddress(res);
+    if (!isLoopback(address)) {
+      sendJson(res, 403, { error: 'forbidden', message: 'development tokens are minted for loopback callers only' });
+      return;
+    }
+    if (!/^[\w.@:-]{1,128}$/.test(user) || !(ttl >= 1 && ttl <= 86400)) {
+      sendJson(res, 400, { error: 'bad_request', message: 'user must match [\\w.@:-]{1,128} and ttl be 1..86400 seconds' });
+      return;
+    }
+    handleAsync(
+      res,
+      async (state) => {
+        const token = await keys.mint({ sub: user, name: name.slice(0, 100), ttlSecs: ttl });
+        if (!state.aborted) sendJson(res, 200, { token, user, expires_in: ttl });
+      },
+      (err) => log.error({ err }, 'minting a development token failed'),
+    );
+  });
+}

@@ -1,0 +1,41 @@
+import postgres from 'postgres';
+
+export type Sql = postgres.Sql;
+
+export interface PoolOptions {
+  readonly max: number;
+  readonly maxLifetimeSecs: number;
+  readonly idleTimeoutSecs: number;
+}
+
+export function connectDatabase(url: string, pool: PoolOptions): Sql {
+  return postgres(url, {
+    max: pool.max,
+    max_lifetime: pool.maxLifetimeSecs,
+    idle_timeout: pool.idleTimeoutSecs,
+    connect_timeout: 5,
+    onnotice: () => undefined,
+    // bigint revisions are returned as JS numbers: 2^53 ops per document is out of reach.
+    types: { bigint: postgres.BigInt },
+    transform: { undefined: null },
+  });
+}
+
+/** `SELECT 1` with a deadline, so a dead database makes readiness fail fast instead of hanging. */
+export async function pingDatabase(sql: Sql, timeoutMs = 2000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([sql`SELECT 1`.then(() => true, () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Host, port and database of a URL, for logs; never the credentials. */
+export function describeDatabaseUrl(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || '5432'}${u.pathname}`;
+}

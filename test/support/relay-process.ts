@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { freePort } from './ports.js';
+
+const MAIN = resolve(import.meta.dirname, '../../dist/src/main.js');
+
+export interface RelayProcess {
+  readonly port: number;
+  readonly metricsPort: number;
+  readonly url: string;
+  readonly wsUrl: string;
+  readonly child: ChildProcess;
+  /** Everything the process printed so far (JSON log lines). */
+  output(): string;
+  /** Sends a signal and resolves with the exit code (null when killed by a signal). */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited(): Promise<number | null>;
+}
+
+export interface StartOptions {
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Reuse a port (for restarts); a free one by default. */
+  readonly port?: number;
+  readonly metricsPort?: number;
+  readonly timeoutMs?: number;
+}
+
+/** Starts the built relay (dist/) as a child process and waits until it listens. */
+export async function startRelayProcess(options: StartOptions = {}): Promise<RelayProcess> {
+  const port = options.port ?? (await freePort());
+  const metricsPort = options.metricsPort ?? (await freePort());
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', ...options.env })) {
+    if (v !== undefined) env[k] = v;
+  }
+  env.BIND_ADDRESS = `127.0.0.1:${port}`;
+  env.METRICS_PORT = String(metricsPort);
+  const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+  const exit = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  while (!out.includes('"relay listening"')) {
+    if (child.exitCode !== null) throw new Error(`relay exited with ${child.exitCode} before listening:\n${out}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`relay did not start in time:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    metricsPort,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/collab`,
+    child,
+    output: () => out,
+    exited: () => exit,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exit;
+    },
+  };
+}
+
+/** Runs the relay to completion (for start-up failures) and returns its exit code and output. */
+export function runRelayToExit(env: Readonly<Record<string, string | undefined>>, timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const merged: Record<string, string> = {};
+    for (const [k, v] of Object.entries({ ...process.env, NODE_ENV: 'test', ...env })) if (v !== undefined) merged[k] = v;
+    const child = spawn(process.execPath, [MAIN], { env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`relay did not exit:\n${output}`));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, output });
+    });
+  });
+}
+
+export async function getJson(url: string): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url);
+  const text = await res.text();
+  return { status: res.status, body: text.length ? (JSON.parse(text) as unknown) : undefined };
+}
