@@ -14,6 +14,11 @@ import { assertNativeUws, listen, type Listener } from './server/listen.js';
 import { startMetricsServer } from './server/metrics-server.js';
 import { addHealthRoutes, addNotFound } from './server/routes.js';
 import { addDevAuthRoutes } from './server/dev-routes.js';
+import { CollabServer } from './server/collab.js';
+import { DocumentRegistry } from './engine/registry.js';
+import { PostgresOpLog } from './store/oplog.js';
+import { DEV_AUDIENCE, DEV_ISSUER } from './auth/dev-keys.js';
+import { randomUUID } from 'node:crypto';
 
 export interface RunningRelay {
   readonly port: number;
@@ -76,14 +81,40 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
 
     log.info({ role: 'bus', kind: 'in-process' }, 'bus: in-process (single replica, no Redis)');
 
+    const replicaId = randomUUID();
+    const collab = new CollabServer(app, {
+      config,
+      keys,
+      verify: isDevAuth(config)
+        ? { issuer: config.jwtIssuer ?? DEV_ISSUER, audience: config.jwtAudience ?? [DEV_AUDIENCE], clockToleranceSecs: 5 }
+        : { issuer: config.jwtIssuer, audience: config.jwtAudience, clockToleranceSecs: 5 },
+      metrics,
+      log,
+      replicaId,
+    });
+    const registry = new DocumentRegistry(new PostgresOpLog(sql), collab, {
+      maxOps: config.operationBatchSize,
+      historyTtlMs: config.operationHistoryTtlSecs * 1000,
+      snapshotIntervalOps: config.snapshotIntervalOps,
+      idleUnloadMs: config.documentIdleSecs * 1000,
+      now: Date.now,
+      retryDelayMs: (attempt) => Math.min(5000, 200 * 2 ** attempt),
+      onStoreError: (doc, err, attempt) => {
+        if (attempt < 3 || attempt % 20 === 0) log.warn({ err, doc, attempt }, 'op log unavailable; changes stay pending and are retried');
+      },
+      onLoad: () => metrics.documentsActive.set(registry.size),
+      onUnload: () => metrics.documentsActive.set(registry.size),
+    });
+    collab.attach(registry);
+
     let shuttingDown = false;
     addHealthRoutes(
       app,
       {
         version: config.version,
         startedAt,
-        activeConnections: () => 0,
-        activeDocuments: () => 0,
+        activeConnections: () => collab.connectionCount,
+        activeDocuments: () => registry.size,
         isShuttingDown: () => shuttingDown,
       },
       { database: () => pingDatabase(sql), redis: undefined, jwtKeys: () => keys.hasKeys() },
@@ -103,6 +134,9 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       shutdown: async () => {
         // Readiness fails first so the load balancer stops sending new clients here.
         shuttingDown = true;
+        log.info({ connections: collab.connectionCount, drain_secs: config.shutdownDrainSecs }, 'draining clients');
+        await collab.shutdown(config.shutdownDrainSecs * 1000);
+        registry.close();
         await runCleanups(cleanups, log);
       },
     };

@@ -1,0 +1,501 @@
+import { OtError, apply, docFromText, docLength, emptyDoc, transform, transformSelection, validateChange } from '../ot/index.js';
+import type { Change, DocState, Selection } from '../ot/types.js';
+import { ErrorCode } from '../protocol/codes.js';
+import { EngineError } from './errors.js';
+import { RevisionConflict, type ActorRecord, type CommittedChange, type OpLogStore } from './ports.js';
+import { PresenceTable } from './presence.js';
+
+/** A change as a client sent it: ops made on the document at revision `rev`. */
+export interface Submission {
+  readonly actor: string;
+  readonly seq: number;
+  readonly rev: number;
+  readonly ops: Change;
+  readonly userId: string;
+}
+
+/** Whoever submitted a change hears back through this: an ack after commit, or the reason it was refused. */
+export interface SubmitOrigin {
+  acked(change: CommittedChange, duplicate: boolean): void;
+  rejected(error: EngineError): void;
+}
+
+/** Receives every change this engine applies, in revision order. */
+export interface CommitListener {
+  /**
+   * `origins` are the submitters of a change committed here (empty for a change another
+   * replica committed); the listener broadcasts the change (unless it has no ops: a change
+   * that transformed into nothing) and acks every origin. Called synchronously, before any
+   * later change is applied, so broadcasts and acks leave in revision order.
+   */
+  applied(docId: string, change: CommittedChange, origins: readonly SubmitOrigin[], local: boolean): void;
+}
+
+export interface EngineOptions {
+  readonly maxOps: number;
+  readonly historyTtlMs: number;
+  readonly snapshotIntervalOps: number;
+  readonly now: () => number;
+  /** Delay before retrying a commit after the database failed (attempt 0, 1, ...). */
+  readonly retryDelayMs: (attempt: number) => number;
+  readonly onStoreError: (docId: string, err: unknown, attempt: number) => void;
+}
+
+interface Queued {
+  readonly sub: Submission;
+  readonly origins: SubmitOrigin[];
+  done: boolean;
+}
+
+/**
+ * One document's engine. It owns the document's state at its head revision and serializes
+ * everything that changes it: local submissions (group-committed to the op log, acked only
+ * after the INSERT commits) and changes committed elsewhere (applied in revision order).
+ *
+ * Submit pipeline, per change: check the clock (known revision, next sequence number of an
+ * actor owned by this user, or a resend of a committed change, answered with its original ack),
+ * queue it, then in the commit loop: validate against the document length at its base
+ * revision, transform against exactly the changes committed after that revision, apply to a
+ * tentative state, INSERT the batch; on a revision conflict, catch up from the log and redo the
+ * batch; on a database failure, wait and retry with nothing acked.
+ */
+export class DocumentEngine {
+  readonly presence = new PresenceTable();
+  private content: DocState;
+  private head: number;
+  /** Changes after `historyStart`, consecutive up to `head`. */
+  private history: CommittedChange[] = [];
+  private historyStart: number;
+  private readonly actors = new Map<string, ActorRecord>();
+  private readonly actorLoads = new Map<string, Promise<ActorRecord | undefined>>();
+  private queue: Queued[] = [];
+  private inflight: Queued[] = [];
+  private remoteInbox: CommittedChange[] = [];
+  private running = false;
+  private closed = false;
+  private lastSnapshotRev: number;
+  private snapshotting = false;
+  private idleWaiters: Array<() => void> = [];
+
+  private constructor(
+    readonly id: string,
+    snapshot: { rev: number; content: DocState },
+    private readonly store: OpLogStore,
+    private readonly listener: CommitListener,
+    private readonly options: EngineOptions,
+  ) {
+    this.content = snapshot.content;
+    this.head = snapshot.rev;
+    this.historyStart = snapshot.rev;
+    this.lastSnapshotRev = snapshot.rev;
+  }
+
+  /** Loads a document: its latest snapshot plus the ops committed after it. */
+  static async load(id: string, store: OpLogStore, listener: CommitListener, options: EngineOptions): Promise<DocumentEngine> {
+    await store.ensureDocument(id);
+    const snapshot = (await store.latestSnapshot(id)) ?? { rev: 0, content: emptyDoc };
+    const tail = await store.readChanges(id, snapshot.rev);
+    let content = snapshot.content;
+    let rev = snapshot.rev;
+    for (const change of tail) {
+      content = apply(content, change.ops);
+      rev = change.rev + change.ops.length;
+    }
+    const engine = new DocumentEngine(id, { rev, content }, store, listener, options);
+    engine.lastSnapshotRev = snapshot.rev;
+    return engine;
+  }
+
+  get revision(): number {
+    return this.head;
+  }
+
+  get state(): DocState {
+    return this.content;
+  }
+
+  /** True while changes wait to be committed. */
+  get busy(): boolean {
+    return this.running || this.queue.length > 0 || this.remoteInbox.length > 0;
+  }
+
+  /**
+   * Committed changes with base revision >= fromRev, up to the head, read back from the log
+   * when they are older than the in-memory window. Undefined when fromRev is ahead of the head.
+   * The result is consistent with `revision` at the moment it resolves.
+   */
+  async changesSince(fromRev: number): Promise<CommittedChange[] | undefined> {
+    for (;;) {
+      if (fromRev > this.head) return undefined;
+      if (fromRev >= this.historyStart) return this.historySince(fromRev);
+      const boundary = this.historyStart;
+      const older = await this.store.readChanges(this.id, fromRev, boundary);
+      // The window may have moved while we read; then read again from where it starts now.
+      if (boundary >= this.historyStart) return [...older, ...this.historySince(boundary)];
+    }
+  }
+
+  /** Like changesSince, without reading the log: undefined when fromRev is outside the window. */
+  committedSince(fromRev: number): CommittedChange[] | undefined {
+    if (fromRev > this.head || fromRev < this.historyStart) return undefined;
+    return this.historySince(fromRev);
+  }
+
+  /**
+   * A client's selection at revision `rev`, moved to the head. Null when the window no longer
+   * holds the changes in between (the client will send a fresh one as it catches up).
+   */
+  selectionAtHead(selection: Selection, rev: number): Selection | null {
+    const changes = this.committedSince(rev);
+    if (!changes) return null;
+    let moved = selection;
+    for (const c of changes) moved = transformSelection(moved, c.ops);
+    const length = docLength(this.content);
+    return { anchor: Math.min(moved.anchor, length), head: Math.min(moved.head, length) };
+  }
+
+  submit(sub: Submission, origin: SubmitOrigin): void {
+    this.admit(sub, origin).catch((err: unknown) => origin.rejected(toEngineError(err)));
+  }
+
+  /** Accepts a change committed by another replica; applied in revision order, gaps filled from the log. */
+  receiveRemote(change: CommittedChange): void {
+    if (change.rev + change.ops.length <= this.head) return;
+    this.remoteInbox.push(change);
+    this.kick();
+  }
+
+  /** Resolves once nothing is queued or being committed. */
+  whenIdle(): Promise<void> {
+    if (!this.busy) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stops accepting work; queued changes that are not yet committed are refused. */
+  close(): void {
+    this.closed = true;
+    for (const q of this.queue) this.refuse(q, new EngineError(ErrorCode.unavailable, 'the document was closed on this relay; resend after reconnecting'));
+    this.queue = [];
+  }
+
+  // ---- admission ---------------------------------------------------------------------------
+
+  private async admit(sub: Submission, origin: SubmitOrigin): Promise<void> {
+    if (this.closed) throw new EngineError(ErrorCode.unavailable, 'the relay is shutting down; resend after reconnecting');
+    if (sub.rev > this.head) {
+      throw new EngineError(ErrorCode.badClock, `clock claims revision ${sub.rev} but the document is at ${this.head}`);
+    }
+    const record = await this.loadActorPatiently(sub.actor);
+    // Everything from here to the enqueue is synchronous, so the checks hold when it is queued.
+    if (record && record.userId !== sub.userId) {
+      throw new EngineError(ErrorCode.badClock, 'actor id belongs to another user');
+    }
+    const pending = [...this.inflight, ...this.queue].find((q) => !q.done && q.sub.actor === sub.actor);
+    if (pending && pending.sub.seq === sub.seq) {
+      // A resend (after a reconnect) of a change still being committed: ack it when it is.
+      pending.origins.push(origin);
+      return;
+    }
+    if (pending) {
+      throw new EngineError(ErrorCode.badClock, `change ${pending.sub.seq} of this actor is still in flight; send one change at a time`);
+    }
+    const lastSeq = this.actors.get(sub.actor)?.lastSeq ?? 0;
+    if (sub.seq <= lastSeq) {
+      await this.answerDuplicate(sub, origin);
+      return;
+    }
+    if (sub.seq !== lastSeq + 1) {
+      throw new EngineError(ErrorCode.badClock, `expected change ${lastSeq + 1} from this actor, got ${sub.seq}`);
+    }
+    if (sub.ops.length === 0) throw new EngineError(ErrorCode.invalidOp, 'a change needs at least one op');
+    if (sub.ops.length > this.options.maxOps) {
+      throw new EngineError(ErrorCode.invalidOp, `a change may hold at most ${this.options.maxOps} ops (got ${sub.ops.length})`);
+    }
+    if (this.closed) throw new EngineError(ErrorCode.unavailable, 'the relay is shutting down; resend after reconnecting');
+    this.queue.push({ sub, origins: [origin], done: false });
+    this.kick();
+  }
+
+  private async answerDuplicate(sub: Submission, origin: SubmitOrigin): Promise<void> {
+    const record = this.actors.get(sub.actor);
+    const rev = record && record.lastSeq === sub.seq ? record.lastRev : await this.store.findChange(this.id, sub.actor, sub.seq);
+    if (rev === undefined) {
+      throw new EngineError(ErrorCode.badClock, `change ${sub.seq} of this actor was never committed`);
+    }
+    const original = this.history.find((c) => c.actor === sub.actor && c.seq === sub.seq);
+    origin.acked(original ?? { rev, ops: [], actor: sub.actor, seq: sub.seq, userId: sub.userId, committedAt: 0 }, true);
+  }
+
+  /** A database outage must not turn a valid change into an error: wait for the log to answer. */
+  private async loadActorPatiently(actor: string): Promise<ActorRecord | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.loadActor(actor);
+      } catch (err) {
+        if (this.closed) throw new EngineError(ErrorCode.unavailable, 'the relay is shutting down; resend after reconnecting');
+        this.options.onStoreError(this.id, err, attempt);
+        await new Promise((r) => setTimeout(r, this.options.retryDelayMs(attempt)));
+      }
+    }
+  }
+
+  private loadActor(actor: string): Promise<ActorRecord | undefined> {
+    const known = this.actors.get(actor);
+    if (known) return Promise.resolve(known);
+    let loading = this.actorLoads.get(actor);
+    if (!loading) {
+      loading = this.store.actor(this.id, actor).then(
+        (record) => {
+          this.actorLoads.delete(actor);
+          // A commit may have recorded a newer state while we read.
+          if (record && !this.actors.has(actor)) this.actors.set(actor, record);
+          return this.actors.get(actor);
+        },
+        (err: unknown) => {
+          this.actorLoads.delete(actor);
+          throw err;
+        },
+      );
+      this.actorLoads.set(actor, loading);
+    }
+    return loading;
+  }
+
+  // ---- the commit loop -----------------------------------------------------------------------
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.run().finally(() => {
+      this.running = false;
+      if (this.remoteInbox.length > 0 || (this.queue.length > 0 && !this.closed)) {
+        this.kick();
+        return;
+      }
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    });
+  }
+
+  private async run(): Promise<void> {
+    for (;;) {
+      if (this.remoteInbox.length > 0) {
+        await this.applyRemoteInbox();
+        continue;
+      }
+      if (this.queue.length === 0 || this.closed) return;
+      this.trimHistory();
+      this.inflight = this.takeBatch();
+      try {
+        await this.commitBatch(this.inflight);
+      } finally {
+        this.inflight = [];
+      }
+    }
+  }
+
+  /** Queued changes in order, up to maxOps ops in all (at least one change). */
+  private takeBatch(): Queued[] {
+    const batch: Queued[] = [];
+    let ops = 0;
+    while (this.queue.length > 0) {
+      const next = this.queue[0];
+      if (!next) break;
+      if (batch.length > 0 && ops + next.sub.ops.length > this.options.maxOps) break;
+      batch.push(next);
+      ops += next.sub.ops.length;
+      this.queue.shift();
+    }
+    return batch;
+  }
+
+  private async commitBatch(batch: Queued[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const live = batch.filter((q) => !q.done);
+      if (live.length === 0) return;
+      let prepared: { changes: CommittedChange[]; owners: Queued[]; content: DocState };
+      try {
+        prepared = await this.prepare(live);
+      } catch (err) {
+        // Reading older changes failed: the database is unavailable.
+        await this.backOff(err, attempt, live);
+        continue;
+      }
+      const toWrite = prepared.changes.filter((c) => c.ops.length > 0);
+      try {
+        if (toWrite.length > 0) await this.store.append(this.id, toWrite);
+      } catch (err) {
+        if (err instanceof RevisionConflict) {
+          // Another replica committed first: take its changes, then transform ours again.
+          await this.catchUpFromLog().catch((e: unknown) => this.options.onStoreError(this.id, e, attempt));
+          continue;
+        }
+        await this.backOff(err, attempt, live);
+        continue;
+      }
+      this.content = prepared.content;
+      prepared.changes.forEach((change, i) => {
+        const owner = prepared.owners[i];
+        if (!owner) return;
+        owner.done = true;
+        this.record(change);
+        this.listener.applied(this.id, change, owner.origins, true);
+      });
+      this.maybeSnapshot();
+      return;
+    }
+  }
+
+  /**
+   * Validates and transforms a batch against the current head. Changes that turn out invalid
+   * are refused here and left out; the rest come back with the state they produce.
+   */
+  private async prepare(batch: Queued[]): Promise<{ changes: CommittedChange[]; owners: Queued[]; content: DocState }> {
+    const oldest = Math.min(...batch.map((q) => q.sub.rev));
+    const known = await this.changesSince(oldest);
+    const committed = known ?? [];
+    const changes: CommittedChange[] = [];
+    const owners: Queued[] = [];
+    let content = this.content;
+    let rev = this.head;
+    for (const q of batch) {
+      try {
+        const unseen = committed.filter((c) => c.rev >= q.sub.rev);
+        const lengthAtBase = docLength(this.content) - unseen.reduce((n, c) => n + lengthDelta(c.ops), 0);
+        // The exact document at the base revision is only at hand when it is the head; the
+        // length is always known, which is what range checks need. Transformed ops are then
+        // checked again, fully, against the head by apply().
+        validateChange(unseen.length === 0 ? this.content : docFromText('x'.repeat(Math.max(0, lengthAtBase))), q.sub.ops, this.options.maxOps);
+        let ops = q.sub.ops;
+        for (const c of unseen) ops = transform(ops, c.ops, 'right');
+        for (const c of changes) ops = transform(ops, c.ops, 'right');
+        content = apply(content, ops);
+        changes.push({ rev, ops, actor: q.sub.actor, seq: q.sub.seq, userId: q.sub.userId, committedAt: this.options.now() });
+        owners.push(q);
+        rev += ops.length;
+      } catch (err) {
+        this.refuse(q, toEngineError(err));
+      }
+    }
+    return { changes, owners, content };
+  }
+
+  private async backOff(err: unknown, attempt: number, live: Queued[]): Promise<void> {
+    this.options.onStoreError(this.id, err, attempt);
+    await new Promise((r) => setTimeout(r, this.options.retryDelayMs(attempt)));
+    if (this.closed) {
+      for (const q of live) this.refuse(q, new EngineError(ErrorCode.unavailable, 'the relay is shutting down; resend after reconnecting'));
+    }
+  }
+
+  private refuse(q: Queued, error: EngineError): void {
+    if (q.done) return;
+    q.done = true;
+    for (const o of q.origins) o.rejected(error);
+  }
+
+  // ---- changes from elsewhere ----------------------------------------------------------------
+
+  private async applyRemoteInbox(): Promise<void> {
+    const inbox = this.remoteInbox.sort((a, b) => a.rev - b.rev);
+    this.remoteInbox = [];
+    for (const change of inbox) {
+      if (change.rev + change.ops.length <= this.head) continue;
+      if (change.rev === this.head) {
+        this.applyCommitted(change);
+        continue;
+      }
+      // A gap (or an overlap): the log has the truth.
+      try {
+        await this.catchUpFromLog();
+      } catch (err) {
+        this.options.onStoreError(this.id, err, 0);
+        this.remoteInbox.push(...inbox.filter((c) => c.rev + c.ops.length > this.head));
+        await new Promise((r) => setTimeout(r, this.options.retryDelayMs(0)));
+        return;
+      }
+    }
+  }
+
+  /** Applies what other writers committed after our head. */
+  async catchUpFromLog(): Promise<void> {
+    const missing = await this.store.readChanges(this.id, this.head);
+    for (const change of missing) {
+      if (change.rev === this.head) this.applyCommitted(change);
+    }
+  }
+
+  private applyCommitted(change: CommittedChange): void {
+    this.content = apply(this.content, change.ops);
+    this.record(change);
+    this.listener.applied(this.id, change, [], false);
+  }
+
+  /** Bookkeeping shared by local and remote commits: head, window, actor, presence. */
+  private record(change: CommittedChange): void {
+    if (change.ops.length > 0) {
+      this.head = change.rev + change.ops.length;
+      this.history.push(change);
+      this.presence.transform(change.ops);
+    }
+    const known = this.actors.get(change.actor);
+    if (!known || known.lastSeq < change.seq) {
+      this.actors.set(change.actor, { userId: change.userId, lastSeq: change.seq, lastRev: change.rev });
+    }
+  }
+
+  private historySince(fromRev: number): CommittedChange[] {
+    // Binary search: history is ordered by rev.
+    let lo = 0;
+    let hi = this.history.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const entry = this.history[mid];
+      if (entry && entry.rev < fromRev) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.history.slice(lo);
+  }
+
+  private trimHistory(): void {
+    const cutoff = this.options.now() - this.options.historyTtlMs;
+    let drop = 0;
+    while (drop < this.history.length && (this.history[drop]?.committedAt ?? Infinity) < cutoff) drop++;
+    if (drop === 0) return;
+    this.history = this.history.slice(drop);
+    this.historyStart = this.history[0]?.rev ?? this.head;
+  }
+
+  private maybeSnapshot(): void {
+    if (this.snapshotting || this.head - this.lastSnapshotRev < this.options.snapshotIntervalOps) return;
+    const snapshot = { rev: this.head, content: this.content };
+    this.snapshotting = true;
+    this.store
+      .saveSnapshot(this.id, snapshot)
+      .then(
+        () => {
+          this.lastSnapshotRev = snapshot.rev;
+        },
+        (err: unknown) => this.options.onStoreError(this.id, err, 0),
+      )
+      .finally(() => {
+        this.snapshotting = false;
+      });
+  }
+}
+
+function lengthDelta(ops: Change): number {
+  let delta = 0;
+  for (const op of ops) {
+    if (op.type === 'insert') delta += op.text.length;
+    else if (op.type === 'delete') delta -= op.len;
+  }
+  return delta;
+}
+
+function toEngineError(err: unknown): EngineError {
+  if (err instanceof EngineError) return err;
+  if (err instanceof OtError) return new EngineError(ErrorCode.invalidOp, `${err.code}: ${err.message}`);
+  return new EngineError(ErrorCode.internal, 'internal error while handling the change');
+}

@@ -1,0 +1,66 @@
+import { transformSelection } from '../ot/index.js';
+import type { Change, Selection } from '../ot/types.js';
+import type { PresenceState, UserInfo } from '../protocol/messages.js';
+
+interface Entry {
+  session: string;
+  user: UserInfo;
+  selection: Selection | null;
+  typing: boolean;
+  /** Replica the session is connected to; a dead replica's entries are dropped together. */
+  replica: string;
+}
+
+/**
+ * Who is in one document and where their cursors are, kept at the document's head revision:
+ * every committed change moves the stored selections, so a joining client gets them at the
+ * revision it is given.
+ */
+export class PresenceTable {
+  private readonly entries = new Map<string, Entry>();
+
+  set(session: string, user: UserInfo, selection: Selection | null, typing: boolean, replica: string): PresenceState {
+    const entry: Entry = { session, user, selection, typing, replica };
+    this.entries.set(session, entry);
+    return toState(entry);
+  }
+
+  get(session: string): PresenceState | undefined {
+    const e = this.entries.get(session);
+    return e ? toState(e) : undefined;
+  }
+
+  remove(session: string): boolean {
+    return this.entries.delete(session);
+  }
+
+  /** Drops every session of a replica; returns the removed session ids. */
+  removeReplica(replica: string): string[] {
+    const removed: string[] = [];
+    for (const [session, e] of this.entries) {
+      if (e.replica === replica) {
+        this.entries.delete(session);
+        removed.push(session);
+      }
+    }
+    return removed;
+  }
+
+  list(): PresenceState[] {
+    return [...this.entries.values()].map(toState);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  transform(change: Change): void {
+    for (const e of this.entries.values()) {
+      if (e.selection) e.selection = transformSelection(e.selection, change);
+    }
+  }
+}
+
+function toState(e: Entry): PresenceState {
+  return { session: e.session, user: e.user, selection: e.selection, typing: e.typing };
+}

@@ -1,0 +1,127 @@
+import { DocumentEngine, type CommitListener, type EngineOptions } from './document.js';
+import type { OpLogStore } from './ports.js';
+
+interface Slot {
+  engine: DocumentEngine | undefined;
+  loading: Promise<DocumentEngine> | undefined;
+  members: number;
+  idleTimer: NodeJS.Timeout | undefined;
+}
+
+export interface RegistryOptions extends EngineOptions {
+  /** A document nobody has open is unloaded after this long. */
+  readonly idleUnloadMs: number;
+  readonly onUnload?: (docId: string) => void;
+  readonly onLoad?: (docId: string) => void;
+}
+
+/**
+ * The documents loaded on this replica. A document is loaded once however many clients join
+ * at the same moment, and unloaded when nobody has had it open for a while (and nothing of it
+ * is waiting to be committed).
+ */
+export class DocumentRegistry {
+  private readonly slots = new Map<string, Slot>();
+
+  constructor(
+    private readonly store: OpLogStore,
+    private readonly listener: CommitListener,
+    private readonly options: RegistryOptions,
+  ) {}
+
+  get size(): number {
+    let n = 0;
+    for (const slot of this.slots.values()) if (slot.engine) n++;
+    return n;
+  }
+
+  /** The loaded engine, if any (does not load). */
+  peek(docId: string): DocumentEngine | undefined {
+    return this.slots.get(docId)?.engine;
+  }
+
+  /** Loads the document if needed and counts one more member; pair with release(). */
+  async acquire(docId: string): Promise<DocumentEngine> {
+    let slot = this.slots.get(docId);
+    if (!slot) {
+      slot = { engine: undefined, loading: undefined, members: 0, idleTimer: undefined };
+      this.slots.set(docId, slot);
+    }
+    slot.members++;
+    if (slot.idleTimer) {
+      clearTimeout(slot.idleTimer);
+      slot.idleTimer = undefined;
+    }
+    if (slot.engine) return slot.engine;
+    let loading = slot.loading;
+    if (!loading) {
+      const current = slot;
+      loading = current.loading = DocumentEngine.load(docId, this.store, this.listener, this.options).then(
+        (engine) => {
+          current.engine = engine;
+          current.loading = undefined;
+          this.options.onLoad?.(docId);
+          return engine;
+        },
+        (err: unknown) => {
+          current.loading = undefined;
+          throw err;
+        },
+      );
+    }
+    try {
+      return await loading;
+    } catch (err) {
+      this.release(docId);
+      throw err;
+    }
+  }
+
+  release(docId: string): void {
+    const slot = this.slots.get(docId);
+    if (!slot) return;
+    slot.members = Math.max(0, slot.members - 1);
+    if (slot.members > 0 || slot.idleTimer) return;
+    if (!slot.engine && !slot.loading) {
+      this.slots.delete(docId);
+      return;
+    }
+    slot.idleTimer = setTimeout(() => this.unloadIfIdle(docId), this.options.idleUnloadMs);
+    slot.idleTimer.unref();
+  }
+
+  private unloadIfIdle(docId: string): void {
+    const slot = this.slots.get(docId);
+    if (!slot) return;
+    slot.idleTimer = undefined;
+    if (slot.members > 0) return;
+    const engine = slot.engine;
+    if (engine?.busy) {
+      // Changes still committing (e.g. the database is down): try again later.
+      slot.idleTimer = setTimeout(() => this.unloadIfIdle(docId), this.options.idleUnloadMs);
+      slot.idleTimer.unref();
+      return;
+    }
+    this.slots.delete(docId);
+    this.options.onUnload?.(docId);
+  }
+
+  engines(): DocumentEngine[] {
+    return [...this.slots.values()].flatMap((s) => (s.engine ? [s.engine] : []));
+  }
+
+  /** Waits until every loaded document has committed what it has queued, up to `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const all = Promise.all(this.engines().map((e) => e.whenIdle())).then(() => true);
+    const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref());
+    return Promise.race([all, timeout]);
+  }
+
+  close(): void {
+    for (const slot of this.slots.values()) {
+      if (slot.idleTimer) clearTimeout(slot.idleTimer);
+      slot.engine?.close();
+    }
+    this.slots.clear();
+  }
+}

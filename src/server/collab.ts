@@ -1,0 +1,470 @@
+import { randomInt, randomUUID } from 'node:crypto';
+import uWS from 'uWebSockets.js';
+import { AuthError, verifyToken, type VerifyOptions } from '../auth/verify.js';
+import type { KeySource } from '../auth/keys.js';
+import type { Config } from '../config.js';
+import type { CommitListener, SubmitOrigin } from '../engine/document.js';
+import type { EngineError } from '../engine/errors.js';
+import type { CommittedChange } from '../engine/ports.js';
+import type { DocumentRegistry } from '../engine/registry.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { CloseCode, ErrorCode } from '../protocol/codes.js';
+import { decodeClientMessage } from '../protocol/decode.js';
+import type { ChangeMessage, ClientMessage, JoinMessage, PresenceMessage, ServerMessage } from '../protocol/messages.js';
+import { Connection, type JoinedDocument, type SocketData } from './connection.js';
+import { sendJson } from './http.js';
+import { readUpgradeRequest } from './upgrade.js';
+import { userInfoFrom } from './user-info.js';
+
+const MAX_DOCUMENTS_PER_CONNECTION = 100;
+
+export interface CollabDeps {
+  readonly config: Config;
+  readonly keys: KeySource;
+  readonly verify: VerifyOptions;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** This process's id, recorded with presence so a dead replica's entries can be dropped. */
+  readonly replicaId: string;
+  readonly now?: () => number;
+}
+
+export const topicOf = (docId: string): string => `doc/${docId}`;
+
+/**
+ * The connection manager and protocol handler of `/collab`: authenticates upgrades, joins
+ * clients to document engines, turns messages into submissions and presence, and fans
+ * committed changes out to the document's topic.
+ */
+export class CollabServer implements CommitListener {
+  private readonly connections = new Set<Connection>();
+  private accepting = true;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private registry: DocumentRegistry | undefined;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly app: uWS.TemplatedApp,
+    private readonly deps: CollabDeps,
+  ) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** The registry is built with this server as its commit listener, so it is attached after. */
+  attach(registry: DocumentRegistry): void {
+    this.registry = registry;
+    const { config } = this.deps;
+    this.app.ws<SocketData>('/collab', {
+      maxPayloadLength: config.maxMessageBytes,
+      maxBackpressure: config.maxBackpressureBytes,
+      // A frame that would be dropped for backpressure closes the socket instead: a client
+      // that silently missed an op would diverge; a closed one resumes from its clock.
+      closeOnBackpressureLimit: 1,
+      // Our own heartbeat (HEARTBEAT_*) decides liveness; uWS's idle timeout is a backstop.
+      idleTimeout: 0,
+      sendPingsAutomatically: false,
+      compression: uWS.DISABLED,
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      open: (ws) => this.opened(ws),
+      message: (ws, message) => this.received(ws, message),
+      pong: (ws) => {
+        ws.getUserData().connection.lastSeenAt = this.now();
+      },
+      close: (ws, code) => this.closed(ws, code),
+    });
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), config.heartbeatIntervalSecs * 1000);
+    this.heartbeatTimer.unref();
+  }
+
+  // ---- connection lifecycle ------------------------------------------------------------------
+
+  private upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
+    const request = readUpgradeRequest(res, req);
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const refuse = (status: number, error: string, message: string) => {
+      if (!aborted) sendJson(res, status, { error, message });
+    };
+    if (!this.accepting) {
+      refuse(503, 'unavailable', 'the relay is shutting down; reconnect to another replica');
+      return;
+    }
+    if (this.connections.size >= this.deps.config.maxConnections) {
+      this.deps.metrics.clientsClosed.inc({ reason: 'max_connections' });
+      refuse(503, 'unavailable', 'this relay is at its connection limit');
+      return;
+    }
+    if (request.offeredProtocols && request.protocol === '') {
+      refuse(400, 'bad_request', 'offer the relay.v1 subprotocol');
+      return;
+    }
+    if (!request.token) {
+      refuse(401, 'unauthorized', 'a token is required (bearer.<jwt> subprotocol entry or access_token query parameter)');
+      return;
+    }
+    verifyToken(request.token, this.deps.keys, this.deps.verify).then(
+      (principal) => {
+        if (aborted) return;
+        if (!this.accepting || this.connections.size >= this.deps.config.maxConnections) {
+          refuse(503, 'unavailable', 'this relay cannot take the connection now');
+          return;
+        }
+        const connection = new Connection(randomUUID(), principal, userInfoFrom(principal), this.now(), (c) => this.slowConsumer(c));
+        res.cork(() => {
+          res.upgrade<SocketData>({ connection }, request.key, request.protocol, request.extensions, context);
+        });
+      },
+      (err: unknown) => {
+        const reason = err instanceof AuthError ? err.reason : 'verification failed';
+        this.deps.log.info({ reason, remote: request.remoteAddress }, 'upgrade refused: bad token');
+        refuse(401, 'unauthorized', reason);
+      },
+    );
+  }
+
+  private opened(ws: uWS.WebSocket<SocketData>): void {
+    const connection = ws.getUserData().connection;
+    connection.ws = ws;
+    this.connections.add(connection);
+    this.deps.metrics.connectionsActive.set(this.connections.size);
+    const { config } = this.deps;
+    connection.send({
+      type: 'hello',
+      protocol: 1,
+      session: connection.session,
+      user: connection.user,
+      limits: {
+        maxOps: config.operationBatchSize,
+        maxMessageBytes: config.maxMessageBytes,
+        cursorThrottleMs: config.cursorThrottleMs,
+        heartbeatIntervalSecs: config.heartbeatIntervalSecs,
+      },
+    });
+  }
+
+  private closed(ws: uWS.WebSocket<SocketData>, code: number): void {
+    const connection = ws.getUserData().connection;
+    connection.open = false;
+    connection.ws = undefined;
+    this.connections.delete(connection);
+    this.deps.metrics.connectionsActive.set(this.connections.size);
+    if (code === 1009) this.deps.metrics.clientsClosed.inc({ reason: 'message_too_big' });
+    for (const docId of [...connection.docs.keys()]) this.leave(connection, docId, false);
+  }
+
+  private slowConsumer(connection: Connection): void {
+    this.deps.metrics.clientsClosed.inc({ reason: 'slow_consumer' });
+    this.deps.log.info({ session: connection.session }, 'closing a client that cannot keep up');
+    connection.close(CloseCode.slowConsumer, 'too slow to keep up; reconnect and resume');
+  }
+
+  private heartbeat(): void {
+    const deadline = this.now() - this.deps.config.heartbeatTimeoutSecs * 1000;
+    for (const connection of this.connections) {
+      if (connection.lastSeenAt < deadline) {
+        this.deps.metrics.clientsClosed.inc({ reason: 'heartbeat_timeout' });
+        connection.close(CloseCode.heartbeatTimeout, 'no heartbeat');
+      } else {
+        connection.ws?.ping();
+      }
+    }
+  }
+
+  // ---- messages ------------------------------------------------------------------------------
+
+  private received(ws: uWS.WebSocket<SocketData>, data: ArrayBuffer): void {
+    const connection = ws.getUserData().connection;
+    connection.lastSeenAt = this.now();
+    const decoded = decodeClientMessage(Buffer.from(data).toString('utf8'));
+    if (!decoded.ok) {
+      connection.send({ type: 'error', code: decoded.code, message: decoded.message, ...(decoded.ref ? { ref: decoded.ref } : {}), ...(decoded.doc ? { doc: decoded.doc } : {}) });
+      return;
+    }
+    this.dispatch(connection, decoded.message);
+  }
+
+  private dispatch(connection: Connection, message: ClientMessage): void {
+    switch (message.type) {
+      case 'join':
+        void this.join(connection, message);
+        return;
+      case 'leave':
+        if (connection.docs.has(message.doc)) {
+          this.leave(connection, message.doc, true);
+          connection.send({ type: 'left', doc: message.doc });
+        } else {
+          connection.send({ type: 'error', code: ErrorCode.notJoined, message: 'this connection has not joined that document', doc: message.doc, ref: 'leave' });
+        }
+        return;
+      case 'change':
+        this.change(connection, message);
+        return;
+      case 'presence':
+        this.presence(connection, message);
+        return;
+      case 'auth':
+        void this.reauthenticate(connection, message.token);
+        return;
+      case 'ping':
+        connection.send(message.id === undefined ? { type: 'pong' } : { type: 'pong', id: message.id });
+        return;
+    }
+  }
+
+  private async join(connection: Connection, message: JoinMessage): Promise<void> {
+    const registry = this.registry;
+    if (!registry) return;
+    const docId = message.doc;
+    if (!this.accepting) {
+      connection.send({ type: 'error', code: ErrorCode.unavailable, message: 'the relay is shutting down; reconnect', doc: docId, ref: 'join' });
+      return;
+    }
+    if (connection.joining.has(docId)) return;
+    if (connection.docs.size + connection.joining.size >= MAX_DOCUMENTS_PER_CONNECTION && !connection.docs.has(docId)) {
+      connection.send({ type: 'error', code: ErrorCode.tooManyDocuments, message: `at most ${MAX_DOCUMENTS_PER_CONNECTION} documents per connection`, doc: docId, ref: 'join' });
+      return;
+    }
+    const rejoin = connection.docs.has(docId);
+    if (rejoin) this.leave(connection, docId, true);
+    connection.joining.add(docId);
+    let engine;
+    try {
+      engine = await registry.acquire(docId);
+    } catch (err) {
+      connection.joining.delete(docId);
+      this.deps.log.warn({ err, doc: docId }, 'loading a document failed');
+      connection.send({ type: 'error', code: ErrorCode.unavailable, message: 'the document could not be loaded; try again', doc: docId, ref: 'join' });
+      return;
+    }
+    let missed: CommittedChange[] | undefined;
+    if (message.rev !== undefined) {
+      try {
+        missed = await engine.changesSince(message.rev);
+      } catch (err) {
+        this.deps.log.warn({ err, doc: docId }, 'reading missed changes failed');
+      }
+    }
+    connection.joining.delete(docId);
+    if (!connection.open) {
+      registry.release(docId);
+      return;
+    }
+    if (message.rev !== undefined && missed === undefined) {
+      registry.release(docId);
+      const ahead = message.rev > engine.revision;
+      connection.send({
+        type: 'error',
+        code: ahead ? ErrorCode.badClock : ErrorCode.unavailable,
+        message: ahead ? `clock claims revision ${message.rev} but the document is at ${engine.revision}` : 'missed changes could not be read; try again',
+        doc: docId,
+        ref: 'join',
+      });
+      return;
+    }
+    // From here on everything is synchronous: the reply and the topic subscription describe
+    // the same revision, so the client neither misses nor repeats a change.
+    if (missed) {
+      // Changes committed after the read resolved are in the in-memory window.
+      const last = missed[missed.length - 1];
+      const end = last ? last.rev + last.ops.length : (message.rev ?? 0);
+      const more = end === engine.revision ? [] : engine.committedSince(end);
+      if (!more) {
+        registry.release(docId);
+        void this.join(connection, message);
+        return;
+      }
+      missed = [...missed, ...more];
+    }
+    const joined: JoinedDocument = { engine, role: 'editor', pendingPresence: undefined, lastPresenceAt: 0, presenceTimer: undefined, typingTimer: undefined };
+    connection.docs.set(docId, joined);
+    const presence = engine.presence.list().filter((p) => p.session !== connection.session);
+    const entry = engine.presence.set(connection.session, connection.user, null, false, this.deps.replicaId);
+    const ws = connection.ws;
+    if (!ws) return;
+    ws.cork(() => {
+      ws.subscribe(topicOf(docId));
+      connection.send({
+        type: 'joined',
+        doc: docId,
+        rev: engine.revision,
+        role: joined.role,
+        presence,
+        ...(missed ? { changes: missed.map((c) => ({ rev: c.rev, ops: c.ops, clock: { actor: c.actor, seq: c.seq }, user: c.userId })) } : { content: engine.state }),
+      });
+      this.publishPresence(ws, docId, engine.revision, entry);
+    });
+  }
+
+  private leave(connection: Connection, docId: string, stillOpen: boolean): void {
+    const joined = connection.docs.get(docId);
+    if (!joined) return;
+    connection.docs.delete(docId);
+    if (joined.presenceTimer) clearTimeout(joined.presenceTimer);
+    if (joined.typingTimer) clearTimeout(joined.typingTimer);
+    if (stillOpen) connection.ws?.unsubscribe(topicOf(docId));
+    if (joined.engine.presence.remove(connection.session)) {
+      this.app.publish(topicOf(docId), JSON.stringify({ type: 'presence_left', doc: docId, session: connection.session } satisfies ServerMessage));
+      this.deps.metrics.presenceBroadcasts.inc();
+    }
+    this.registry?.release(docId);
+  }
+
+  private change(connection: Connection, message: ChangeMessage): void {
+    const joined = connection.docs.get(message.doc);
+    if (!joined) {
+      connection.send({ type: 'error', code: ErrorCode.notJoined, message: 'join the document before sending changes', doc: message.doc, seq: message.clock.seq, ref: 'change' });
+      return;
+    }
+    const receivedAt = performance.now();
+    const { metrics } = this.deps;
+    const countOps = (status: 'success' | 'error') => {
+      for (const op of message.ops) metrics.operationsProcessed.inc({ operation_type: op.type, status });
+      if (message.ops.length === 0) metrics.operationsProcessed.inc({ operation_type: 'none', status });
+    };
+    const origin: SubmitOrigin & { connection: Connection } = {
+      connection,
+      acked: (change, duplicate) => {
+        if (!duplicate) {
+          countOps('success');
+          metrics.operationLatency.observe((performance.now() - receivedAt) / 1000);
+        }
+        connection.send({ type: 'ack', doc: message.doc, seq: change.seq, rev: change.rev });
+      },
+      rejected: (error: EngineError) => {
+        countOps('error');
+        connection.send({ type: 'error', code: error.code, message: error.message, doc: message.doc, seq: message.clock.seq, ref: 'change' });
+      },
+    };
+    joined.engine.submit(
+      { actor: message.clock.actor, seq: message.clock.seq, rev: message.clock.rev, ops: message.ops, userId: connection.principal.userId },
+      origin,
+    );
+  }
+
+  /** CommitListener: broadcast a committed change on its topic and ack its submitters, in order. */
+  applied(docId: string, change: CommittedChange, origins: readonly SubmitOrigin[]): void {
+    const withConnection = origins as readonly (SubmitOrigin & { connection?: Connection })[];
+    if (change.ops.length > 0) {
+      const text = JSON.stringify({
+        type: 'change',
+        doc: docId,
+        rev: change.rev,
+        ops: change.ops,
+        clock: { actor: change.actor, seq: change.seq },
+        user: change.userId,
+      } satisfies ServerMessage);
+      // The submitter gets an ack instead of its own change: publish from its socket, which
+      // uWS excludes from the delivery.
+      const author = withConnection.find((o) => o.connection?.open && o.connection.docs.has(docId))?.connection;
+      const ws = author?.ws;
+      if (ws) {
+        let published = true;
+        ws.cork(() => {
+          published = ws.publish(topicOf(docId), text, false, false);
+        });
+        void published;
+      } else {
+        this.app.publish(topicOf(docId), text, false, false);
+      }
+    }
+    for (const origin of origins) origin.acked(change, false);
+  }
+
+  // ---- presence ------------------------------------------------------------------------------
+
+  private presence(connection: Connection, message: PresenceMessage): void {
+    const joined = connection.docs.get(message.doc);
+    if (!joined) {
+      connection.send({ type: 'error', code: ErrorCode.notJoined, message: 'join the document before sending presence', doc: message.doc, ref: 'presence' });
+      return;
+    }
+    const previous = joined.pendingPresence;
+    joined.pendingPresence = {
+      selectionRev: message.selection === undefined && previous ? previous.selectionRev : message.rev,
+      selection: message.selection === undefined ? (previous?.selection ?? joined.engine.presence.get(connection.session)?.selection ?? null) : message.selection,
+      typing: message.typing ?? previous?.typing,
+    };
+    if (message.typing === true) {
+      if (joined.typingTimer) clearTimeout(joined.typingTimer);
+      joined.typingTimer = setTimeout(() => {
+        joined.typingTimer = undefined;
+        joined.pendingPresence = { ...(joined.pendingPresence ?? { selectionRev: joined.engine.revision, selection: null }), typing: false, selectionRev: joined.pendingPresence?.selectionRev ?? joined.engine.revision };
+        this.flushPresence(connection, message.doc);
+      }, this.deps.config.typingDebounceMs);
+    }
+    const wait = joined.lastPresenceAt + this.deps.config.cursorThrottleMs - this.now();
+    if (wait <= 0) {
+      this.flushPresence(connection, message.doc);
+    } else if (!joined.presenceTimer) {
+      // Trailing edge: the last position within a throttle window is always sent.
+      joined.presenceTimer = setTimeout(() => {
+        joined.presenceTimer = undefined;
+        this.flushPresence(connection, message.doc);
+      }, wait);
+    }
+  }
+
+  private flushPresence(connection: Connection, docId: string): void {
+    const joined = connection.docs.get(docId);
+    const pending = joined?.pendingPresence;
+    const ws = connection.ws;
+    if (!joined || !pending || !ws || !connection.open) return;
+    joined.pendingPresence = undefined;
+    joined.lastPresenceAt = this.now();
+    const engine = joined.engine;
+    const selection = pending.selection ? engine.selectionAtHead(pending.selection, pending.selectionRev) : null;
+    const current = engine.presence.get(connection.session);
+    const entry = engine.presence.set(connection.session, connection.user, selection, pending.typing ?? current?.typing ?? false, this.deps.replicaId);
+    ws.cork(() => this.publishPresence(ws, docId, engine.revision, entry));
+  }
+
+  private publishPresence(ws: uWS.WebSocket<SocketData>, docId: string, rev: number, entry: ReturnType<JoinedDocument['engine']['presence']['set']>): void {
+    ws.publish(topicOf(docId), JSON.stringify({ type: 'presence', doc: docId, rev, ...entry } satisfies ServerMessage), false, false);
+    this.deps.metrics.presenceBroadcasts.inc();
+  }
+
+  // ---- tokens --------------------------------------------------------------------------------
+
+  private async reauthenticate(connection: Connection, token: string): Promise<void> {
+    try {
+      const principal = await verifyToken(token, this.deps.keys, this.deps.verify);
+      if (principal.userId !== connection.principal.userId) {
+        connection.send({ type: 'error', code: ErrorCode.forbidden, message: 'a fresh token must be for the same user', ref: 'auth' });
+        return;
+      }
+      connection.principal = principal;
+      connection.send({ type: 'auth_ok', expires_at: principal.expiresAt ?? null });
+    } catch (err) {
+      connection.send({ type: 'error', code: ErrorCode.forbidden, message: err instanceof AuthError ? err.reason : 'token rejected', ref: 'auth' });
+    }
+  }
+
+  // ---- shutdown ------------------------------------------------------------------------------
+
+  /**
+   * Stops accepting, tells every client to reconnect elsewhere after a random delay, waits
+   * for them to go (up to the drain time) while their in-flight changes commit, then closes
+   * the rest.
+   */
+  async shutdown(drainMs: number): Promise<void> {
+    this.accepting = false;
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    const { reconnectMinDelayMs, reconnectMaxDelayMs } = this.deps.config;
+    for (const connection of this.connections) {
+      connection.send({ type: 'shutdown', reconnect_after_ms: randomInt(reconnectMinDelayMs, reconnectMaxDelayMs + 1) });
+    }
+    const deadline = this.now() + drainMs;
+    while (this.connections.size > 0 && this.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await this.registry?.drain(Math.max(1000, deadline - this.now()));
+    for (const connection of [...this.connections]) connection.close(CloseCode.serviceRestart, 'relay restarting; reconnect');
+    // Give uWS a moment to flush the close frames.
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
