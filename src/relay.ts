@@ -19,6 +19,8 @@ import { DocumentRegistry } from './engine/registry.js';
 import { PostgresOpLog } from './store/oplog.js';
 import { DEV_AUDIENCE, DEV_ISSUER } from './auth/dev-keys.js';
 import { randomUUID } from 'node:crypto';
+import type { Bus } from './bus/bus.js';
+import { InProcessBus } from './bus/in-process.js';
 
 export interface RunningRelay {
   readonly port: number;
@@ -79,6 +81,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
     }
     cleanups.push(() => keys.close());
 
+    const bus: Bus = new InProcessBus();
     log.info({ role: 'bus', kind: 'in-process' }, 'bus: in-process (single replica, no Redis)');
 
     const replicaId = randomUUID();
@@ -91,6 +94,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       metrics,
       log,
       replicaId,
+      bus,
     });
     const registry = new DocumentRegistry(new PostgresOpLog(sql), collab, {
       maxOps: config.operationBatchSize,
@@ -102,10 +106,18 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       onStoreError: (doc, err, attempt) => {
         if (attempt < 3 || attempt % 20 === 0) log.warn({ err, doc, attempt }, 'op log unavailable; changes stay pending and are retried');
       },
-      onLoad: () => metrics.documentsActive.set(registry.size),
-      onUnload: () => metrics.documentsActive.set(registry.size),
+      onLoad: (doc) => {
+        bus.subscribe(doc);
+        metrics.documentsActive.set(registry.size);
+      },
+      onUnload: (doc) => {
+        bus.unsubscribe(doc);
+        metrics.documentsActive.set(registry.size);
+      },
     });
     collab.attach(registry);
+    await bus.start(collab);
+    cleanups.push(() => bus.close());
 
     let shuttingDown = false;
     addHealthRoutes(
@@ -117,7 +129,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
         activeDocuments: () => registry.size,
         isShuttingDown: () => shuttingDown,
       },
-      { database: () => pingDatabase(sql), redis: undefined, jwtKeys: () => keys.hasKeys() },
+      { database: () => pingDatabase(sql), redis: bus.ping, jwtKeys: () => keys.hasKeys() },
       log,
     );
     addNotFound(app);

@@ -71,6 +71,7 @@ export class DocumentEngine {
   private queue: Queued[] = [];
   private inflight: Queued[] = [];
   private remoteInbox: CommittedChange[] = [];
+  private catchUpRequested = false;
   private running = false;
   private closed = false;
   private lastSnapshotRev: number;
@@ -116,7 +117,7 @@ export class DocumentEngine {
 
   /** True while changes wait to be committed. */
   get busy(): boolean {
-    return this.running || this.queue.length > 0 || this.remoteInbox.length > 0;
+    return this.running || this.queue.length > 0 || this.remoteInbox.length > 0 || this.catchUpRequested;
   }
 
   /**
@@ -162,6 +163,15 @@ export class DocumentEngine {
   receiveRemote(change: CommittedChange): void {
     if (change.rev + change.ops.length <= this.head) return;
     this.remoteInbox.push(change);
+    this.kick();
+  }
+
+  /**
+   * Asks the commit loop to read whatever others committed after our head (the bus may have
+   * lost messages). Runs inside the loop, so it never interleaves with a commit of ours.
+   */
+  requestCatchUp(): void {
+    this.catchUpRequested = true;
     this.kick();
   }
 
@@ -268,7 +278,7 @@ export class DocumentEngine {
     this.running = true;
     void this.run().finally(() => {
       this.running = false;
-      if (this.remoteInbox.length > 0 || (this.queue.length > 0 && !this.closed)) {
+      if (this.remoteInbox.length > 0 || this.catchUpRequested || (this.queue.length > 0 && !this.closed)) {
         this.kick();
         return;
       }
@@ -280,6 +290,17 @@ export class DocumentEngine {
 
   private async run(): Promise<void> {
     for (;;) {
+      if (this.catchUpRequested) {
+        this.catchUpRequested = false;
+        try {
+          await this.catchUpFromLog();
+        } catch (err) {
+          this.options.onStoreError(this.id, err, 0);
+          this.catchUpRequested = true;
+          await new Promise((r) => setTimeout(r, this.options.retryDelayMs(1)));
+        }
+        continue;
+      }
       if (this.remoteInbox.length > 0) {
         await this.applyRemoteInbox();
         continue;
@@ -418,8 +439,8 @@ export class DocumentEngine {
     }
   }
 
-  /** Applies what other writers committed after our head. */
-  async catchUpFromLog(): Promise<void> {
+  /** Applies what other writers committed after our head. Only called from the commit loop. */
+  private async catchUpFromLog(): Promise<void> {
     const missing = await this.store.readChanges(this.id, this.head);
     for (const change of missing) {
       if (change.rev === this.head) this.applyCommitted(change);

@@ -2,6 +2,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import uWS from 'uWebSockets.js';
 import { AuthError, verifyToken, type VerifyOptions } from '../auth/verify.js';
 import type { KeySource } from '../auth/keys.js';
+import type { Bus, BusHandlers, RemotePresence } from '../bus/bus.js';
 import type { Config } from '../config.js';
 import type { CommitListener, SubmitOrigin } from '../engine/document.js';
 import type { EngineError } from '../engine/errors.js';
@@ -11,7 +12,8 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode } from '../protocol/codes.js';
 import { decodeClientMessage } from '../protocol/decode.js';
-import type { ChangeMessage, ClientMessage, JoinMessage, PresenceMessage, ServerMessage } from '../protocol/messages.js';
+import type { ChangeMessage, ClientMessage, JoinMessage, PresenceMessage, PresenceState, ServerMessage } from '../protocol/messages.js';
+import type { DocumentEngine } from '../engine/document.js';
 import { Connection, type JoinedDocument, type SocketData } from './connection.js';
 import { sendJson } from './http.js';
 import { readUpgradeRequest } from './upgrade.js';
@@ -27,6 +29,7 @@ export interface CollabDeps {
   readonly log: Logger;
   /** This process's id, recorded with presence so a dead replica's entries can be dropped. */
   readonly replicaId: string;
+  readonly bus: Bus;
   readonly now?: () => number;
 }
 
@@ -37,7 +40,7 @@ export const topicOf = (docId: string): string => `doc/${docId}`;
  * clients to document engines, turns messages into submissions and presence, and fans
  * committed changes out to the document's topic.
  */
-export class CollabServer implements CommitListener {
+export class CollabServer implements CommitListener, BusHandlers {
   private readonly connections = new Set<Connection>();
   private accepting = true;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -60,7 +63,9 @@ export class CollabServer implements CommitListener {
     this.registry = registry;
     const { config } = this.deps;
     this.app.ws<SocketData>('/collab', {
-      maxPayloadLength: config.maxMessageBytes,
+      // uWS drops the TCP connection without a close frame (1006) past its own limit, so it gets
+      // a ceiling of twice ours and we close frames over ours cleanly with 1009.
+      maxPayloadLength: config.maxMessageBytes * 2,
       maxBackpressure: config.maxBackpressureBytes,
       // A frame that would be dropped for backpressure closes the socket instead: a client
       // that silently missed an op would diverge; a closed one resumes from its clock.
@@ -75,7 +80,7 @@ export class CollabServer implements CommitListener {
       pong: (ws) => {
         ws.getUserData().connection.lastSeenAt = this.now();
       },
-      close: (ws, code) => this.closed(ws, code),
+      close: (ws) => this.closed(ws),
     });
     this.heartbeatTimer = setInterval(() => this.heartbeat(), config.heartbeatIntervalSecs * 1000);
     this.heartbeatTimer.unref();
@@ -149,13 +154,12 @@ export class CollabServer implements CommitListener {
     });
   }
 
-  private closed(ws: uWS.WebSocket<SocketData>, code: number): void {
+  private closed(ws: uWS.WebSocket<SocketData>): void {
     const connection = ws.getUserData().connection;
     connection.open = false;
     connection.ws = undefined;
     this.connections.delete(connection);
     this.deps.metrics.connectionsActive.set(this.connections.size);
-    if (code === 1009) this.deps.metrics.clientsClosed.inc({ reason: 'message_too_big' });
     for (const docId of [...connection.docs.keys()]) this.leave(connection, docId, false);
   }
 
@@ -182,6 +186,11 @@ export class CollabServer implements CommitListener {
   private received(ws: uWS.WebSocket<SocketData>, data: ArrayBuffer): void {
     const connection = ws.getUserData().connection;
     connection.lastSeenAt = this.now();
+    if (data.byteLength > this.deps.config.maxMessageBytes) {
+      this.deps.metrics.clientsClosed.inc({ reason: 'message_too_big' });
+      connection.close(CloseCode.messageTooBig, `frames are limited to ${this.deps.config.maxMessageBytes} bytes`);
+      return;
+    }
     const decoded = decodeClientMessage(Buffer.from(data).toString('utf8'));
     if (!decoded.ok) {
       connection.send({ type: 'error', code: decoded.code, message: decoded.message, ...(decoded.ref ? { ref: decoded.ref } : {}), ...(decoded.doc ? { doc: decoded.doc } : {}) });
@@ -204,10 +213,10 @@ export class CollabServer implements CommitListener {
         }
         return;
       case 'change':
-        this.change(connection, message);
+        this.onChangeMessage(connection, message);
         return;
       case 'presence':
-        this.presence(connection, message);
+        this.onPresenceMessage(connection, message);
         return;
       case 'auth':
         void this.reauthenticate(connection, message.token);
@@ -242,6 +251,11 @@ export class CollabServer implements CommitListener {
       this.deps.log.warn({ err, doc: docId }, 'loading a document failed');
       connection.send({ type: 'error', code: ErrorCode.unavailable, message: 'the document could not be loaded; try again', doc: docId, ref: 'join' });
       return;
+    }
+    try {
+      this.mergeRemotePresence(engine, await this.deps.bus.presenceOf(docId));
+    } catch (err) {
+      this.deps.log.warn({ err, doc: docId }, 'could not read presence of other replicas');
     }
     let missed: CommittedChange[] | undefined;
     if (message.rev !== undefined) {
@@ -312,11 +326,12 @@ export class CollabServer implements CommitListener {
     if (joined.engine.presence.remove(connection.session)) {
       this.app.publish(topicOf(docId), JSON.stringify({ type: 'presence_left', doc: docId, session: connection.session } satisfies ServerMessage));
       this.deps.metrics.presenceBroadcasts.inc();
+      this.deps.bus.publishPresenceLeft(docId, connection.session, this.deps.replicaId);
     }
     this.registry?.release(docId);
   }
 
-  private change(connection: Connection, message: ChangeMessage): void {
+  private onChangeMessage(connection: Connection, message: ChangeMessage): void {
     const joined = connection.docs.get(message.doc);
     if (!joined) {
       connection.send({ type: 'error', code: ErrorCode.notJoined, message: 'join the document before sending changes', doc: message.doc, seq: message.clock.seq, ref: 'change' });
@@ -349,7 +364,7 @@ export class CollabServer implements CommitListener {
   }
 
   /** CommitListener: broadcast a committed change on its topic and ack its submitters, in order. */
-  applied(docId: string, change: CommittedChange, origins: readonly SubmitOrigin[]): void {
+  applied(docId: string, change: CommittedChange, origins: readonly SubmitOrigin[], local: boolean): void {
     const withConnection = origins as readonly (SubmitOrigin & { connection?: Connection })[];
     if (change.ops.length > 0) {
       const text = JSON.stringify({
@@ -373,13 +388,14 @@ export class CollabServer implements CommitListener {
       } else {
         this.app.publish(topicOf(docId), text, false, false);
       }
+      if (local) this.deps.bus.publishChange(docId, change);
     }
     for (const origin of origins) origin.acked(change, false);
   }
 
   // ---- presence ------------------------------------------------------------------------------
 
-  private presence(connection: Connection, message: PresenceMessage): void {
+  private onPresenceMessage(connection: Connection, message: PresenceMessage): void {
     const joined = connection.docs.get(message.doc);
     if (!joined) {
       connection.send({ type: 'error', code: ErrorCode.notJoined, message: 'join the document before sending presence', doc: message.doc, ref: 'presence' });
@@ -425,9 +441,63 @@ export class CollabServer implements CommitListener {
     ws.cork(() => this.publishPresence(ws, docId, engine.revision, entry));
   }
 
-  private publishPresence(ws: uWS.WebSocket<SocketData>, docId: string, rev: number, entry: ReturnType<JoinedDocument['engine']['presence']['set']>): void {
+  private publishPresence(ws: uWS.WebSocket<SocketData>, docId: string, rev: number, entry: PresenceState): void {
     ws.publish(topicOf(docId), JSON.stringify({ type: 'presence', doc: docId, rev, ...entry } satisfies ServerMessage), false, false);
     this.deps.metrics.presenceBroadcasts.inc();
+    this.deps.bus.publishPresence({ docId, rev, replica: this.deps.replicaId, state: entry });
+  }
+
+  // ---- messages from other replicas (BusHandlers) ------------------------------------------
+
+  change(docId: string, change: CommittedChange): void {
+    this.registry?.peek(docId)?.receiveRemote(change);
+  }
+
+  presence(update: RemotePresence): void {
+    if (update.replica === this.deps.replicaId) return;
+    const engine = this.registry?.peek(update.docId);
+    if (!engine) return;
+    const entry = this.mergeRemotePresence(engine, [update])[0];
+    if (!entry) return;
+    this.app.publish(topicOf(update.docId), JSON.stringify({ type: 'presence', doc: update.docId, rev: engine.revision, ...entry } satisfies ServerMessage), false, false);
+  }
+
+  presenceLeft(docId: string, session: string, replica: string): void {
+    if (replica === this.deps.replicaId) return;
+    const engine = this.registry?.peek(docId);
+    if (engine?.presence.remove(session)) {
+      this.app.publish(topicOf(docId), JSON.stringify({ type: 'presence_left', doc: docId, session } satisfies ServerMessage), false, false);
+    }
+  }
+
+  resync(): void {
+    for (const engine of this.registry?.engines() ?? []) engine.requestCatchUp();
+  }
+
+  /** Drops the presence of replicas that stopped heartbeating; returns how many entries went. */
+  dropReplicaPresence(replica: string): number {
+    let dropped = 0;
+    for (const engine of this.registry?.engines() ?? []) {
+      for (const session of engine.presence.removeReplica(replica)) {
+        dropped++;
+        this.app.publish(topicOf(engine.id), JSON.stringify({ type: 'presence_left', doc: engine.id, session } satisfies ServerMessage), false, false);
+      }
+    }
+    return dropped;
+  }
+
+  /**
+   * Stores other replicas' presence, moved to our head when it was sent at an older revision.
+   * One sent at a newer revision than ours is kept as it is: the next update corrects it.
+   */
+  private mergeRemotePresence(engine: DocumentEngine, updates: readonly RemotePresence[]): PresenceState[] {
+    const merged: PresenceState[] = [];
+    for (const u of updates) {
+      if (u.replica === this.deps.replicaId) continue;
+      const selection = u.state.selection && u.rev < engine.revision ? engine.selectionAtHead(u.state.selection, u.rev) : u.state.selection;
+      merged.push(engine.presence.set(u.state.session, u.state.user, selection, u.state.typing, u.replica));
+    }
+    return merged;
   }
 
   // ---- tokens --------------------------------------------------------------------------------

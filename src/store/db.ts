@@ -15,8 +15,11 @@ export function connectDatabase(url: string, pool: PoolOptions): Sql {
     idle_timeout: pool.idleTimeoutSecs,
     connect_timeout: 5,
     onnotice: () => undefined,
-    // bigint revisions are returned as JS numbers: 2^53 ops per document is out of reach.
-    types: { bigint: postgres.BigInt },
+    // bigint columns (revisions, sequence numbers) come back as JS numbers: 2^53 ops per
+    // document is out of reach, and BigInt would not mix with the rest of the arithmetic.
+    types: {
+      bigint: { to: 20, from: [20], serialize: (n: number) => String(n), parse: (s: string) => Number(s) },
+    },
     transform: { undefined: null },
   });
 }

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { freePort } from './ports.js';
 
 const MAIN = resolve(import.meta.dirname, '../../dist/src/main.js');
@@ -33,6 +35,8 @@ export async function startRelayProcess(options: StartOptions = {}): Promise<Rel
   for (const [k, v] of Object.entries({ ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', ...options.env })) {
     if (v !== undefined) env[k] = v;
   }
+  // Each relay gets its own data folder (development signing key) unless the test shares one.
+  env.RELAY_DATA_DIR ??= mkdtempSync(join(tmpdir(), 'relay-data-'));
   env.BIND_ADDRESS = `127.0.0.1:${port}`;
   env.METRICS_PORT = String(metricsPort);
   const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -83,6 +87,13 @@ export function runRelayToExit(env: Readonly<Record<string, string | undefined>>
       resolvePromise({ code, output });
     });
   });
+}
+
+/** A development token from the relay's loopback-only minting endpoint. */
+export async function devToken(relayUrl: string, user: string, ttlSecs = 3600): Promise<string> {
+  const res = await fetch(`${relayUrl}/dev/token?user=${encodeURIComponent(user)}&ttl=${ttlSecs}`);
+  if (!res.ok) throw new Error(`dev token: HTTP ${res.status}`);
+  return ((await res.json()) as { token: string }).token;
 }
 
 export async function getJson(url: string): Promise<{ status: number; body: unknown }> {

@@ -140,8 +140,9 @@ describe('document engine', () => {
       submissions.push(submitAndWait(engine, { actor: randomUUID(), seq: 1, rev: engine.revision, ops: [{ type: 'insert', pos: 0, text: String(i % 10) }] }));
     }
     await Promise.all(submissions);
-    await one.catchUpFromLog();
-    await two.catchUpFromLog();
+    one.requestCatchUp();
+    two.requestCatchUp();
+    await Promise.all([one.whenIdle(), two.whenIdle()]);
     const log = store.changes.get(DOC) ?? [];
     const revisions = log.map((c) => c.rev);
     expect(new Set(revisions).size).toBe(revisions.length);
