@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startEmbeddedPostgres, type RunningPostgres } from '../src/store/embedded-postgres.js';
+
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.on('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => done(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** A throw-away real PostgreSQL for a benchmark run. */
+export async function startBenchPostgres(): Promise<RunningPostgres> {
+  const root = mkdtempSync(join(tmpdir(), 'relay-bench-pg-'));
+  chmodSync(root, 0o755);
+  return startEmbeddedPostgres({ dir: join(root, 'data'), port: await freePort(), database: 'relay' });
+}
+
+export interface BenchRelay {
+  readonly url: string;
+  readonly wsUrl: string;
+  readonly child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** The built relay (dist/src/main.js) as a child process, like production runs it. */
+export async function startBenchRelay(env: Record<string, string>): Promise<BenchRelay> {
+  const port = await freePort();
+  const main = resolve(import.meta.dirname, '../src/main.js');
+  const child = spawn(process.execPath, [main], {
+    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'warn', RELAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'relay-bench-data-')), BIND_ADDRESS: `127.0.0.1:${port}`, METRICS_PORT: String(await freePort()), ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${url}/ready`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (i > 300 || child.exitCode !== null) throw new Error('relay did not become ready');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    wsUrl: `ws://127.0.0.1:${port}/collab`,
+    child,
+    stop: () =>
+      new Promise((done) => {
+        child.once('exit', () => done());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export async function devToken(relayUrl: string, user: string): Promise<string> {
+  return ((await (await fetch(`${relayUrl}/dev/token?user=${user}`)).json()) as { token: string }).token;
+}
