@@ -36,7 +36,7 @@ async function runClient(wsUrl: string, token: string, doc: string, until: numbe
     };
     ws.on('open', () => ws.send(JSON.stringify({ type: 'join', doc })));
     ws.on('message', (data) => {
-      const m = JSON.parse(data.toString()) as { type: string; rev: number; ops?: unknown[]; message?: string };
+      const m = JSON.parse(data.toString()) as { type: string; rev: number; count: number; ops?: unknown[]; message?: string };
       if (m.type === 'joined') {
         rev = m.rev;
         sendNext();
@@ -45,7 +45,7 @@ async function runClient(wsUrl: string, token: string, doc: string, until: numbe
       } else if (m.type === 'ack') {
         latenciesMs.push(performance.now() - sentAt);
         ops += opsPerChange;
-        rev = m.rev + opsPerChange;
+        rev = m.rev + m.count;
         sendNext();
       } else if (m.type === 'error') {
         reject(new Error(`relay error: ${m.message}`));

@@ -14,9 +14,16 @@ export interface Submission {
   readonly userId: string;
 }
 
+/** Where a change landed: its ops occupy revisions rev+1 .. rev+count. */
+export interface Ack {
+  readonly seq: number;
+  readonly rev: number;
+  readonly count: number;
+}
+
 /** Whoever submitted a change hears back through this: an ack after commit, or the reason it was refused. */
 export interface SubmitOrigin {
-  acked(change: CommittedChange, duplicate: boolean): void;
+  acked(ack: Ack, duplicate: boolean): void;
   rejected(error: EngineError): void;
 }
 
@@ -226,14 +233,25 @@ export class DocumentEngine {
     this.kick();
   }
 
+  /**
+   * A change with a sequence number already committed is answered with its original ack.
+   * A change that transformed into nothing left no row, so a resend of it is simply acked
+   * again as empty: applying nothing twice is still applying it once.
+   */
   private async answerDuplicate(sub: Submission, origin: SubmitOrigin): Promise<void> {
+    const original = this.history.find((c) => c.actor === sub.actor && c.seq === sub.seq);
+    if (original) {
+      origin.acked({ seq: sub.seq, rev: original.rev, count: original.ops.length }, true);
+      return;
+    }
     const record = this.actors.get(sub.actor);
-    const rev = record && record.lastSeq === sub.seq ? record.lastRev : await this.store.findChange(this.id, sub.actor, sub.seq);
-    if (rev === undefined) {
+    const position =
+      record && record.lastSeq === sub.seq ? { rev: record.lastRev, count: record.lastCount } : await this.store.findChange(this.id, sub.actor, sub.seq);
+    if (position === undefined && !(record && record.lastSeq === sub.seq)) {
       throw new EngineError(ErrorCode.badClock, `change ${sub.seq} of this actor was never committed`);
     }
-    const original = this.history.find((c) => c.actor === sub.actor && c.seq === sub.seq);
-    origin.acked(original ?? { rev, ops: [], actor: sub.actor, seq: sub.seq, userId: sub.userId, committedAt: 0 }, true);
+    const { rev, count } = position ?? { rev: this.head, count: 0 };
+    origin.acked({ seq: sub.seq, rev, count }, true);
   }
 
   /** A database outage must not turn a valid change into an error: wait for the log to answer. */
@@ -462,7 +480,7 @@ export class DocumentEngine {
     }
     const known = this.actors.get(change.actor);
     if (!known || known.lastSeq < change.seq) {
-      this.actors.set(change.actor, { userId: change.userId, lastSeq: change.seq, lastRev: change.rev });
+      this.actors.set(change.actor, { userId: change.userId, lastSeq: change.seq, lastRev: change.rev, lastCount: change.ops.length });
     }
   }
 

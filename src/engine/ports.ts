@@ -16,6 +16,14 @@ export interface ActorRecord {
   readonly lastSeq: number;
   /** Base revision of the actor's last committed change. */
   readonly lastRev: number;
+  /** How many ops (revisions) that change occupies. */
+  readonly lastCount: number;
+}
+
+/** Where a committed change sits in the log. */
+export interface ChangePosition {
+  readonly rev: number;
+  readonly count: number;
 }
 
 export interface Snapshot {
@@ -38,8 +46,8 @@ export interface OpLogStore {
   /** Appends consecutive changes atomically; throws RevisionConflict if a revision is taken. */
   append(docId: string, changes: readonly CommittedChange[]): Promise<void>;
   actor(docId: string, actor: string): Promise<ActorRecord | undefined>;
-  /** Base revision of the actor's change `seq`, if it was committed. */
-  findChange(docId: string, actor: string, seq: number): Promise<number | undefined>;
+  /** Base revision and op count of the actor's change `seq`, if it was committed with ops. */
+  findChange(docId: string, actor: string, seq: number): Promise<ChangePosition | undefined>;
   saveSnapshot(docId: string, snapshot: Snapshot): Promise<void>;
 }
 

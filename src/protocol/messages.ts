@@ -77,7 +77,8 @@ export type ServerMessage =
   | { type: 'joined'; doc: string; rev: number; role: 'viewer' | 'editor' | 'owner'; presence: PresenceState[]; content?: DocState; changes?: CommittedChangeWire[] }
   | { type: 'left'; doc: string }
   | ({ type: 'change'; doc: string } & CommittedChangeWire)
-  | { type: 'ack'; doc: string; seq: number; rev: number }
+  /** The change occupies revisions rev+1 .. rev+count: transform can split ops or remove them all, so count may differ from what was sent. */
+  | { type: 'ack'; doc: string; seq: number; rev: number; count: number }
   | ({ type: 'presence'; doc: string; rev: number } & PresenceState)
   | { type: 'presence_left'; doc: string; session: string }
   | { type: 'auth_ok'; expires_at: number | null }

@@ -345,12 +345,12 @@ export class CollabServer implements CommitListener, BusHandlers {
     };
     const origin: SubmitOrigin & { connection: Connection } = {
       connection,
-      acked: (change, duplicate) => {
+      acked: (ack, duplicate) => {
         if (!duplicate) {
           countOps('success');
           metrics.operationLatency.observe((performance.now() - receivedAt) / 1000);
         }
-        connection.send({ type: 'ack', doc: message.doc, seq: change.seq, rev: change.rev });
+        connection.send({ type: 'ack', doc: message.doc, seq: ack.seq, rev: ack.rev, count: ack.count });
       },
       rejected: (error: EngineError) => {
         countOps('error');
@@ -390,7 +390,7 @@ export class CollabServer implements CommitListener, BusHandlers {
       }
       if (local) this.deps.bus.publishChange(docId, change);
     }
-    for (const origin of origins) origin.acked(change, false);
+    for (const origin of origins) origin.acked({ seq: change.seq, rev: change.rev, count: change.ops.length }, false);
   }
 
   // ---- presence ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import type { DocState, Op } from '../ot/types.js';
-import { RevisionConflict, type ActorRecord, type CommittedChange, type OpLogStore, type Snapshot } from '../engine/ports.js';
+import { RevisionConflict, type ActorRecord, type ChangePosition, type CommittedChange, type OpLogStore, type Snapshot } from '../engine/ports.js';
 import type { Sql } from './db.js';
 
 interface OpRow {
@@ -69,17 +69,18 @@ export class PostgresOpLog implements OpLogStore {
   }
 
   async actor(docId: string, actor: string): Promise<ActorRecord | undefined> {
-    const [row] = await this.sql<{ user_id: string; seq: number; revision: number; op_index: number }[]>`
-      SELECT user_id, seq, revision, op_index FROM operations
+    const [row] = await this.sql<{ user_id: string; seq: number; first: number; count: number }[]>`
+      SELECT user_id, seq, min(revision) AS first, count(*)::int AS count FROM operations
       WHERE document_id = ${docId} AND actor_id = ${actor}
-      ORDER BY seq DESC, op_index ASC LIMIT 1`;
-    return row ? { userId: row.user_id, lastSeq: row.seq, lastRev: row.revision - 1 - row.op_index } : undefined;
+        AND seq = (SELECT max(seq) FROM operations WHERE document_id = ${docId} AND actor_id = ${actor})
+      GROUP BY user_id, seq`;
+    return row ? { userId: row.user_id, lastSeq: row.seq, lastRev: row.first - 1, lastCount: row.count } : undefined;
   }
 
-  async findChange(docId: string, actor: string, seq: number): Promise<number | undefined> {
-    const [row] = await this.sql<{ revision: number }[]>`
-      SELECT revision FROM operations WHERE document_id = ${docId} AND actor_id = ${actor} AND seq = ${seq} AND op_index = 0`;
-    return row ? row.revision - 1 : undefined;
+  async findChange(docId: string, actor: string, seq: number): Promise<ChangePosition | undefined> {
+    const [row] = await this.sql<{ first: number | null; count: number }[]>`
+      SELECT min(revision) AS first, count(*)::int AS count FROM operations WHERE document_id = ${docId} AND actor_id = ${actor} AND seq = ${seq}`;
+    return row && row.first !== null ? { rev: row.first - 1, count: row.count } : undefined;
   }
 
   async saveSnapshot(docId: string, snapshot: Snapshot): Promise<void> {

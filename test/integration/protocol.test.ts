@@ -73,7 +73,7 @@ describe('/collab protocol against the real relay', () => {
 
     const actor = randomUUID();
     a.send({ type: 'change', doc, clock: { actor, seq: 1, rev: 0 }, ops: [{ type: 'insert', pos: 0, text: 'hello', attrs: { bold: true } }] });
-    expect(await a.next('ack')).toEqual({ type: 'ack', doc, seq: 1, rev: 0 });
+    expect(await a.next('ack')).toEqual({ type: 'ack', doc, seq: 1, rev: 0, count: 1 });
     expect(await b.next('change')).toMatchObject({ doc, rev: 0, clock: { actor, seq: 1 }, user: 'alice', ops: [{ type: 'insert', pos: 0, text: 'hello' }] });
     // The author gets an ack, never its own change back.
     expect(a.received.filter((m) => m.type === 'change')).toHaveLength(0);

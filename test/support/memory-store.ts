@@ -1,4 +1,4 @@
-import { RevisionConflict, type ActorRecord, type CommittedChange, type OpLogStore, type Snapshot } from '../../src/engine/ports.js';
+import { RevisionConflict, type ActorRecord, type ChangePosition, type CommittedChange, type OpLogStore, type Snapshot } from '../../src/engine/ports.js';
 
 /**
  * An in-memory op log for engine unit tests only (integration tests use PostgreSQL). Like the
@@ -61,12 +61,13 @@ export class MemoryOpLog implements OpLogStore {
     await this.io();
     const mine = this.log(docId).filter((c) => c.actor === actor);
     const last = mine.at(-1);
-    return last ? { userId: last.userId, lastSeq: last.seq, lastRev: last.rev } : undefined;
+    return last ? { userId: last.userId, lastSeq: last.seq, lastRev: last.rev, lastCount: last.ops.length } : undefined;
   }
 
-  async findChange(docId: string, actor: string, seq: number): Promise<number | undefined> {
+  async findChange(docId: string, actor: string, seq: number): Promise<ChangePosition | undefined> {
     await this.io();
-    return this.log(docId).find((c) => c.actor === actor && c.seq === seq)?.rev;
+    const change = this.log(docId).find((c) => c.actor === actor && c.seq === seq);
+    return change ? { rev: change.rev, count: change.ops.length } : undefined;
   }
 
   async saveSnapshot(docId: string, snapshot: Snapshot): Promise<void> {

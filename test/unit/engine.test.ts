@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { apply, docText, emptyDoc } from '../../src/ot/index.js';
 import type { Change, DocState } from '../../src/ot/types.js';
-import { DocumentEngine, type CommitListener, type EngineOptions, type SubmitOrigin } from '../../src/engine/document.js';
+import { DocumentEngine, type Ack, type CommitListener, type EngineOptions } from '../../src/engine/document.js';
 import type { EngineError } from '../../src/engine/errors.js';
 import type { CommittedChange } from '../../src/engine/ports.js';
 import { MemoryOpLog } from '../support/memory-store.js';
@@ -25,12 +25,12 @@ function listener(): CommitListener & { log: Array<{ change: CommittedChange; lo
     log,
     applied(_docId, change, origins, local) {
       log.push({ change, local });
-      for (const o of origins) o.acked(change, false);
+      for (const o of origins) o.acked({ seq: change.seq, rev: change.rev, count: change.ops.length }, false);
     },
   };
 }
 
-function submitAndWait(engine: DocumentEngine, sub: { actor: string; seq: number; rev: number; ops: Change; userId?: string }): Promise<{ change: CommittedChange; duplicate: boolean }> {
+function submitAndWait(engine: DocumentEngine, sub: { actor: string; seq: number; rev: number; ops: Change; userId?: string }): Promise<{ change: Ack; duplicate: boolean }> {
   return new Promise((resolve, reject) => {
     engine.submit({ userId: 'u1', ...sub }, {
       acked: (change, duplicate) => resolve({ change, duplicate }),
@@ -54,8 +54,8 @@ describe('document engine', () => {
     expect(store.head(DOC)).toBe(1);
     // b made its change on revision 0 too: it must land after "hello".
     const { change } = await submitAndWait(engine, { actor: b, seq: 1, rev: 0, ops: [{ type: 'insert', pos: 0, text: '>> ' }] });
-    expect(change.rev).toBe(1);
-    expect(change.ops).toEqual([{ type: 'insert', pos: 5, text: '>> ' }]);
+    expect(change).toEqual({ seq: 1, rev: 1, count: 1 });
+    expect(store.changes.get(DOC)?.[1]?.ops).toEqual([{ type: 'insert', pos: 5, text: '>> ' }]);
     expect(docText(engine.state)).toBe('hello>> ');
     expect(docText(replay(store.changes.get(DOC) ?? []))).toBe(docText(engine.state));
   });
