@@ -99,6 +99,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
     const registry = new DocumentRegistry(new PostgresOpLog(sql), collab, {
       maxOps: config.operationBatchSize,
       historyTtlMs: config.operationHistoryTtlSecs * 1000,
+      historyMaxChanges: 20_000,
       snapshotIntervalOps: config.snapshotIntervalOps,
       idleUnloadMs: config.documentIdleSecs * 1000,
       now: Date.now,

@@ -41,6 +41,8 @@ export interface CommitListener {
 export interface EngineOptions {
   readonly maxOps: number;
   readonly historyTtlMs: number;
+  /** The window also holds at most this many changes, so a hot document's memory stays bounded. */
+  readonly historyMaxChanges: number;
   readonly snapshotIntervalOps: number;
   readonly now: () => number;
   /** Delay before retrying a commit after the database failed (attempt 0, 1, ...). */
@@ -477,6 +479,7 @@ export class DocumentEngine {
       this.head = change.rev + change.ops.length;
       this.history.push(change);
       this.presence.transform(change.ops);
+      if (this.history.length > this.options.historyMaxChanges) this.trimHistory();
     }
     const known = this.actors.get(change.actor);
     if (!known || known.lastSeq < change.seq) {
@@ -499,7 +502,8 @@ export class DocumentEngine {
 
   private trimHistory(): void {
     const cutoff = this.options.now() - this.options.historyTtlMs;
-    let drop = 0;
+    // Trim in chunks past the count bound, so trimming is not a copy per change.
+    let drop = Math.max(0, this.history.length - this.options.historyMaxChanges + (this.history.length > this.options.historyMaxChanges ? Math.ceil(this.options.historyMaxChanges / 4) : 0));
     while (drop < this.history.length && (this.history[drop]?.committedAt ?? Infinity) < cutoff) drop++;
     if (drop === 0) return;
     this.history = this.history.slice(drop);

@@ -12,6 +12,7 @@ const DOC = '00000000-0000-4000-8000-000000000001';
 const options = (over: Partial<EngineOptions> = {}): EngineOptions => ({
   maxOps: 100,
   historyTtlMs: 600_000,
+  historyMaxChanges: 20_000,
   snapshotIntervalOps: 1000,
   now: Date.now,
   retryDelayMs: () => 5,
@@ -150,6 +151,19 @@ describe('document engine', () => {
     expect(docText(one.state)).toBe(docText(two.state));
     expect(docText(one.state)).toBe(docText(replay(log)));
     expect(docText(one.state)).toHaveLength(30);
+  });
+
+  it('bounds the window by count as well as by age', async () => {
+    const store = new MemoryOpLog();
+    const engine = await DocumentEngine.load(DOC, store, listener(), options({ historyMaxChanges: 8 }));
+    const actor = randomUUID();
+    for (let seq = 1; seq <= 30; seq++) {
+      await submitAndWait(engine, { actor, seq, rev: engine.revision, ops: [{ type: 'insert', pos: 0, text: 'x' }] });
+    }
+    expect(engine.committedSince(0)).toBeUndefined();
+    expect(engine.committedSince(25)?.length).toBe(5);
+    // Older ones still come from the log.
+    expect((await engine.changesSince(0))?.length).toBe(30);
   });
 
   it('serves changes older than the in-memory window from the log', async () => {
