@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from './ports.js';
@@ -36,14 +36,20 @@ export async function startRelayProcess(options: StartOptions = {}): Promise<Rel
     if (v !== undefined) env[k] = v;
   }
   // Each relay gets its own data folder (development signing key) unless the test shares one.
-  env.RELAY_DATA_DIR ??= mkdtempSync(join(tmpdir(), 'relay-data-'));
+  const ownDataDir = env.RELAY_DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), 'relay-data-')) : undefined;
+  if (ownDataDir) env.RELAY_DATA_DIR = ownDataDir;
   env.BIND_ADDRESS = `127.0.0.1:${port}`;
   env.METRICS_PORT = String(metricsPort);
   const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
-  const exit = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  const exit = new Promise<number | null>((res) =>
+    child.once('exit', (code) => {
+      if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });
+      res(code);
+    }),
+  );
 
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   while (!out.includes('"relay listening"')) {
