@@ -15,8 +15,10 @@ export interface MigrationLog {
 }
 
 /**
- * Applies pending migrations. node-pg-migrate holds an advisory lock while it runs, so replicas
- * that start together do not race; applying an up-to-date schema is a no-op.
+ * Applies pending migrations. node-pg-migrate holds an advisory lock while it runs; in 'wait'
+ * mode a replica that starts while another migrates waits for it (the default, 'fail', would
+ * make every replica but one crash when a rollout starts several at once). Applying an
+ * up-to-date schema is a no-op.
  */
 export async function migrateUp(databaseUrl: string, log: MigrationLog): Promise<string[]> {
   const applied = await runner({
@@ -26,6 +28,7 @@ export async function migrateUp(databaseUrl: string, log: MigrationLog): Promise
     migrationsTable: 'pgmigrations',
     count: Infinity,
     singleTransaction: true,
+    advisoryLockMode: 'wait',
     log: (msg: string) => log.info(msg),
     verbose: false,
   });

@@ -132,3 +132,16 @@ describe('migrations', () => {
     }
   });
 });
+
+describe('concurrent start-up', () => {
+  it('several relays migrating one fresh database at once all start (the migration lock waits)', async () => {
+    const pg = await startTestPostgres();
+    try {
+      const relays = await Promise.all([1, 2, 3].map(() => startRelayProcess({ env: { DATABASE_URL: pg.url } })));
+      for (const relay of relays) expect((await getJson(`${relay.url}/ready`)).status).toBe(200);
+      expect(await Promise.all(relays.map((r) => r.stop()))).toEqual([0, 0, 0]);
+    } finally {
+      await pg.destroy();
+    }
+  });
+});
