@@ -98,12 +98,36 @@ const csv = z
   .trim()
   .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p.length > 0));
 
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+const hostPortList = z.string().trim().transform((raw, ctx): HostPort[] => {
+  const list: HostPort[] = [];
+  for (const part of raw.split(',').map((p) => p.trim()).filter((p) => p.length > 0)) {
+    const match = /^(\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(part);
+    const host = match?.[2] ?? match?.[3];
+    const portNumber = Number(match?.[4]);
+    if (!match || host === undefined || !(portNumber >= 1 && portNumber <= 65535)) {
+      ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of host:port, e.g. redis-a:26379,redis-b:26379' });
+      return z.NEVER;
+    }
+    list.push({ host, port: portNumber });
+  }
+  if (list.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'must list at least one host:port' });
+    return z.NEVER;
+  }
+  return list;
+});
+
 export const VARIABLES: readonly VariableSpec[] = [
   // The spec's required variables. Outside production each one has a working local default.
   { name: 'DATABASE_URL', group: 'required', default: undefined, secret: true, schema: url(['postgres:', 'postgresql:']).optional(),
     description: 'PostgreSQL connection string. Unset outside production: an embedded PostgreSQL is started with its data in RELAY_DATA_DIR.' },
   { name: 'REDIS_URL', group: 'required', default: undefined, secret: true, schema: url(['redis:', 'rediss:']).optional(),
-    description: 'Redis connection string for cross-replica pub/sub. Unset outside production: an in-process bus serves a single replica.' },
+    description: 'Redis connection string for cross-replica pub/sub (or use REDIS_SENTINELS / REDIS_CLUSTER_NODES instead). Unset outside production: an in-process bus serves a single replica.' },
   { name: 'JWT_PUBLIC_KEY_URL', group: 'required', default: undefined, schema: url(['http:', 'https:']).optional(),
     description: 'JWKS endpoint of the identity service. Unset outside production: development auth (the relay makes its own key, serves its JWKS and mints tokens on loopback).' },
   { name: 'BIND_ADDRESS', group: 'required', default: '0.0.0.0:8081', schema: bindAddress,
@@ -138,7 +162,7 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: 'A connection silent this long is closed; a replica silent this long is presumed dead and its presence dropped.' },
   // Our own.
   { name: 'NODE_ENV', group: 'relay', default: 'development', schema: z.enum(['development', 'production', 'test']),
-    description: 'production requires DATABASE_URL, REDIS_URL and JWT_PUBLIC_KEY_URL.' },
+    description: 'production requires DATABASE_URL, REDIS_URL (or REDIS_SENTINELS / REDIS_CLUSTER_NODES) and JWT_PUBLIC_KEY_URL.' },
   { name: 'RELAY_DATA_DIR', group: 'relay', default: '.relay-data', schema: z.string().trim().min(1),
     description: 'Folder for the embedded PostgreSQL data and the development signing key (kept across restarts).' },
   { name: 'EMBEDDED_POSTGRES_PORT', group: 'relay', default: '54329', schema: port,
@@ -149,10 +173,36 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: 'A pooled PostgreSQL connection is replaced after this long.' },
   { name: 'DB_IDLE_TIMEOUT_SECS', group: 'relay', default: '600', schema: positiveInt(),
     description: 'An idle pooled PostgreSQL connection is closed after this long.' },
+  { name: 'REDIS_SENTINELS', group: 'relay', default: undefined, schema: hostPortList.optional(),
+    description: 'Redis Sentinel addresses (comma-separated host:port) instead of REDIS_URL; the relay asks them for the master of REDIS_SENTINEL_NAME and follows failovers.' },
+  { name: 'REDIS_SENTINEL_NAME', group: 'relay', default: 'mymaster', schema: z.string().trim().min(1),
+    description: 'Name of the master group the sentinels watch (only with REDIS_SENTINELS).' },
+  { name: 'REDIS_CLUSTER_NODES', group: 'relay', default: undefined, schema: hostPortList.optional(),
+    description: 'Redis Cluster seed nodes (comma-separated host:port) instead of REDIS_URL; the rest of the cluster is discovered from them.' },
+  { name: 'REDIS_PASSWORD', group: 'relay', default: undefined, secret: true, schema: z.string().min(1).optional(),
+    description: 'Password of the Redis servers reached through REDIS_SENTINELS or REDIS_CLUSTER_NODES (with REDIS_URL, put it in the URL).' },
   { name: 'JWT_ISSUER', group: 'relay', default: undefined, schema: z.string().trim().min(1).optional(),
     description: 'Required `iss` of tokens, when set.' },
   { name: 'JWT_AUDIENCE', group: 'relay', default: undefined, schema: csv.optional(),
     description: 'Accepted `aud` values (comma-separated), when set.' },
+  { name: 'JWT_CLOCK_TOLERANCE_SECS', group: 'relay', default: '5', schema: nonNegativeInt(),
+    description: 'Leeway for `exp` and `nbf` against clock skew between the identity service and the relay.' },
+  { name: 'JWKS_REFRESH_SECS', group: 'relay', default: '600', schema: positiveInt(),
+    description: 'The JWKS is refetched in the background this often; a failed fetch keeps the cached keys (retried every JWKS_REFETCH_COOLDOWN_SECS until one succeeds).' },
+  { name: 'JWKS_REFETCH_COOLDOWN_SECS', group: 'relay', default: '10', schema: positiveInt(),
+    description: 'A token with an unknown `kid` refetches the JWKS (key rotation without restart), at most once per this many seconds whatever the traffic.' },
+  { name: 'ACCESS_POLICY', group: 'relay', default: undefined, schema: z.enum(['acl', 'open']).optional(),
+    description: '`acl`: document roles from PostgreSQL decide who may read, edit and manage. `open`: any valid token may edit any document (access is granted upstream). Default: `open` in development mode (no JWT_PUBLIC_KEY_URL, not production), `acl` otherwise.' },
+  { name: 'ADMIN_SCOPE', group: 'relay', default: 'relay:admin', schema: z.string().trim().regex(/^\S{1,200}$/, { message: 'must be one scope value without spaces' }),
+    description: 'Scope a token must carry to use the management API on every document (owners manage their own documents without it).' },
+  { name: 'ADMIN_SCOPE_CLAIMS', group: 'relay', default: 'scope,scp', schema: csv,
+    description: 'Claims searched for ADMIN_SCOPE (comma-separated); each may hold a space-separated string or an array.' },
+  { name: 'HANDSHAKE_TIMEOUT_SECS', group: 'relay', default: '15', schema: positiveInt(),
+    description: 'A connection that has not joined a document this long after the upgrade is closed with 4010.' },
+  { name: 'RATE_LIMIT_MESSAGES_PER_SEC', group: 'relay', default: '200', schema: positiveInt(),
+    description: 'Sustained messages per second one connection may send; past it messages are dropped with a `rate_limited` error.' },
+  { name: 'RATE_LIMIT_BURST', group: 'relay', default: '400', schema: positiveInt(),
+    description: 'Messages a connection may send at once above the sustained rate; a client that keeps sending this many more while limited is closed with 4029.' },
   { name: 'SNAPSHOT_INTERVAL_OPS', group: 'relay', default: '500', schema: positiveInt(),
     description: 'A snapshot of a document is written every this many committed ops.' },
   { name: 'DOCUMENT_IDLE_SECS', group: 'relay', default: '60', schema: positiveInt(),
@@ -160,7 +210,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'MAX_MESSAGE_BYTES', group: 'relay', default: '1048576', schema: positiveInt(),
     description: 'Largest WebSocket frame accepted from a client; larger frames close the connection with 1009.' },
   { name: 'MAX_BACKPRESSURE_BYTES', group: 'relay', default: '4194304', schema: positiveInt(),
-    description: 'Bytes queued to one slow client before it is closed with 4008 (it resumes from its clock; nothing is lost).' },
+    description: 'Bytes queued to one slow client before uWebSockets.js drops its connection (the client sees 1006; it resumes from its clock, nothing is lost).' },
   { name: 'SHUTDOWN_DRAIN_SECS', group: 'relay', default: '30', schema: nonNegativeInt(),
     description: 'On SIGTERM, how long clients are given to leave before the rest are closed.' },
   { name: 'RECONNECT_MIN_DELAY_MS', group: 'relay', default: '500', schema: nonNegativeInt(),
@@ -181,6 +231,10 @@ export interface Config {
   readonly maxConnections: number;
   readonly metricsPort: number;
   readonly redisPoolSize: number;
+  readonly redisSentinels: readonly HostPort[] | undefined;
+  readonly redisSentinelName: string;
+  readonly redisClusterNodes: readonly HostPort[] | undefined;
+  readonly redisPassword: string | undefined;
   readonly permissionCacheTtlSecs: number;
   readonly operationHistoryTtlSecs: number;
   readonly cursorThrottleMs: number;
@@ -195,6 +249,15 @@ export interface Config {
   readonly dbIdleTimeoutSecs: number;
   readonly jwtIssuer: string | undefined;
   readonly jwtAudience: readonly string[] | undefined;
+  readonly jwtClockToleranceSecs: number;
+  readonly jwksRefreshSecs: number;
+  readonly jwksRefetchCooldownSecs: number;
+  readonly accessPolicy: 'acl' | 'open';
+  readonly adminScope: string;
+  readonly adminScopeClaims: readonly string[];
+  readonly handshakeTimeoutSecs: number;
+  readonly rateLimitPerSec: number;
+  readonly rateLimitBurst: number;
   readonly snapshotIntervalOps: number;
   readonly documentIdleSecs: number;
   readonly maxMessageBytes: number;
@@ -243,8 +306,12 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
   const get = <T>(name: string): T => values.get(name) as T;
 
   const nodeEnv = get<Config['nodeEnv']>('NODE_ENV');
+  // One way to reach Redis: a URL, sentinels, or cluster nodes; two would leave it ambiguous.
+  const redisWays = ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'].filter((name) => values.get(name) !== undefined);
+  if (redisWays.length > 1) throw new ConfigError(`set only one of ${redisWays.join(', ')}`);
   if (nodeEnv === 'production') {
     for (const name of ['DATABASE_URL', 'REDIS_URL', 'JWT_PUBLIC_KEY_URL']) {
+      if (name === 'REDIS_URL' && redisWays.length > 0) continue;
       if (values.get(name) === undefined) {
         throw new ConfigError(`${name} is required when NODE_ENV=production (embedded defaults are for development only)`);
       }
@@ -273,6 +340,10 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     maxConnections: get('MAX_CONNECTIONS'),
     metricsPort: get('METRICS_PORT'),
     redisPoolSize: get('REDIS_POOL_SIZE'),
+    redisSentinels: get('REDIS_SENTINELS'),
+    redisSentinelName: get('REDIS_SENTINEL_NAME'),
+    redisClusterNodes: get('REDIS_CLUSTER_NODES'),
+    redisPassword: get('REDIS_PASSWORD'),
     permissionCacheTtlSecs: get('PERMISSION_CACHE_TTL'),
     operationHistoryTtlSecs: get('OPERATION_HISTORY_TTL'),
     cursorThrottleMs: get('CURSOR_THROTTLE_MS'),
@@ -287,6 +358,16 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     dbIdleTimeoutSecs: get('DB_IDLE_TIMEOUT_SECS'),
     jwtIssuer: get('JWT_ISSUER'),
     jwtAudience: get('JWT_AUDIENCE'),
+    jwtClockToleranceSecs: get('JWT_CLOCK_TOLERANCE_SECS'),
+    jwksRefreshSecs: get('JWKS_REFRESH_SECS'),
+    jwksRefetchCooldownSecs: get('JWKS_REFETCH_COOLDOWN_SECS'),
+    // Development mode has no upstream to grant access, so everyone may edit there by default.
+    accessPolicy: get<'acl' | 'open' | undefined>('ACCESS_POLICY') ?? (nodeEnv !== 'production' && get('JWT_PUBLIC_KEY_URL') === undefined ? 'open' : 'acl'),
+    adminScope: get('ADMIN_SCOPE'),
+    adminScopeClaims: get('ADMIN_SCOPE_CLAIMS'),
+    handshakeTimeoutSecs: get('HANDSHAKE_TIMEOUT_SECS'),
+    rateLimitPerSec: get('RATE_LIMIT_MESSAGES_PER_SEC'),
+    rateLimitBurst: get('RATE_LIMIT_BURST'),
     snapshotIntervalOps: get('SNAPSHOT_INTERVAL_OPS'),
     documentIdleSecs: get('DOCUMENT_IDLE_SECS'),
     maxMessageBytes: get('MAX_MESSAGE_BYTES'),

@@ -1,40 +1,129 @@
-import { createRemoteJWKSet } from 'jose';
+import { createLocalJWKSet, errors, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from '../log.js';
-import type { KeySource } from './keys.js';
+import type { KeySource, KeyState } from './keys.js';
 
 export interface RemoteKeyOptions {
   readonly url: string;
-  /** A token with an unknown `kid` triggers a refetch at most this often. */
+  /**
+   * Fetches of the JWKS, whatever triggers them (an unknown `kid`, a retry after a failure),
+   * are at least this far apart, so a flood of tokens with made-up `kid`s costs the identity
+   * service one request per cooldown, also while it is down.
+   */
   readonly cooldownMs: number;
-  /** Keys are refreshed in the background this often; a failed refresh keeps the cached keys. */
+  /** Background refresh interval while fetches succeed. */
   readonly refreshMs: number;
+  readonly timeoutMs?: number;
+  readonly now?: () => number;
 }
 
+/** A JWKS larger than this is refused: the identity service is trusted, but not its proxy's error pages. */
+const MAX_JWKS_BYTES = 512 * 1024;
+
 /**
- * The identity service's JWKS via jose. The cache never expires by age: while the identity
- * service is down, the keys we already have keep verifying tokens, and the background refresh
- * keeps trying. Key rotation works through the refetch on an unknown `kid`.
+ * The identity service's JWKS, cached without an age limit: while the identity service is
+ * down, the keys we already have keep verifying tokens. Rotation works through a refetch on
+ * an unknown `kid`. We do not use jose's createRemoteJWKSet because its cooldown only counts
+ * from the last successful fetch: while the service is down every bad `kid` would refetch.
  */
 export async function createRemoteKeySource(options: RemoteKeyOptions, log: Logger): Promise<KeySource> {
-  const jwks = createRemoteJWKSet(new URL(options.url), {
-    cooldownDuration: options.cooldownMs,
-    cacheMaxAge: Infinity,
-    timeoutDuration: 5000,
-  });
-  const refresh = async () => {
+  const now = options.now ?? Date.now;
+  let local: JWTVerifyGetKey | undefined;
+  let keyCount = 0;
+  let lastAttemptAt = -Infinity;
+  let lastSuccessAt: number | undefined;
+  let lastError: string | undefined;
+  let pending: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const fetchOnce = async (reason: string): Promise<void> => {
+    lastAttemptAt = now();
     try {
-      await jwks.reload();
+      const jwks = await download(options.url, options.timeoutMs ?? 5000);
+      local = createLocalJWKSet(jwks);
+      keyCount = jwks.keys.length;
+      lastSuccessAt = now();
+      if (lastError !== undefined) log.info({ jwks: options.url, keys: keyCount }, 'JWKS reachable again');
+      lastError = undefined;
+      log.debug({ jwks: options.url, keys: keyCount, reason }, 'JWKS fetched');
     } catch (err) {
-      log.warn({ err, jwks: options.url }, 'could not fetch the JWKS; cached keys stay in use');
+      lastError = err instanceof Error ? err.message : String(err);
+      log.warn({ jwks: options.url, reason, error: lastError, cached_keys: keyCount }, 'could not fetch the JWKS; cached keys stay in use');
     }
   };
-  await refresh();
-  const timer = setInterval(() => void refresh(), options.refreshMs);
-  timer.unref();
-  return {
-    getKey: jwks,
-    hasKeys: () => (jwks.jwks()?.keys.length ?? 0) > 0,
-    kind: 'remote',
-    close: () => clearInterval(timer),
+
+  /** At most one fetch at a time, and none within the cooldown of the previous attempt. */
+  const refetch = (reason: string): Promise<void> => {
+    if (pending) return pending;
+    if (now() - lastAttemptAt < options.cooldownMs) return Promise.resolve();
+    pending = fetchOnce(reason).finally(() => {
+      pending = undefined;
+    });
+    return pending;
   };
+
+  const schedule = () => {
+    if (closed) return;
+    // While the service is down (or we have no keys) retry soon; otherwise the slow refresh.
+    const delay = lastError !== undefined || keyCount === 0 ? options.cooldownMs : options.refreshMs;
+    timer = setTimeout(() => {
+      void refetch('refresh').finally(schedule);
+    }, delay);
+    timer.unref();
+  };
+
+  await refetch('start');
+  schedule();
+
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    if (local) {
+      try {
+        return await local(header, token);
+      } catch (err) {
+        if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
+      }
+    }
+    const before = local;
+    await refetch('unknown kid');
+    if (!local || local === before) throw new errors.JWKSNoMatchingKey();
+    return local(header, token);
+  };
+
+  return {
+    getKey,
+    hasKeys: () => keyCount > 0,
+    state: (): KeyState => ({ keys: keyCount, lastSuccessAt, lastError }),
+    kind: 'remote',
+    close: () => {
+      closed = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+async function download(url: string, timeoutMs: number): Promise<JSONWebKeySet> {
+  const get = () => fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' }, redirect: 'error' });
+  // One retry: a pooled keep-alive socket the identity service closed (it restarted) fails at once.
+  const res = await get().catch(get);
+  if (!res.ok) throw new Error(`JWKS endpoint answered HTTP ${res.status}`);
+  const length = Number(res.headers.get('content-length') ?? 0);
+  if (length > MAX_JWKS_BYTES) throw new Error('JWKS response too large');
+  const text = await res.text();
+  if (text.length > MAX_JWKS_BYTES) throw new Error('JWKS response too large');
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new Error('JWKS response is not JSON');
+  }
+  const keys = (body as { keys?: unknown }).keys;
+  if (!Array.isArray(keys)) throw new Error('JWKS response has no keys array');
+  // Only public signing keys: a symmetric (`oct`) key in the set would let anyone who saw the
+  // set sign tokens, and encryption keys have no business verifying signatures.
+  const usable = keys.filter((k): k is JWK => {
+    if (typeof k !== 'object' || k === null) return false;
+    const jwk = k as JWK;
+    return (jwk.kty === 'RSA' || jwk.kty === 'EC' || jwk.kty === 'OKP') && (jwk.use === undefined || jwk.use === 'sig') && jwk.d === undefined;
+  });
+  return { keys: usable };
 }

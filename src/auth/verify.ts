@@ -36,6 +36,8 @@ export async function verifyToken(token: string, keys: KeySource, options: Verif
     const { payload } = await jwtVerify(token, keys.getKey, {
       algorithms: ACCEPTED_ALGORITHMS,
       clockTolerance: options.clockToleranceSecs,
+      // A token without `exp` would hold a connection open forever; every issuer we serve sets one.
+      requiredClaims: ['exp'],
       ...(options.issuer !== undefined ? { issuer: options.issuer } : {}),
       ...(options.audience !== undefined ? { audience: [...options.audience] } : {}),
     });
@@ -53,11 +55,25 @@ export async function verifyToken(token: string, keys: KeySource, options: Verif
 /** A short reason that is safe to log: it never contains the token. */
 function describeJoseError(err: unknown): string {
   if (err instanceof errors.JWTExpired) return 'token expired';
-  if (err instanceof errors.JWTClaimValidationFailed) return `claim check failed: ${err.claim}`;
+  if (err instanceof errors.JWTClaimValidationFailed) return err.claim === 'nbf' ? 'token not yet valid' : `claim check failed: ${err.claim}`;
   if (err instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed';
   if (err instanceof errors.JWKSNoMatchingKey) return 'no matching key';
   if (err instanceof errors.JWSSignatureVerificationFailed) return 'bad signature';
   if (err instanceof errors.JWKSTimeout) return 'key service timed out';
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return 'malformed token';
   if (err instanceof errors.JOSEError) return err.code.toLowerCase();
   return 'malformed token';
+}
+
+/**
+ * True when one of `claims` carries `scope`: as a space-separated string (OAuth `scope`) or as
+ * an array of strings (Azure AD and Okta put `scp` that way).
+ */
+export function hasScope(principal: Principal, scope: string, claims: readonly string[]): boolean {
+  for (const name of claims) {
+    const value = principal.claims[name];
+    if (typeof value === 'string' && value.split(' ').includes(scope)) return true;
+    if (Array.isArray(value) && value.includes(scope)) return true;
+  }
+  return false;
 }

@@ -75,7 +75,10 @@ export interface CommittedChangeWire {
 export type ServerMessage =
   | { type: 'hello'; protocol: 1; session: string; user: UserInfo; limits: { maxOps: number; maxMessageBytes: number; cursorThrottleMs: number; heartbeatIntervalSecs: number } }
   | { type: 'joined'; doc: string; rev: number; role: 'viewer' | 'editor' | 'owner'; presence: PresenceState[]; content?: DocState; changes?: CommittedChangeWire[] }
-  | { type: 'left'; doc: string }
+  /** `reason: 'revoked'`: the relay removed the client because its role on the document was revoked. */
+  | { type: 'left'; doc: string; reason?: 'revoked' }
+  /** The client's role on a joined document changed (a grant through the management API). */
+  | { type: 'role'; doc: string; role: 'viewer' | 'editor' | 'owner' }
   | ({ type: 'change'; doc: string } & CommittedChangeWire)
   /** The change occupies revisions rev+1 .. rev+count: transform can split ops or remove them all, so count may differ from what was sent. */
   | { type: 'ack'; doc: string; seq: number; rev: number; count: number }

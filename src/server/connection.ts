@@ -1,8 +1,10 @@
 import type uWS from 'uWebSockets.js';
+import type { Role } from '../auth/access.js';
 import type { Principal } from '../auth/verify.js';
 import type { DocumentEngine } from '../engine/document.js';
 import { CloseCode } from '../protocol/codes.js';
 import type { ServerMessage, UserInfo } from '../protocol/messages.js';
+import type { RateLimiter } from './rate-limit.js';
 
 /** What uWS keeps per socket: a pointer to our connection object, set in the upgrade. */
 export interface SocketData {
@@ -11,7 +13,8 @@ export interface SocketData {
 
 export interface JoinedDocument {
   readonly engine: DocumentEngine;
-  readonly role: 'viewer' | 'editor' | 'owner';
+  /** Re-checked while joined: a grant or revoke applies within PERMISSION_CACHE_TTL. */
+  role: Role;
   /** Latest presence the client asked for, not yet broadcast because of the throttle. */
   pendingPresence: { selectionRev: number; selection: { anchor: number; head: number } | null; typing: boolean | undefined } | undefined;
   lastPresenceAt: number;
@@ -31,16 +34,28 @@ export class Connection {
   open = true;
   lastSeenAt: number;
   principal: Principal;
+  /** Closes the connection (4010) unless it joins a document first. */
+  handshakeTimer: NodeJS.Timeout | undefined;
+  /** Closes the connection (4001) when its token expires, unless a fresh one arrives. */
+  expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly session: string,
     principal: Principal,
     readonly user: UserInfo,
     now: number,
+    readonly rate: RateLimiter,
     private readonly onSlowConsumer: (connection: Connection) => void,
   ) {
     this.principal = principal;
     this.lastSeenAt = now;
+  }
+
+  clearTimers(): void {
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.handshakeTimer = undefined;
+    this.expiryTimer = undefined;
   }
 
   send(message: ServerMessage): void {

@@ -13,19 +13,21 @@ export function addDevAuthRoutes(app: uWS.TemplatedApp, keys: DevKeys, log: Logg
     const user = req.getQuery('user') || `user-${Math.random().toString(36).slice(2, 8)}`;
     const name = req.getQuery('name') || user;
     const ttl = Number(req.getQuery('ttl') || 3600);
+    // e.g. scope=relay:admin, to try the management API locally.
+    const scope = req.getQuery('scope') || undefined;
     const address = remoteAddress(res);
     if (!isLoopback(address)) {
       sendJson(res, 403, { error: 'forbidden', message: 'development tokens are minted for loopback callers only' });
       return;
     }
-    if (!/^[\w.@:-]{1,128}$/.test(user) || !(ttl >= 1 && ttl <= 86400)) {
-      sendJson(res, 400, { error: 'bad_request', message: 'user must match [\\w.@:-]{1,128} and ttl be 1..86400 seconds' });
+    if (!/^[\w.@:-]{1,128}$/.test(user) || !(ttl >= 1 && ttl <= 86400) || (scope !== undefined && !/^[\w.:/ -]{1,200}$/.test(scope))) {
+      sendJson(res, 400, { error: 'bad_request', message: 'user must match [\\w.@:-]{1,128}, ttl be 1..86400 seconds, and scope be space-separated scope values' });
       return;
     }
     handleAsync(
       res,
       async (state) => {
-        const token = await keys.mint({ sub: user, name: name.slice(0, 100), ttlSecs: ttl });
+        const token = await keys.mint({ sub: user, name: name.slice(0, 100), ttlSecs: ttl, ...(scope !== undefined ? { extra: { scope } } : {}) });
         if (!state.aborted) sendJson(res, 200, { token, user, expires_in: ttl });
       },
       (err) => log.error({ err }, 'minting a development token failed'),
