@@ -27,7 +27,9 @@ CREATE TABLE operations (
   PRIMARY KEY (document_id, revision)
 ) PARTITION BY HASH (document_id);
 
-CREATE INDEX operations_actor_seq_idx ON operations (document_id, actor_id, seq);
+-- One change of one actor is committed once, whichever replica it reached: exactly-once is
+-- enforced here too, not only by the engine's bookkeeping.
+CREATE UNIQUE INDEX operations_actor_seq_idx ON operations (document_id, actor_id, seq, op_index);
 CREATE INDEX operations_created_at_idx ON operations (created_at);
 
 -- The partition count is set here, and only here.

@@ -21,6 +21,12 @@ import { DEV_AUDIENCE, DEV_ISSUER } from './auth/dev-keys.js';
 import { randomUUID } from 'node:crypto';
 import type { Bus } from './bus/bus.js';
 import { InProcessBus } from './bus/in-process.js';
+import { RedisBus } from './bus/redis.js';
+import { createRedisClient, describeRedisTarget, redisTargetOf } from './bus/redis-clients.js';
+import { AccessControl } from './auth/access.js';
+import type { VerifyOptions } from './auth/verify.js';
+import { PermissionStore } from './store/permissions.js';
+import { addManagementRoutes } from './server/api.js';
 
 export interface RunningRelay {
   readonly port: number;
@@ -76,25 +82,37 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       keys = devKeys;
       log.info({ role: 'auth', kind: 'development' }, 'auth: development key (tokens from GET /dev/token on loopback)');
     } else {
-      keys = await createRemoteKeySource({ url: config.jwtPublicKeyUrl ?? '', cooldownMs: 30_000, refreshMs: 600_000 }, log);
+      keys = await createRemoteKeySource(
+        { url: config.jwtPublicKeyUrl ?? '', cooldownMs: config.jwksRefetchCooldownSecs * 1000, refreshMs: config.jwksRefreshSecs * 1000 },
+        log,
+      );
       log.info({ role: 'auth', kind: 'remote', jwks: config.jwtPublicKeyUrl, keys_loaded: keys.hasKeys() }, 'auth: remote JWKS');
     }
     cleanups.push(() => keys.close());
 
-    const bus: Bus = new InProcessBus();
-    log.info({ role: 'bus', kind: 'in-process' }, 'bus: in-process (single replica, no Redis)');
-
+    // Tags this process's presence in Redis, so its sessions can be dropped if it dies.
     const replicaId = randomUUID();
+    const bus = createBus(config, replicaId, log);
+    const verify: VerifyOptions = isDevAuth(config)
+      ? { issuer: config.jwtIssuer ?? DEV_ISSUER, audience: config.jwtAudience ?? [DEV_AUDIENCE], clockToleranceSecs: config.jwtClockToleranceSecs }
+      : { issuer: config.jwtIssuer, audience: config.jwtAudience, clockToleranceSecs: config.jwtClockToleranceSecs };
+    const permissions = new PermissionStore(sql);
+    const access = new AccessControl(permissions, {
+      policy: config.accessPolicy,
+      ttlMs: config.permissionCacheTtlSecs * 1000,
+      negativeTtlMs: 5000,
+      maxEntries: 100_000,
+    });
+    log.info({ role: 'access', policy: config.accessPolicy, cache_ttl_secs: config.permissionCacheTtlSecs }, `access policy: ${config.accessPolicy}`);
     const collab = new CollabServer(app, {
       config,
       keys,
-      verify: isDevAuth(config)
-        ? { issuer: config.jwtIssuer ?? DEV_ISSUER, audience: config.jwtAudience ?? [DEV_AUDIENCE], clockToleranceSecs: 5 }
-        : { issuer: config.jwtIssuer, audience: config.jwtAudience, clockToleranceSecs: 5 },
+      verify,
       metrics,
       log,
       replicaId,
       bus,
+      access,
     });
     const registry = new DocumentRegistry(new PostgresOpLog(sql), collab, {
       maxOps: config.operationBatchSize,
@@ -133,6 +151,17 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       { database: () => pingDatabase(sql), redis: bus.ping, jwtKeys: () => keys.hasKeys() },
       log,
     );
+    addManagementRoutes(app, {
+      keys,
+      verify,
+      adminScope: config.adminScope,
+      adminScopeClaims: config.adminScopeClaims,
+      store: permissions,
+      access,
+      registry,
+      roleChanged: (docId, userId) => void collab.recheckAccess({ docId, userId }),
+      log,
+    });
     addNotFound(app);
 
     const listener: Listener = await listen(app, config.bind.host, config.bind.port);
@@ -157,6 +186,29 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
     await runCleanups(cleanups, log);
     throw err;
   }
+}
+
+/**
+ * Redis when it is configured, in-process otherwise. The heartbeat is refreshed and checked
+ * at least three times per HEARTBEAT_TIMEOUT_SECS and lives the timeout minus one period, so
+ * a dead replica's presence goes everywhere within HEARTBEAT_TIMEOUT_SECS of its death.
+ */
+function createBus(config: Config, replicaId: string, log: Logger): Bus {
+  const target = redisTargetOf(config);
+  if (!target) {
+    log.info({ role: 'bus', kind: 'in-process' }, 'bus: in-process (single replica, no Redis)');
+    return new InProcessBus();
+  }
+  const livenessPeriodMs = Math.min(config.heartbeatIntervalSecs * 1000, (config.heartbeatTimeoutSecs * 1000) / 3);
+  log.info({ role: 'bus', kind: 'redis', mode: target.kind, target: describeRedisTarget(target), replica: replicaId }, 'bus: Redis pub/sub');
+  return new RedisBus({
+    replicaId,
+    publisher: createRedisClient(target, 'publisher'),
+    subscriber: createRedisClient(target, 'subscriber'),
+    livenessPeriodMs,
+    heartbeatTtlMs: config.heartbeatTimeoutSecs * 1000 - livenessPeriodMs,
+    log: log.child({ component: 'bus' }),
+  });
 }
 
 /** Closes in reverse order of opening: listeners, then pools, then the embedded database. */

@@ -14,8 +14,13 @@ export interface BusHandlers {
   change(docId: string, change: CommittedChange): void;
   presence(update: RemotePresence): void;
   presenceLeft(docId: string, session: string, replica: string): void;
-  /** The bus lost messages (e.g. Redis restarted): catch every open document up from the log. */
-  resync(): void;
+  /**
+   * The bus may have missed messages: catch up from the log. With a document id, only that one
+   * (its subscription just became effective); without, every open document (Redis came back).
+   */
+  resync(docId?: string): void;
+  /** A replica stopped heartbeating: forget its clients' presence; returns how many entries went. */
+  dropReplicaPresence(replica: string): number;
 }
 
 /**

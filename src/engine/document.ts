@@ -401,6 +401,13 @@ export class DocumentEngine {
     let content = this.content;
     let rev = this.head;
     for (const q of batch) {
+      if ((this.actors.get(q.sub.actor)?.lastSeq ?? 0) >= q.sub.seq) {
+        // Another replica committed it meanwhile (the client lost us and resent it there):
+        // answer with that commit rather than apply it a second time.
+        q.done = true;
+        for (const o of q.origins) this.answerDuplicate(q.sub, o).catch((err: unknown) => o.rejected(toEngineError(err)));
+        continue;
+      }
       try {
         const unseen = committed.filter((c) => c.rev >= q.sub.rev);
         const lengthAtBase = docLength(this.content) - unseen.reduce((n, c) => n + lengthDelta(c.ops), 0);

@@ -1,5 +1,6 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import uWS from 'uWebSockets.js';
+import { atLeast, type AccessControl, type Role } from '../auth/access.js';
 import { AuthError, verifyToken, type VerifyOptions } from '../auth/verify.js';
 import type { KeySource } from '../auth/keys.js';
 import type { Bus, BusHandlers, RemotePresence } from '../bus/bus.js';
@@ -16,6 +17,7 @@ import type { ChangeMessage, ClientMessage, JoinMessage, PresenceMessage, Presen
 import type { DocumentEngine } from '../engine/document.js';
 import { Connection, type JoinedDocument, type SocketData } from './connection.js';
 import { sendJson } from './http.js';
+import { RateLimiter } from './rate-limit.js';
 import { readUpgradeRequest } from './upgrade.js';
 import { userInfoFrom } from './user-info.js';
 
@@ -30,8 +32,12 @@ export interface CollabDeps {
   /** This process's id, recorded with presence so a dead replica's entries can be dropped. */
   readonly replicaId: string;
   readonly bus: Bus;
+  readonly access: AccessControl;
   readonly now?: () => number;
 }
+
+/** setTimeout's ceiling (about 24.8 days); a longer delay would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export const topicOf = (docId: string): string => `doc/${docId}`;
 
@@ -44,6 +50,10 @@ export class CollabServer implements CommitListener, BusHandlers {
   private readonly connections = new Set<Connection>();
   private accepting = true;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private accessTimer: NodeJS.Timeout | undefined;
+  private checkingAccess = false;
+  /** Upgrades verified and under way: they count against MAX_CONNECTIONS before they open. */
+  private upgrading = 0;
   private registry: DocumentRegistry | undefined;
   private readonly now: () => number;
 
@@ -84,6 +94,11 @@ export class CollabServer implements CommitListener, BusHandlers {
     });
     this.heartbeatTimer = setInterval(() => this.heartbeat(), config.heartbeatIntervalSecs * 1000);
     this.heartbeatTimer.unref();
+    // Joined connections are re-checked often enough that a revocation takes effect within
+    // about the cache TTL; between cache expiries a pass costs only in-memory lookups.
+    const accessCheckMs = Math.max(1000, Math.min(10_000, (config.permissionCacheTtlSecs * 1000) / 4));
+    this.accessTimer = setInterval(() => void this.recheckAccess(), accessCheckMs);
+    this.accessTimer.unref();
   }
 
   // ---- connection lifecycle ------------------------------------------------------------------
@@ -101,7 +116,7 @@ export class CollabServer implements CommitListener, BusHandlers {
       refuse(503, 'unavailable', 'the relay is shutting down; reconnect to another replica');
       return;
     }
-    if (this.connections.size >= this.deps.config.maxConnections) {
+    if (this.connections.size + this.upgrading >= this.deps.config.maxConnections) {
       this.deps.metrics.clientsClosed.inc({ reason: 'max_connections' });
       refuse(503, 'unavailable', 'this relay is at its connection limit');
       return;
@@ -114,19 +129,27 @@ export class CollabServer implements CommitListener, BusHandlers {
       refuse(401, 'unauthorized', 'a token is required (bearer.<jwt> subprotocol entry or access_token query parameter)');
       return;
     }
+    // Verifications in flight count too: a burst of upgrades must not overshoot the limit
+    // while their signatures are being checked.
+    this.upgrading++;
     verifyToken(request.token, this.deps.keys, this.deps.verify).then(
       (principal) => {
+        this.upgrading--;
         if (aborted) return;
-        if (!this.accepting || this.connections.size >= this.deps.config.maxConnections) {
+        if (!this.accepting || this.connections.size + this.upgrading >= this.deps.config.maxConnections) {
+          this.deps.metrics.clientsClosed.inc({ reason: 'max_connections' });
           refuse(503, 'unavailable', 'this relay cannot take the connection now');
           return;
         }
-        const connection = new Connection(randomUUID(), principal, userInfoFrom(principal), this.now(), (c) => this.slowConsumer(c));
+        const now = this.now();
+        const rate = new RateLimiter(this.deps.config.rateLimitPerSec, this.deps.config.rateLimitBurst, now);
+        const connection = new Connection(randomUUID(), principal, userInfoFrom(principal), now, rate, (c) => this.slowConsumer(c));
         res.cork(() => {
           res.upgrade<SocketData>({ connection }, request.key, request.protocol, request.extensions, context);
         });
       },
       (err: unknown) => {
+        this.upgrading--;
         const reason = err instanceof AuthError ? err.reason : 'verification failed';
         this.deps.log.info({ reason, remote: request.remoteAddress }, 'upgrade refused: bad token');
         refuse(401, 'unauthorized', reason);
@@ -140,6 +163,12 @@ export class CollabServer implements CommitListener, BusHandlers {
     this.connections.add(connection);
     this.deps.metrics.connectionsActive.set(this.connections.size);
     const { config } = this.deps;
+    connection.handshakeTimer = setTimeout(() => {
+      connection.handshakeTimer = undefined;
+      this.deps.metrics.clientsClosed.inc({ reason: 'handshake_timeout' });
+      connection.close(CloseCode.handshakeTimeout, 'no join within the handshake timeout');
+    }, config.handshakeTimeoutSecs * 1000);
+    this.scheduleExpiry(connection);
     connection.send({
       type: 'hello',
       protocol: 1,
@@ -158,6 +187,7 @@ export class CollabServer implements CommitListener, BusHandlers {
     const connection = ws.getUserData().connection;
     connection.open = false;
     connection.ws = undefined;
+    connection.clearTimers();
     this.connections.delete(connection);
     this.deps.metrics.connectionsActive.set(this.connections.size);
     for (const docId of [...connection.docs.keys()]) this.leave(connection, docId, false);
@@ -167,6 +197,23 @@ export class CollabServer implements CommitListener, BusHandlers {
     this.deps.metrics.clientsClosed.inc({ reason: 'slow_consumer' });
     this.deps.log.info({ session: connection.session }, 'closing a client that cannot keep up');
     connection.close(CloseCode.slowConsumer, 'too slow to keep up; reconnect and resume');
+  }
+
+  private rateLimited(connection: Connection, decision: 'limited' | 'close'): void {
+    if (decision === 'close') {
+      this.deps.metrics.clientsClosed.inc({ reason: 'rate_limited' });
+      this.deps.log.info({ session: connection.session, user: connection.principal.userId }, 'closing a client that floods messages');
+      connection.close(CloseCode.rateLimited, 'message rate limit exceeded');
+      return;
+    }
+    if (connection.rate.firstDrop) {
+      this.deps.log.info({ session: connection.session, user: connection.principal.userId }, 'message rate limit reached: dropping messages');
+      connection.send({
+        type: 'error',
+        code: ErrorCode.rateLimited,
+        message: `more than ${this.deps.config.rateLimitPerSec} messages per second: messages are dropped until the rate falls; resend anything unacknowledged`,
+      });
+    }
   }
 
   private heartbeat(): void {
@@ -189,6 +236,12 @@ export class CollabServer implements CommitListener, BusHandlers {
     if (data.byteLength > this.deps.config.maxMessageBytes) {
       this.deps.metrics.clientsClosed.inc({ reason: 'message_too_big' });
       connection.close(CloseCode.messageTooBig, `frames are limited to ${this.deps.config.maxMessageBytes} bytes`);
+      return;
+    }
+    // Before decoding: a flood should cost as little as possible.
+    const rate = connection.rate.take(this.now());
+    if (rate !== 'ok') {
+      this.rateLimited(connection, rate);
       return;
     }
     const decoded = decodeClientMessage(Buffer.from(data).toString('utf8'));
@@ -243,6 +296,26 @@ export class CollabServer implements CommitListener, BusHandlers {
     const rejoin = connection.docs.has(docId);
     if (rejoin) this.leave(connection, docId, true);
     connection.joining.add(docId);
+    // The role is known before the document is loaded: without one, nothing of the document
+    // (not even whether it exists) reaches the client.
+    let role: Role | undefined;
+    try {
+      role = await this.deps.access.effectiveRole(docId, connection.principal.userId);
+    } catch (err) {
+      connection.joining.delete(docId);
+      this.deps.log.warn({ err, doc: docId }, 'permission lookup failed');
+      connection.send({ type: 'error', code: ErrorCode.unavailable, message: 'permissions could not be checked; try again', doc: docId, ref: 'join' });
+      return;
+    }
+    if (!role) {
+      connection.joining.delete(docId);
+      connection.send({ type: 'error', code: ErrorCode.forbidden, message: 'you have no role on this document', doc: docId, ref: 'join' });
+      return;
+    }
+    if (!connection.open) {
+      connection.joining.delete(docId);
+      return;
+    }
     let engine;
     try {
       engine = await registry.acquire(docId);
@@ -296,8 +369,12 @@ export class CollabServer implements CommitListener, BusHandlers {
       }
       missed = [...missed, ...more];
     }
-    const joined: JoinedDocument = { engine, role: 'editor', pendingPresence: undefined, lastPresenceAt: 0, presenceTimer: undefined, typingTimer: undefined };
+    const joined: JoinedDocument = { engine, role, pendingPresence: undefined, lastPresenceAt: 0, presenceTimer: undefined, typingTimer: undefined };
     connection.docs.set(docId, joined);
+    if (connection.handshakeTimer) {
+      clearTimeout(connection.handshakeTimer);
+      connection.handshakeTimer = undefined;
+    }
     const presence = engine.presence.list().filter((p) => p.session !== connection.session);
     const entry = engine.presence.set(connection.session, connection.user, null, false, this.deps.replicaId);
     const ws = connection.ws;
@@ -343,6 +420,11 @@ export class CollabServer implements CommitListener, BusHandlers {
       for (const op of message.ops) metrics.operationsProcessed.inc({ operation_type: op.type, status });
       if (message.ops.length === 0) metrics.operationsProcessed.inc({ operation_type: 'none', status });
     };
+    if (!atLeast(joined.role, 'editor')) {
+      countOps('error');
+      connection.send({ type: 'error', code: ErrorCode.forbidden, message: `a ${joined.role} cannot change this document`, doc: message.doc, seq: message.clock.seq, ref: 'change' });
+      return;
+    }
     const origin: SubmitOrigin & { connection: Connection } = {
       connection,
       acked: (ack, duplicate) => {
@@ -470,7 +552,11 @@ export class CollabServer implements CommitListener, BusHandlers {
     }
   }
 
-  resync(): void {
+  resync(docId?: string): void {
+    if (docId !== undefined) {
+      this.registry?.peek(docId)?.requestCatchUp();
+      return;
+    }
     for (const engine of this.registry?.engines() ?? []) engine.requestCatchUp();
   }
 
@@ -510,10 +596,86 @@ export class CollabServer implements CommitListener, BusHandlers {
         return;
       }
       connection.principal = principal;
+      this.scheduleExpiry(connection);
       connection.send({ type: 'auth_ok', expires_at: principal.expiresAt ?? null });
     } catch (err) {
       connection.send({ type: 'error', code: ErrorCode.forbidden, message: err instanceof AuthError ? err.reason : 'token rejected', ref: 'auth' });
     }
+  }
+
+  private scheduleExpiry(connection: Connection): void {
+    if (connection.expiryTimer) clearTimeout(connection.expiryTimer);
+    connection.expiryTimer = undefined;
+    const expiresAt = connection.principal.expiresAt;
+    if (expiresAt === undefined) return;
+    // The same leeway as verification: a token that verified is not closed a moment later.
+    const deadline = (expiresAt + this.deps.verify.clockToleranceSecs) * 1000;
+    const arm = () => {
+      const wait = deadline - this.now();
+      if (wait > MAX_TIMER_MS) {
+        connection.expiryTimer = setTimeout(arm, MAX_TIMER_MS);
+        return;
+      }
+      connection.expiryTimer = setTimeout(() => {
+        connection.expiryTimer = undefined;
+        this.deps.metrics.clientsClosed.inc({ reason: 'token_expired' });
+        connection.close(CloseCode.tokenExpired, 'token expired; reconnect with a fresh token');
+      }, Math.max(0, wait));
+    };
+    arm();
+  }
+
+  // ---- access --------------------------------------------------------------------------------
+
+  /**
+   * Re-reads the role of joined connections (of one user and document, or all): a revoked
+   * client is removed from the document, a changed role takes effect at once.
+   */
+  async recheckAccess(filter?: { docId: string; userId: string }): Promise<void> {
+    if (!filter) {
+      if (this.checkingAccess) return;
+      this.checkingAccess = true;
+    }
+    try {
+      const groups = new Map<string, { docId: string; userId: string; connections: Connection[] }>();
+      for (const connection of this.connections) {
+        const userId = connection.principal.userId;
+        if (filter && filter.userId !== userId) continue;
+        for (const docId of connection.docs.keys()) {
+          if (filter && filter.docId !== docId) continue;
+          const key = `${docId}:${userId}`;
+          const group = groups.get(key) ?? { docId, userId, connections: [] };
+          group.connections.push(connection);
+          groups.set(key, group);
+        }
+      }
+      for (const { docId, userId, connections } of groups.values()) {
+        let role: Role | undefined;
+        try {
+          role = await this.deps.access.effectiveRole(docId, userId);
+        } catch {
+          // The database is away: keep what we know rather than evict everyone.
+          continue;
+        }
+        for (const connection of connections) this.applyRole(connection, docId, role);
+      }
+    } finally {
+      if (!filter) this.checkingAccess = false;
+    }
+  }
+
+  private applyRole(connection: Connection, docId: string, role: Role | undefined): void {
+    const joined = connection.docs.get(docId);
+    if (!joined || !connection.open || joined.role === role) return;
+    if (role === undefined) {
+      this.deps.log.info({ session: connection.session, user: connection.principal.userId, doc: docId }, 'access revoked: removing the client from the document');
+      this.leave(connection, docId, true);
+      connection.send({ type: 'error', code: ErrorCode.forbidden, message: 'your access to this document was revoked', doc: docId, ref: 'access' });
+      connection.send({ type: 'left', doc: docId, reason: 'revoked' });
+      return;
+    }
+    joined.role = role;
+    connection.send({ type: 'role', doc: docId, role });
   }
 
   // ---- shutdown ------------------------------------------------------------------------------
@@ -526,6 +688,7 @@ export class CollabServer implements CommitListener, BusHandlers {
   async shutdown(drainMs: number): Promise<void> {
     this.accepting = false;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.accessTimer) clearInterval(this.accessTimer);
     const { reconnectMinDelayMs, reconnectMaxDelayMs } = this.deps.config;
     for (const connection of this.connections) {
       connection.send({ type: 'shutdown', reconnect_after_ms: randomInt(reconnectMinDelayMs, reconnectMaxDelayMs + 1) });

@@ -1,0 +1,103 @@
+import { z } from 'zod';
+import type { CommittedChange } from '../engine/ports.js';
+import { opSchema } from '../protocol/messages.js';
+import type { RemotePresence } from './bus.js';
+
+/*
+ * Everything the relay keeps in Redis, in one place (docs/operations.md, "Redis", describes it
+ * for operators). Redis holds nothing that cannot be lost: PostgreSQL has every committed op,
+ * and presence is rebuilt by the replicas that hold the sessions.
+ */
+
+const PREFIX = 'relay';
+
+/** Pub/sub channel of one document: committed changes and presence of every replica. */
+export const channelOf = (docId: string): string => `${PREFIX}:doc:${docId}`;
+export const docOfChannel = (channel: string): string | undefined =>
+  channel.startsWith(`${PREFIX}:doc:`) ? channel.slice(PREFIX.length + 5) : undefined;
+
+/** Hash of a document's presence: field = session id, value = a PresenceEntry as JSON. */
+export const presenceKey = (docId: string): string => `${PREFIX}:presence:${docId}`;
+/** A replica's heartbeat: exists while the replica lives (expires when it stops refreshing it). */
+export const heartbeatKey = (replica: string): string => `${PREFIX}:replica:${replica}`;
+/** Documents in whose presence hash a replica has written, so its entries can be found when it dies. */
+export const replicaDocsKey = (replica: string): string => `${PREFIX}:replica:${replica}:docs`;
+/** Every replica that has heartbeated and was not yet found dead. */
+export const REPLICAS_KEY = `${PREFIX}:replicas`;
+
+const selection = z.object({ anchor: z.number().int().nonnegative(), head: z.number().int().nonnegative() });
+const presenceState = z.object({
+  session: z.string(),
+  user: z.object({ id: z.string(), name: z.string(), color: z.string() }),
+  selection: selection.nullable(),
+  typing: z.boolean(),
+});
+
+/** `from` is the sender replica: a replica receives its own publications and ignores them. */
+const envelope = z.discriminatedUnion('kind', [
+  z.object({
+    v: z.literal(1),
+    from: z.string(),
+    kind: z.literal('change'),
+    rev: z.number().int().nonnegative(),
+    ops: z.array(opSchema),
+    actor: z.string(),
+    seq: z.number().int().positive(),
+    user: z.string(),
+    at: z.number(),
+  }),
+  z.object({ v: z.literal(1), from: z.string(), kind: z.literal('presence'), rev: z.number().int().nonnegative(), state: presenceState }),
+  z.object({ v: z.literal(1), from: z.string(), kind: z.literal('left'), session: z.string() }),
+]);
+export type Envelope = z.infer<typeof envelope>;
+
+const presenceEntry = z.object({ replica: z.string(), rev: z.number().int().nonnegative(), state: presenceState });
+
+export function encodeChange(from: string, change: CommittedChange): string {
+  return JSON.stringify({
+    v: 1,
+    from,
+    kind: 'change',
+    rev: change.rev,
+    ops: change.ops,
+    actor: change.actor,
+    seq: change.seq,
+    user: change.userId,
+    at: change.committedAt,
+  });
+}
+
+export function encodePresence(update: RemotePresence): string {
+  return JSON.stringify({ v: 1, from: update.replica, kind: 'presence', rev: update.rev, state: update.state } satisfies Envelope);
+}
+
+export function encodeLeft(from: string, session: string): string {
+  return JSON.stringify({ v: 1, from, kind: 'left', session } satisfies Envelope);
+}
+
+/** undefined for anything that is not a well-formed envelope (another version, another writer). */
+export function decodeEnvelope(text: string): Envelope | undefined {
+  try {
+    const parsed = envelope.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function changeOf(e: Extract<Envelope, { kind: 'change' }>): CommittedChange {
+  return { rev: e.rev, ops: e.ops, actor: e.actor, seq: e.seq, userId: e.user, committedAt: e.at };
+}
+
+export function encodePresenceEntry(update: RemotePresence): string {
+  return JSON.stringify({ replica: update.replica, rev: update.rev, state: update.state });
+}
+
+export function decodePresenceEntry(docId: string, text: string): RemotePresence | undefined {
+  try {
+    const parsed = presenceEntry.safeParse(JSON.parse(text));
+    return parsed.success ? { docId, rev: parsed.data.rev, replica: parsed.data.replica, state: parsed.data.state } : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,306 @@
+import type { CommittedChange } from '../engine/ports.js';
+import type { Logger } from '../log.js';
+import type { Bus, BusHandlers, RemotePresence } from './bus.js';
+import type { RedisClient } from './redis-clients.js';
+import { RedisPresenceStore } from './redis-presence.js';
+import { REPLICAS_KEY, changeOf, channelOf, decodeEnvelope, docOfChannel, encodeChange, encodeLeft, encodePresence, heartbeatKey } from './redis-wire.js';
+
+export interface RedisBusOptions {
+  readonly replicaId: string;
+  /** Commands (PUBLISH, presence writes, heartbeats); never queued while Redis is away. */
+  readonly publisher: RedisClient;
+  /** SUBSCRIBE only (a connection in subscriber mode can do nothing else). */
+  readonly subscriber: RedisClient;
+  /** How often the heartbeat is refreshed and dead replicas are looked for. */
+  readonly livenessPeriodMs: number;
+  /** Lifetime of the heartbeat key: a replica silent this long is dead. */
+  readonly heartbeatTtlMs: number;
+  readonly log: Logger;
+}
+
+/**
+ * Cross-replica fan-out over Redis pub/sub, one channel per document, and shared presence in
+ * Redis hashes. Redis is never the source of truth: a message lost while it is away is made
+ * good from PostgreSQL (handlers.resync) and presence is rewritten by its owners, so every
+ * failure here only delays delivery.
+ */
+export class RedisBus implements Bus {
+  readonly kind = 'redis' as const;
+  private handlers: BusHandlers | undefined;
+  private readonly presenceStore: RedisPresenceStore;
+  /** Documents this replica's clients have open: the channels we want, whatever Redis's state. */
+  private readonly wanted = new Set<string>();
+  /** Our own sessions' presence, to write again when Redis lost it. */
+  private readonly own = new Map<string, Map<string, RemotePresence>>();
+  /** Other replicas' sessions we hold presence of (doc → session → replica), to reconcile after an outage. */
+  private readonly remote = new Map<string, Map<string, string>>();
+  /** True from start (and after any disconnect) until a recovery has run on both connections. */
+  private degraded = true;
+  private recovering = false;
+  private outageLogged = false;
+  private dropped = 0;
+  private livenessTimer: NodeJS.Timeout | undefined;
+  private livenessRunning = false;
+  private closed = false;
+
+  constructor(private readonly options: RedisBusOptions) {
+    this.presenceStore = new RedisPresenceStore(options.publisher, options.replicaId);
+  }
+
+  readonly ping = async (): Promise<boolean> => {
+    const { publisher, subscriber } = this.options;
+    if (publisher.status !== 'ready' || subscriber.status !== 'ready') return false;
+    const answer = await Promise.race([publisher.ping(), new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 1000).unref())]);
+    return answer === 'PONG';
+  };
+
+  async start(handlers: BusHandlers): Promise<void> {
+    this.handlers = handlers;
+    const { publisher, subscriber, log } = this.options;
+    for (const [role, client] of [['publisher', publisher], ['subscriber', subscriber]] as const) {
+      client.on('error', (err: unknown) => this.outage(role, err));
+      client.on('close', () => {
+        if (this.closed) return;
+        this.degraded = true;
+        this.outage(role, undefined);
+      });
+      client.on('ready', () => void this.recover());
+    }
+    subscriber.on('message', (channel: string, text: string) => this.received(channel, text));
+    // Connecting does not hold up the start: the replica serves its own clients without Redis
+    // and recovers when it appears.
+    const connecting = Promise.allSettled([publisher.connect(), subscriber.connect()]);
+    const ready = await Promise.race([connecting.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 3000).unref())]);
+    if (!ready || publisher.status !== 'ready' || subscriber.status !== 'ready') {
+      log.warn('redis is not reachable yet: serving local clients only until it is');
+    }
+    this.livenessTimer = setInterval(() => void this.liveness(), this.options.livenessPeriodMs);
+    this.livenessTimer.unref();
+  }
+
+  subscribe(docId: string): void {
+    this.wanted.add(docId);
+    const { subscriber } = this.options;
+    if (subscriber.status !== 'ready') return; // recover() subscribes to everything wanted
+    subscriber.subscribe(channelOf(docId)).then(
+      // Changes published between loading the document and this point were missed.
+      () => this.handlers?.resync(docId),
+      (err: unknown) => this.outage('subscriber', err),
+    );
+  }
+
+  unsubscribe(docId: string): void {
+    this.wanted.delete(docId);
+    this.remote.delete(docId);
+    const { subscriber } = this.options;
+    if (subscriber.status === 'ready') subscriber.unsubscribe(channelOf(docId)).catch(() => undefined);
+  }
+
+  publishChange(docId: string, change: CommittedChange): void {
+    this.publish(docId, encodeChange(this.options.replicaId, change));
+  }
+
+  publishPresence(update: RemotePresence): void {
+    let mine = this.own.get(update.docId);
+    if (!mine) this.own.set(update.docId, (mine = new Map()));
+    mine.set(update.state.session, update);
+    if (!this.usable()) return;
+    this.presenceStore.write(update).catch((err: unknown) => this.outage('publisher', err));
+    this.publish(update.docId, encodePresence(update));
+  }
+
+  publishPresenceLeft(docId: string, session: string, replica: string): void {
+    const mine = this.own.get(docId);
+    mine?.delete(session);
+    if (mine?.size === 0) this.own.delete(docId);
+    if (!this.usable()) return;
+    this.presenceStore.remove(docId, session).catch((err: unknown) => this.outage('publisher', err));
+    this.publish(docId, encodeLeft(replica, session));
+  }
+
+  async presenceOf(docId: string): Promise<RemotePresence[]> {
+    const entries = (await this.presenceStore.list(docId)).filter((e) => e.replica !== this.options.replicaId);
+    for (const e of entries) this.noteRemote(docId, e.state.session, e.replica);
+    return entries;
+  }
+
+  async close(): Promise<void> {
+    if (this.livenessTimer) clearInterval(this.livenessTimer);
+    const { publisher, subscriber, replicaId } = this.options;
+    // A clean exit removes our traces at once instead of waiting for the heartbeat to expire.
+    if (this.usable()) {
+      try {
+        for (const [docId, sessions] of this.own) for (const session of sessions.keys()) await this.presenceStore.remove(docId, session);
+        await publisher.del(heartbeatKey(replicaId));
+        await this.presenceStore.bury(replicaId);
+      } catch (err) {
+        this.options.log.debug({ err }, 'redis clean-up on close failed; the heartbeat will expire');
+      }
+    }
+    this.closed = true;
+    subscriber.disconnect();
+    publisher.disconnect();
+  }
+
+  // ---- receiving -------------------------------------------------------------------------
+
+  private received(channel: string, text: string): void {
+    const docId = docOfChannel(channel);
+    const envelope = decodeEnvelope(text);
+    const handlers = this.handlers;
+    if (!docId || !envelope || !handlers) return;
+    if (envelope.from === this.options.replicaId) return;
+    switch (envelope.kind) {
+      case 'change':
+        handlers.change(docId, changeOf(envelope));
+        return;
+      case 'presence':
+        this.noteRemote(docId, envelope.state.session, envelope.from);
+        handlers.presence({ docId, rev: envelope.rev, replica: envelope.from, state: envelope.state });
+        return;
+      case 'left':
+        this.remote.get(docId)?.delete(envelope.session);
+        handlers.presenceLeft(docId, envelope.session, envelope.from);
+        return;
+    }
+  }
+
+  private noteRemote(docId: string, session: string, replica: string): void {
+    if (!this.wanted.has(docId)) return;
+    let sessions = this.remote.get(docId);
+    if (!sessions) this.remote.set(docId, (sessions = new Map()));
+    sessions.set(session, replica);
+  }
+
+  // ---- outages and recovery ------------------------------------------------------------------
+
+  private usable(): boolean {
+    return !this.closed && this.options.publisher.status === 'ready';
+  }
+
+  private publish(docId: string, text: string): void {
+    if (!this.usable()) {
+      this.dropped++;
+      return;
+    }
+    this.options.publisher.publish(channelOf(docId), text).catch((err: unknown) => {
+      this.dropped++;
+      this.outage('publisher', err);
+    });
+  }
+
+  private outage(role: 'publisher' | 'subscriber', err: unknown): void {
+    if (this.closed || this.outageLogged) return;
+    this.outageLogged = true;
+    this.options.log.warn({ err, role }, 'redis unavailable: cross-replica delivery paused; local clients are still served and PostgreSQL keeps ordering');
+  }
+
+  /**
+   * Runs once both connections are ready after a start or an outage: subscribe to every open
+   * document, then catch them all up from PostgreSQL (what was published meanwhile is lost),
+   * then put presence right (Redis may have restarted empty, and peers may have presumed us
+   * dead and dropped our sessions).
+   */
+  private async recover(): Promise<void> {
+    const { publisher, subscriber, log } = this.options;
+    if (!this.degraded || this.recovering || this.closed) return;
+    if (publisher.status !== 'ready' || subscriber.status !== 'ready') return;
+    this.recovering = true;
+    this.degraded = false;
+    try {
+      const channels = [...this.wanted].map(channelOf);
+      if (channels.length > 0) await subscriber.subscribe(...channels);
+      this.handlers?.resync();
+      await this.heartbeat();
+      await this.restoreOwnPresence();
+      await this.reconcileRemotePresence();
+      if (this.outageLogged) {
+        log.info({ documents: this.wanted.size, dropped_publications: this.dropped }, 'redis available again: resubscribed and caught up from PostgreSQL');
+      }
+      this.outageLogged = false;
+      this.dropped = 0;
+    } catch (err) {
+      // Lost the connection again while recovering: the next 'ready' runs it again.
+      this.degraded = true;
+      this.outage('publisher', err);
+    } finally {
+      this.recovering = false;
+    }
+    if (this.degraded && publisher.status === 'ready' && subscriber.status === 'ready') void this.recover();
+  }
+
+  private async restoreOwnPresence(): Promise<void> {
+    this.presenceStore.forgetMarks();
+    for (const sessions of this.own.values()) {
+      for (const update of sessions.values()) {
+        await this.presenceStore.write(update);
+        // Published too: replicas that dropped these sessions learn them back.
+        this.publish(update.docId, encodePresence(update));
+      }
+    }
+  }
+
+  /**
+   * Presence of other replicas as Redis holds it now: sessions that left while we were cut off
+   * go, the others are refreshed. A peer that has not recovered yet looks absent here; its own
+   * recovery republishes its sessions, which brings them back.
+   */
+  private async reconcileRemotePresence(): Promise<void> {
+    const handlers = this.handlers;
+    if (!handlers) return;
+    for (const docId of this.wanted) {
+      const entries = await this.presenceOf(docId);
+      const present = new Set(entries.map((e) => e.state.session));
+      const known = this.remote.get(docId);
+      for (const [session, replica] of [...(known ?? [])]) {
+        if (present.has(session)) continue;
+        known?.delete(session);
+        handlers.presenceLeft(docId, session, replica);
+      }
+      for (const e of entries) handlers.presence(e);
+    }
+  }
+
+  // ---- replica liveness ----------------------------------------------------------------------
+
+  /** Refreshes our heartbeat; if we had been presumed dead meanwhile, puts our presence back. */
+  private async heartbeat(): Promise<void> {
+    const { publisher, replicaId, heartbeatTtlMs } = this.options;
+    await publisher.set(heartbeatKey(replicaId), String(Date.now()), 'PX', heartbeatTtlMs);
+    const added = await publisher.sadd(REPLICAS_KEY, replicaId);
+    if (added === 1 && this.own.size > 0 && !this.recovering) {
+      this.options.log.warn('this replica had been presumed dead by its peers: writing its presence again');
+      await this.restoreOwnPresence();
+    }
+  }
+
+  /**
+   * The maintenance pass, on every replica: a replica whose heartbeat key expired is dead; its
+   * sessions are dropped here and its entries removed from Redis (every replica may do the
+   * latter at once; it is idempotent).
+   */
+  private async liveness(): Promise<void> {
+    if (this.livenessRunning || this.degraded || !this.usable()) return;
+    this.livenessRunning = true;
+    const { publisher, replicaId, log } = this.options;
+    try {
+      await this.heartbeat();
+      const candidates = new Set(await publisher.smembers(REPLICAS_KEY));
+      for (const sessions of this.remote.values()) for (const replica of sessions.values()) candidates.add(replica);
+      candidates.delete(replicaId);
+      for (const replica of candidates) {
+        if ((await publisher.exists(heartbeatKey(replica))) === 1) continue;
+        const dropped = this.handlers?.dropReplicaPresence(replica) ?? 0;
+        for (const sessions of this.remote.values()) {
+          for (const [session, owner] of [...sessions]) if (owner === replica) sessions.delete(session);
+        }
+        await this.presenceStore.bury(replica);
+        log.info({ replica, dropped_sessions: dropped }, 'replica stopped heartbeating: its presence was dropped');
+      }
+    } catch (err) {
+      this.outage('publisher', err);
+    } finally {
+      this.livenessRunning = false;
+    }
+  }
+}

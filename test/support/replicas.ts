@@ -1,0 +1,119 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { readOpLog } from './oplog.js';
+import { OtClient } from './ot-client.js';
+import { rng } from './random-edits.js';
+import { devToken, startRelayProcess, type RelayProcess } from './relay-process.js';
+
+/** Relay settings of the multi-replica tests: fast heartbeats and short drains. */
+export const REPLICA_ENV = {
+  HEARTBEAT_INTERVAL_SECS: '1',
+  HEARTBEAT_TIMEOUT_SECS: '3',
+  SHUTDOWN_DRAIN_SECS: '1',
+  CURSOR_THROTTLE_MS: '50',
+  LOG_LEVEL: 'info',
+} as const;
+
+export interface ReplicaSet {
+  readonly relays: RelayProcess[];
+  readonly dataDir: string;
+  /** Starts one more replica (same data folder, so the same development signing key). */
+  add(): Promise<RelayProcess>;
+  stop(): Promise<void>;
+}
+
+/**
+ * N relay processes sharing one data folder: the development signing key in it is created by
+ * the first and read by the others, so a token from any replica works on every one.
+ */
+export async function startReplicas(count: number, env: Readonly<Record<string, string>>): Promise<ReplicaSet> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'relay-replicas-'));
+  const relays: RelayProcess[] = [];
+  const start = () => startRelayProcess({ env: { ...REPLICA_ENV, ...env, RELAY_DATA_DIR: dataDir } });
+  relays.push(await start());
+  relays.push(...(await Promise.all(Array.from({ length: count - 1 }, start))));
+  return {
+    relays,
+    dataDir,
+    add: async () => {
+      const r = await start();
+      relays.push(r);
+      return r;
+    },
+    stop: async () => {
+      await Promise.all(relays.map((r) => r.stop()));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Clients spread over the documents round-robin, and each document's clients over the relays; one user each. */
+export async function startClients(relays: readonly RelayProcess[], docs: readonly string[], count: number, prefix = 'u'): Promise<OtClient[]> {
+  const first = relays[0];
+  if (!first) throw new Error('no relay');
+  const wsUrls = relays.map((r) => r.wsUrl);
+  const clients = await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const user = `${prefix}${i}`;
+      const doc = docs[i % docs.length] ?? '';
+      return new OtClient({ doc, user, wsUrls, first: Math.floor(i / docs.length) % relays.length, token: await devToken(first.url, user) });
+    }),
+  );
+  await Promise.all(clients.map((c) => c.start()));
+  return clients;
+}
+
+/** Random edits and cursor moves from every client for `durationMs`. */
+export async function randomActivity(clients: readonly OtClient[], durationMs: number, seed: number, pauseMs = 120): Promise<void> {
+  const deadline = Date.now() + durationMs;
+  await Promise.all(
+    clients.map(async (client, i) => {
+      const random = rng(seed + i);
+      while (Date.now() < deadline) {
+        if (random() < 0.75) client.edit(random);
+        else client.moveCursor(random);
+        await new Promise((r) => setTimeout(r, pauseMs / 2 + random() * pauseMs));
+      }
+    }),
+  );
+}
+
+/**
+ * Waits until every client has nothing pending and sits at the log's head, then checks that
+ * each document's clients hold exactly the content rebuilt from the op log, that revisions are
+ * 1..head with no hole, and that no change was committed twice.
+ */
+export async function expectConverged(clients: readonly OtClient[], databaseUrl: string, timeoutMs = 30_000): Promise<void> {
+  const byDoc = new Map<string, OtClient[]>();
+  for (const c of clients) byDoc.set(docOf(c), [...(byDoc.get(docOf(c)) ?? []), c]);
+  const deadline = Date.now() + timeoutMs;
+  for (const [doc, members] of byDoc) {
+    for (;;) {
+      const log = await readOpLog(databaseUrl, doc);
+      const head = log.revisions.at(-1) ?? 0;
+      if (members.every((c) => c.settled && c.joined && c.rev === head)) {
+        expect(log.revisions).toEqual(Array.from({ length: head }, (_, i) => i + 1));
+        // One change's rows are consecutive; a change committed twice would show its key again later.
+        const runs: string[] = [];
+        for (const key of log.changeKeys) if (runs.at(-1) !== key) runs.push(key);
+        expect(new Set(runs).size).toBe(runs.length);
+        for (const c of members) {
+          expect(c.doc).toEqual(log.content);
+          expect(c.duplicates).toEqual([]);
+          // Every acked change with ops is in the log, once.
+          for (const [seq, ack] of c.acked) if (ack.count > 0) expect(runs).toContain(`${c.actor}/${seq}`);
+        }
+        break;
+      }
+      if (Date.now() > deadline) {
+        const states = members.map((c) => `${c.user}: rev ${c.rev} settled ${c.settled} joined ${c.joined} errors ${c.errors.slice(-3).join(' | ')}`);
+        throw new Error(`document ${doc} did not converge (log head ${head}):\n${states.join('\n')}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+const docOf = (c: OtClient): string => c.docId;
