@@ -1,0 +1,15 @@
+/**
+ * The Relay client SDK for editors: browsers and Node.
+ *
+ * ```ts
+ * const client = new RelayClient({ url: 'wss://relay.example.com/collab', token: getToken });
+ * const doc = await client.open(documentId);
+ * doc.insert(0, 'Hello');
+ * doc.on('change', ({ ops }) => editor.applyRemote(ops));
+ * ```
+ */
+export { RelayClient, type RelayClientOptions, type ClientEvents, type WebSocketConstructor, type WebSocketLike } from './client.js';
+export { DocumentSession, type DocumentEvents, type RemotePresence, type Role } from './document.js';
+export { transformPosition, transformSelection, apply, docText, docLength } from '../ot/index.js';
+export type { Attributes, Change, DocState, Op, Run, Selection } from '../ot/types.js';
+export type { UserInfo } from '../protocol/messages.js';
