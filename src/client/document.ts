@@ -304,6 +304,9 @@ export class DocumentSession extends Emitter<DocumentEvents> {
     }
     this.local = apply(this.local, remote);
     this.rev = change.rev + change.ops.length;
+    // A selection waiting to be sent is in local coordinates: it moves with the text.
+    const waiting = this.wantedSelection?.selection;
+    if (waiting) this.wantedSelection = { selection: transformSelection(waiting, remote) };
     for (const p of this.others.values()) if (p.selection) p.selection = transformSelection(p.selection, change.ops);
     if (remote.length > 0) this.emit('change', { ops: remote, user: change.user });
   }

@@ -121,6 +121,15 @@ describe('client document session', () => {
     expect(transport.sent.filter((m) => m.type === 'presence')).toEqual([{ type: 'presence', doc: DOC, rev: 11, selection: { anchor: 1, head: 1 } }]);
   });
 
+  it('moves a selection waiting for an ack with the remote changes that arrive meanwhile', () => {
+    const { doc, transport } = joinedSession('hello');
+    doc.insert(5, '!');
+    doc.setSelection({ anchor: 0, head: 5 });
+    doc.handle(remote(10, [{ type: 'insert', pos: 0, text: 'oh, ' }]));
+    doc.handle({ type: 'ack', doc: DOC, seq: 1, rev: 11, count: 1 });
+    expect(transport.sent.filter((m) => m.type === 'presence')).toEqual([{ type: 'presence', doc: DOC, rev: 12, selection: { anchor: 4, head: 9 } }]);
+  });
+
   it('splits a buffer larger than the relay allows into sequential changes', () => {
     const { doc, transport } = joinedSession('0123456789');
     transport.maxOps = 2;
