@@ -14,6 +14,7 @@ import { assertNativeUws, listen, type Listener } from './server/listen.js';
 import { startMetricsServer } from './server/metrics-server.js';
 import { addHealthRoutes, addNotFound } from './server/routes.js';
 import { addDevAuthRoutes } from './server/dev-routes.js';
+import { addDemoRoutes } from './server/demo-page.js';
 import { CollabServer } from './server/collab.js';
 import { DocumentRegistry } from './engine/registry.js';
 import { PostgresOpLog } from './store/oplog.js';
@@ -79,6 +80,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
     if (isDevAuth(config)) {
       const devKeys = await loadOrCreateDevKeys(resolve(config.dataDir, 'dev-signing-key.json'));
       addDevAuthRoutes(app, devKeys, log);
+      addDemoRoutes(app, log);
       keys = devKeys;
       log.info({ role: 'auth', kind: 'development' }, 'auth: development key (tokens from GET /dev/token on loopback)');
     } else {
