@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from './ports.js';
 
 export interface RedisServer {
   readonly url: string;
@@ -14,7 +14,7 @@ export interface RedisServer {
  * benchmarks and the tests (test/support/redis.ts re-exports it); bench/ is built, test/ is not.
  */
 export async function startRedisServer(): Promise<RedisServer> {
-  const port = await freeLoopbackPort();
+  const port = await freePort();
   let child: ChildProcess | undefined = await spawnRedis(port);
   return {
     url: `redis://127.0.0.1:${port}`,
@@ -30,18 +30,6 @@ export async function startRedisServer(): Promise<RedisServer> {
   };
 }
 
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function spawnRedis(port: number): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
