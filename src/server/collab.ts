@@ -2,6 +2,8 @@ import { randomInt, randomUUID } from 'node:crypto';
 import uWS from 'uWebSockets.js';
 import { atLeast, type AccessControl, type Role } from '../auth/access.js';
 import { AuthError, verifyToken, type VerifyOptions } from '../auth/verify.js';
+import { PresenceRelay, topicOf } from './presence-relay.js';
+import { SessionGuard } from './session-guard.js';
 import type { KeySource } from '../auth/keys.js';
 import type { Bus, BusHandlers, RemotePresence } from '../bus/bus.js';
 import type { Config } from '../config.js';
@@ -13,8 +15,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode } from '../protocol/codes.js';
 import { decodeClientMessage } from '../protocol/decode.js';
-import type { ChangeMessage, ClientMessage, JoinMessage, PresenceMessage, PresenceState, ServerMessage } from '../protocol/messages.js';
-import type { DocumentEngine } from '../engine/document.js';
+import type { ChangeMessage, ClientMessage, JoinMessage, ServerMessage } from '../protocol/messages.js';
 import { Connection, type JoinedDocument, type SocketData } from './connection.js';
 import { sendJson } from './http.js';
 import { RateLimiter } from './rate-limit.js';
@@ -36,10 +37,7 @@ export interface CollabDeps {
   readonly now?: () => number;
 }
 
-/** setTimeout's ceiling (about 24.8 days); a longer delay would fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-export const topicOf = (docId: string): string => `doc/${docId}`;
+export { topicOf };
 
 /**
  * The connection manager and protocol handler of `/collab`: authenticates upgrades, joins
@@ -51,7 +49,8 @@ export class CollabServer implements CommitListener, BusHandlers {
   private accepting = true;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private accessTimer: NodeJS.Timeout | undefined;
-  private checkingAccess = false;
+  private readonly presenceRelay: PresenceRelay;
+  private readonly guard: SessionGuard;
   /** Upgrades verified and under way: they count against MAX_CONNECTIONS before they open. */
   private upgrading = 0;
   private registry: DocumentRegistry | undefined;
@@ -62,6 +61,22 @@ export class CollabServer implements CommitListener, BusHandlers {
     private readonly deps: CollabDeps,
   ) {
     this.now = deps.now ?? Date.now;
+    this.presenceRelay = new PresenceRelay({ app, config: deps.config, metrics: deps.metrics, bus: deps.bus, replicaId: deps.replicaId, registry: () => this.registry, now: this.now });
+    this.guard = new SessionGuard({
+      keys: deps.keys,
+      verify: deps.verify,
+      access: deps.access,
+      metrics: deps.metrics,
+      log: deps.log,
+      now: this.now,
+      connections: () => this.connections,
+      evict: (connection, docId) => this.leave(connection, docId, true),
+    });
+  }
+
+  /** Applies role changes now (the management API calls it after a grant or revocation). */
+  recheckAccess(filter?: { docId: string; userId: string }): Promise<void> {
+    return this.guard.recheckAccess(filter);
   }
 
   get connectionCount(): number {
@@ -97,7 +112,7 @@ export class CollabServer implements CommitListener, BusHandlers {
     // Joined connections are re-checked often enough that a revocation takes effect within
     // about the cache TTL; between cache expiries a pass costs only in-memory lookups.
     const accessCheckMs = Math.max(1000, Math.min(10_000, (config.permissionCacheTtlSecs * 1000) / 4));
-    this.accessTimer = setInterval(() => void this.recheckAccess(), accessCheckMs);
+    this.accessTimer = setInterval(() => void this.guard.recheckAccess(), accessCheckMs);
     this.accessTimer.unref();
   }
 
@@ -168,7 +183,7 @@ export class CollabServer implements CommitListener, BusHandlers {
       this.deps.metrics.clientsClosed.inc({ reason: 'handshake_timeout' });
       connection.close(CloseCode.handshakeTimeout, 'no join within the handshake timeout');
     }, config.handshakeTimeoutSecs * 1000);
-    this.scheduleExpiry(connection);
+    this.guard.scheduleExpiry(connection);
     connection.send({
       type: 'hello',
       protocol: 1,
@@ -269,10 +284,10 @@ export class CollabServer implements CommitListener, BusHandlers {
         this.onChangeMessage(connection, message);
         return;
       case 'presence':
-        this.onPresenceMessage(connection, message);
+        this.presenceRelay.received(connection, message);
         return;
       case 'auth':
-        void this.reauthenticate(connection, message.token);
+        void this.guard.reauthenticate(connection, message.token);
         return;
       case 'ping':
         connection.send(message.id === undefined ? { type: 'pong' } : { type: 'pong', id: message.id });
@@ -326,7 +341,7 @@ export class CollabServer implements CommitListener, BusHandlers {
       return;
     }
     try {
-      this.mergeRemotePresence(engine, await this.deps.bus.presenceOf(docId));
+      this.presenceRelay.merge(engine, await this.deps.bus.presenceOf(docId));
     } catch (err) {
       this.deps.log.warn({ err, doc: docId }, 'could not read presence of other replicas');
     }
@@ -375,12 +390,11 @@ export class CollabServer implements CommitListener, BusHandlers {
       clearTimeout(connection.handshakeTimer);
       connection.handshakeTimer = undefined;
     }
-    const presence = engine.presence.list().filter((p) => p.session !== connection.session);
-    const entry = engine.presence.set(connection.session, connection.user, null, false, this.deps.replicaId);
     const ws = connection.ws;
     if (!ws) return;
     ws.cork(() => {
       ws.subscribe(topicOf(docId));
+      const presence = this.presenceRelay.announce(ws, connection, docId, engine);
       connection.send({
         type: 'joined',
         doc: docId,
@@ -389,22 +403,15 @@ export class CollabServer implements CommitListener, BusHandlers {
         presence,
         ...(missed ? { changes: missed.map((c) => ({ rev: c.rev, ops: c.ops, clock: { actor: c.actor, seq: c.seq }, user: c.userId })) } : { content: engine.state }),
       });
-      this.publishPresence(ws, docId, engine.revision, entry);
     });
   }
 
   private leave(connection: Connection, docId: string, stillOpen: boolean): void {
     const joined = connection.docs.get(docId);
     if (!joined) return;
+    this.presenceRelay.withdraw(connection, docId, joined.engine);
     connection.docs.delete(docId);
-    if (joined.presenceTimer) clearTimeout(joined.presenceTimer);
-    if (joined.typingTimer) clearTimeout(joined.typingTimer);
     if (stillOpen) connection.ws?.unsubscribe(topicOf(docId));
-    if (joined.engine.presence.remove(connection.session)) {
-      this.app.publish(topicOf(docId), JSON.stringify({ type: 'presence_left', doc: docId, session: connection.session } satisfies ServerMessage));
-      this.deps.metrics.presenceBroadcasts.inc();
-      this.deps.bus.publishPresenceLeft(docId, connection.session, this.deps.replicaId);
-    }
     this.registry?.release(docId);
   }
 
@@ -462,71 +469,13 @@ export class CollabServer implements CommitListener, BusHandlers {
       const author = withConnection.find((o) => o.connection?.open && o.connection.docs.has(docId))?.connection;
       const ws = author?.ws;
       if (ws) {
-        let published = true;
-        ws.cork(() => {
-          published = ws.publish(topicOf(docId), text, false, false);
-        });
-        void published;
+        ws.cork(() => ws.publish(topicOf(docId), text, false, false));
       } else {
         this.app.publish(topicOf(docId), text, false, false);
       }
       if (local) this.deps.bus.publishChange(docId, change);
     }
     for (const origin of origins) origin.acked({ seq: change.seq, rev: change.rev, count: change.ops.length }, false);
-  }
-
-  // ---- presence ------------------------------------------------------------------------------
-
-  private onPresenceMessage(connection: Connection, message: PresenceMessage): void {
-    const joined = connection.docs.get(message.doc);
-    if (!joined) {
-      connection.send({ type: 'error', code: ErrorCode.notJoined, message: 'join the document before sending presence', doc: message.doc, ref: 'presence' });
-      return;
-    }
-    const previous = joined.pendingPresence;
-    joined.pendingPresence = {
-      selectionRev: message.selection === undefined && previous ? previous.selectionRev : message.rev,
-      selection: message.selection === undefined ? (previous?.selection ?? joined.engine.presence.get(connection.session)?.selection ?? null) : message.selection,
-      typing: message.typing ?? previous?.typing,
-    };
-    if (message.typing === true) {
-      if (joined.typingTimer) clearTimeout(joined.typingTimer);
-      joined.typingTimer = setTimeout(() => {
-        joined.typingTimer = undefined;
-        joined.pendingPresence = { ...(joined.pendingPresence ?? { selectionRev: joined.engine.revision, selection: null }), typing: false, selectionRev: joined.pendingPresence?.selectionRev ?? joined.engine.revision };
-        this.flushPresence(connection, message.doc);
-      }, this.deps.config.typingDebounceMs);
-    }
-    const wait = joined.lastPresenceAt + this.deps.config.cursorThrottleMs - this.now();
-    if (wait <= 0) {
-      this.flushPresence(connection, message.doc);
-    } else if (!joined.presenceTimer) {
-      // Trailing edge: the last position within a throttle window is always sent.
-      joined.presenceTimer = setTimeout(() => {
-        joined.presenceTimer = undefined;
-        this.flushPresence(connection, message.doc);
-      }, wait);
-    }
-  }
-
-  private flushPresence(connection: Connection, docId: string): void {
-    const joined = connection.docs.get(docId);
-    const pending = joined?.pendingPresence;
-    const ws = connection.ws;
-    if (!joined || !pending || !ws || !connection.open) return;
-    joined.pendingPresence = undefined;
-    joined.lastPresenceAt = this.now();
-    const engine = joined.engine;
-    const selection = pending.selection ? engine.selectionAtHead(pending.selection, pending.selectionRev) : null;
-    const current = engine.presence.get(connection.session);
-    const entry = engine.presence.set(connection.session, connection.user, selection, pending.typing ?? current?.typing ?? false, this.deps.replicaId);
-    ws.cork(() => this.publishPresence(ws, docId, engine.revision, entry));
-  }
-
-  private publishPresence(ws: uWS.WebSocket<SocketData>, docId: string, rev: number, entry: PresenceState): void {
-    ws.publish(topicOf(docId), JSON.stringify({ type: 'presence', doc: docId, rev, ...entry } satisfies ServerMessage), false, false);
-    this.deps.metrics.presenceBroadcasts.inc();
-    this.deps.bus.publishPresence({ docId, rev, replica: this.deps.replicaId, state: entry });
   }
 
   // ---- messages from other replicas (BusHandlers) ------------------------------------------
@@ -536,20 +485,11 @@ export class CollabServer implements CommitListener, BusHandlers {
   }
 
   presence(update: RemotePresence): void {
-    if (update.replica === this.deps.replicaId) return;
-    const engine = this.registry?.peek(update.docId);
-    if (!engine) return;
-    const entry = this.mergeRemotePresence(engine, [update])[0];
-    if (!entry) return;
-    this.app.publish(topicOf(update.docId), JSON.stringify({ type: 'presence', doc: update.docId, rev: engine.revision, ...entry } satisfies ServerMessage), false, false);
+    this.presenceRelay.remoteUpdate(update);
   }
 
   presenceLeft(docId: string, session: string, replica: string): void {
-    if (replica === this.deps.replicaId) return;
-    const engine = this.registry?.peek(docId);
-    if (engine?.presence.remove(session)) {
-      this.app.publish(topicOf(docId), JSON.stringify({ type: 'presence_left', doc: docId, session } satisfies ServerMessage), false, false);
-    }
+    this.presenceRelay.remoteLeft(docId, session, replica);
   }
 
   resync(docId?: string): void {
@@ -560,122 +500,8 @@ export class CollabServer implements CommitListener, BusHandlers {
     for (const engine of this.registry?.engines() ?? []) engine.requestCatchUp();
   }
 
-  /** Drops the presence of replicas that stopped heartbeating; returns how many entries went. */
   dropReplicaPresence(replica: string): number {
-    let dropped = 0;
-    for (const engine of this.registry?.engines() ?? []) {
-      for (const session of engine.presence.removeReplica(replica)) {
-        dropped++;
-        this.app.publish(topicOf(engine.id), JSON.stringify({ type: 'presence_left', doc: engine.id, session } satisfies ServerMessage), false, false);
-      }
-    }
-    return dropped;
-  }
-
-  /**
-   * Stores other replicas' presence, moved to our head when it was sent at an older revision.
-   * One sent at a newer revision than ours is kept as it is: the next update corrects it.
-   */
-  private mergeRemotePresence(engine: DocumentEngine, updates: readonly RemotePresence[]): PresenceState[] {
-    const merged: PresenceState[] = [];
-    for (const u of updates) {
-      if (u.replica === this.deps.replicaId) continue;
-      const selection = u.state.selection && u.rev < engine.revision ? engine.selectionAtHead(u.state.selection, u.rev) : u.state.selection;
-      merged.push(engine.presence.set(u.state.session, u.state.user, selection, u.state.typing, u.replica));
-    }
-    return merged;
-  }
-
-  // ---- tokens --------------------------------------------------------------------------------
-
-  private async reauthenticate(connection: Connection, token: string): Promise<void> {
-    try {
-      const principal = await verifyToken(token, this.deps.keys, this.deps.verify);
-      if (principal.userId !== connection.principal.userId) {
-        connection.send({ type: 'error', code: ErrorCode.forbidden, message: 'a fresh token must be for the same user', ref: 'auth' });
-        return;
-      }
-      connection.principal = principal;
-      this.scheduleExpiry(connection);
-      connection.send({ type: 'auth_ok', expires_at: principal.expiresAt ?? null });
-    } catch (err) {
-      connection.send({ type: 'error', code: ErrorCode.forbidden, message: err instanceof AuthError ? err.reason : 'token rejected', ref: 'auth' });
-    }
-  }
-
-  private scheduleExpiry(connection: Connection): void {
-    if (connection.expiryTimer) clearTimeout(connection.expiryTimer);
-    connection.expiryTimer = undefined;
-    const expiresAt = connection.principal.expiresAt;
-    if (expiresAt === undefined) return;
-    // The same leeway as verification: a token that verified is not closed a moment later.
-    const deadline = (expiresAt + this.deps.verify.clockToleranceSecs) * 1000;
-    const arm = () => {
-      const wait = deadline - this.now();
-      if (wait > MAX_TIMER_MS) {
-        connection.expiryTimer = setTimeout(arm, MAX_TIMER_MS);
-        return;
-      }
-      connection.expiryTimer = setTimeout(() => {
-        connection.expiryTimer = undefined;
-        this.deps.metrics.clientsClosed.inc({ reason: 'token_expired' });
-        connection.close(CloseCode.tokenExpired, 'token expired; reconnect with a fresh token');
-      }, Math.max(0, wait));
-    };
-    arm();
-  }
-
-  // ---- access --------------------------------------------------------------------------------
-
-  /**
-   * Re-reads the role of joined connections (of one user and document, or all): a revoked
-   * client is removed from the document, a changed role takes effect at once.
-   */
-  async recheckAccess(filter?: { docId: string; userId: string }): Promise<void> {
-    if (!filter) {
-      if (this.checkingAccess) return;
-      this.checkingAccess = true;
-    }
-    try {
-      const groups = new Map<string, { docId: string; userId: string; connections: Connection[] }>();
-      for (const connection of this.connections) {
-        const userId = connection.principal.userId;
-        if (filter && filter.userId !== userId) continue;
-        for (const docId of connection.docs.keys()) {
-          if (filter && filter.docId !== docId) continue;
-          const key = `${docId}:${userId}`;
-          const group = groups.get(key) ?? { docId, userId, connections: [] };
-          group.connections.push(connection);
-          groups.set(key, group);
-        }
-      }
-      for (const { docId, userId, connections } of groups.values()) {
-        let role: Role | undefined;
-        try {
-          role = await this.deps.access.effectiveRole(docId, userId);
-        } catch {
-          // The database is away: keep what we know rather than evict everyone.
-          continue;
-        }
-        for (const connection of connections) this.applyRole(connection, docId, role);
-      }
-    } finally {
-      if (!filter) this.checkingAccess = false;
-    }
-  }
-
-  private applyRole(connection: Connection, docId: string, role: Role | undefined): void {
-    const joined = connection.docs.get(docId);
-    if (!joined || !connection.open || joined.role === role) return;
-    if (role === undefined) {
-      this.deps.log.info({ session: connection.session, user: connection.principal.userId, doc: docId }, 'access revoked: removing the client from the document');
-      this.leave(connection, docId, true);
-      connection.send({ type: 'error', code: ErrorCode.forbidden, message: 'your access to this document was revoked', doc: docId, ref: 'access' });
-      connection.send({ type: 'left', doc: docId, reason: 'revoked' });
-      return;
-    }
-    joined.role = role;
-    connection.send({ type: 'role', doc: docId, role });
+    return this.presenceRelay.dropReplica(replica);
   }
 
   // ---- shutdown ------------------------------------------------------------------------------

@@ -1,0 +1,148 @@
+import type uWS from 'uWebSockets.js';
+import type { Bus, RemotePresence } from '../bus/bus.js';
+import type { Config } from '../config.js';
+import type { DocumentEngine } from '../engine/document.js';
+import type { DocumentRegistry } from '../engine/registry.js';
+import type { Metrics } from '../metrics.js';
+import { ErrorCode } from '../protocol/codes.js';
+import type { PresenceMessage, PresenceState, ServerMessage } from '../protocol/messages.js';
+import type { Connection, SocketData } from './connection.js';
+
+export const topicOf = (docId: string): string => `doc/${docId}`;
+
+export interface PresenceDeps {
+  readonly app: uWS.TemplatedApp;
+  readonly config: Pick<Config, 'cursorThrottleMs' | 'typingDebounceMs'>;
+  readonly metrics: Metrics;
+  readonly bus: Bus;
+  readonly replicaId: string;
+  readonly registry: () => DocumentRegistry | undefined;
+  readonly now: () => number;
+}
+
+/**
+ * Who is where in each document: throttles each connection's cursor updates (the last one in
+ * a window is always sent), debounces typing, moves selections to the head revision, and
+ * shares all of it with local clients (the document's topic) and other replicas (the bus).
+ */
+export class PresenceRelay {
+  constructor(private readonly deps: PresenceDeps) {}
+
+  /** A joiner appears to others with no selection yet; returns who was already there. */
+  announce(ws: uWS.WebSocket<SocketData>, connection: Connection, docId: string, engine: DocumentEngine): PresenceState[] {
+    const others = engine.presence.list().filter((p) => p.session !== connection.session);
+    const entry = engine.presence.set(connection.session, connection.user, null, false, this.deps.replicaId);
+    this.publish(ws, docId, engine.revision, entry);
+    return others;
+  }
+
+  /** The connection left the document (or closed): its presence goes everywhere. */
+  withdraw(connection: Connection, docId: string, engine: DocumentEngine): void {
+    const joined = connection.docs.get(docId);
+    if (joined?.presenceTimer) clearTimeout(joined.presenceTimer);
+    if (joined?.typingTimer) clearTimeout(joined.typingTimer);
+    if (!engine.presence.remove(connection.session)) return;
+    this.deps.app.publish(topicOf(docId), JSON.stringify({ type: 'presence_left', doc: docId, session: connection.session } satisfies ServerMessage));
+    this.deps.metrics.presenceBroadcasts.inc();
+    this.deps.bus.publishPresenceLeft(docId, connection.session, this.deps.replicaId);
+  }
+
+  received(connection: Connection, message: PresenceMessage): void {
+    const joined = connection.docs.get(message.doc);
+    if (!joined) {
+      connection.send({ type: 'error', code: ErrorCode.notJoined, message: 'join the document before sending presence', doc: message.doc, ref: 'presence' });
+      return;
+    }
+    const previous = joined.pendingPresence;
+    joined.pendingPresence = {
+      selectionRev: message.selection === undefined && previous ? previous.selectionRev : message.rev,
+      selection: message.selection === undefined ? (previous?.selection ?? joined.engine.presence.get(connection.session)?.selection ?? null) : message.selection,
+      typing: message.typing ?? previous?.typing,
+    };
+    if (message.typing === true) {
+      if (joined.typingTimer) clearTimeout(joined.typingTimer);
+      joined.typingTimer = setTimeout(() => {
+        joined.typingTimer = undefined;
+        const pending = joined.pendingPresence;
+        joined.pendingPresence = { selectionRev: pending?.selectionRev ?? joined.engine.revision, selection: pending?.selection ?? null, typing: false };
+        this.flush(connection, message.doc);
+      }, this.deps.config.typingDebounceMs);
+    }
+    const wait = joined.lastPresenceAt + this.deps.config.cursorThrottleMs - this.deps.now();
+    if (wait <= 0) {
+      this.flush(connection, message.doc);
+    } else if (!joined.presenceTimer) {
+      joined.presenceTimer = setTimeout(() => {
+        joined.presenceTimer = undefined;
+        this.flush(connection, message.doc);
+      }, wait);
+    }
+  }
+
+  private flush(connection: Connection, docId: string): void {
+    const joined = connection.docs.get(docId);
+    const pending = joined?.pendingPresence;
+    const ws = connection.ws;
+    if (!joined || !pending || !ws || !connection.open) return;
+    joined.pendingPresence = undefined;
+    joined.lastPresenceAt = this.deps.now();
+    const engine = joined.engine;
+    const selection = pending.selection ? engine.selectionAtHead(pending.selection, pending.selectionRev) : null;
+    const current = engine.presence.get(connection.session);
+    const entry = engine.presence.set(connection.session, connection.user, selection, pending.typing ?? current?.typing ?? false, this.deps.replicaId);
+    ws.cork(() => this.publish(ws, docId, engine.revision, entry));
+  }
+
+  /** From the connection's socket, so it reaches everyone on the topic but that connection. */
+  private publish(ws: uWS.WebSocket<SocketData>, docId: string, rev: number, entry: PresenceState): void {
+    ws.publish(topicOf(docId), JSON.stringify({ type: 'presence', doc: docId, rev, ...entry } satisfies ServerMessage), false, false);
+    this.deps.metrics.presenceBroadcasts.inc();
+    this.deps.bus.publishPresence({ docId, rev, replica: this.deps.replicaId, state: entry });
+  }
+
+  // ---- other replicas ------------------------------------------------------------------------
+
+  remoteUpdate(update: RemotePresence): void {
+    if (update.replica === this.deps.replicaId) return;
+    const engine = this.deps.registry()?.peek(update.docId);
+    if (!engine) return;
+    const entry = this.merge(engine, [update])[0];
+    if (!entry) return;
+    this.deps.app.publish(topicOf(update.docId), JSON.stringify({ type: 'presence', doc: update.docId, rev: engine.revision, ...entry } satisfies ServerMessage), false, false);
+  }
+
+  remoteLeft(docId: string, session: string, replica: string): void {
+    if (replica === this.deps.replicaId) return;
+    if (this.deps.registry()?.peek(docId)?.presence.remove(session)) this.publishLeft(docId, session);
+  }
+
+  /** Drops the presence of a replica that stopped heartbeating; returns how many entries went. */
+  dropReplica(replica: string): number {
+    let dropped = 0;
+    for (const engine of this.deps.registry()?.engines() ?? []) {
+      for (const session of engine.presence.removeReplica(replica)) {
+        dropped++;
+        this.publishLeft(engine.id, session);
+      }
+    }
+    return dropped;
+  }
+
+  /**
+   * Stores other replicas' presence, moved to our head when it was sent at an older revision.
+   * One sent at a newer revision than ours is kept as it is: the next update corrects it.
+   */
+  merge(engine: DocumentEngine, updates: readonly RemotePresence[]): PresenceState[] {
+    const merged: PresenceState[] = [];
+    for (const u of updates) {
+      if (u.replica === this.deps.replicaId) continue;
+      const selection = u.state.selection && u.rev < engine.revision ? engine.selectionAtHead(u.state.selection, u.rev) : u.state.selection;
+      merged.push(engine.presence.set(u.state.session, u.state.user, selection, u.state.typing, u.replica));
+    }
+    return merged;
+  }
+
+  private publishLeft(docId: string, session: string): void {
+    this.deps.app.publish(topicOf(docId), JSON.stringify({ type: 'presence_left', doc: docId, session } satisfies ServerMessage), false, false);
+  }
+}

@@ -1,0 +1,122 @@
+import type { AccessControl, Role } from '../auth/access.js';
+import type { KeySource } from '../auth/keys.js';
+import { AuthError, verifyToken, type VerifyOptions } from '../auth/verify.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { CloseCode, ErrorCode } from '../protocol/codes.js';
+import type { Connection } from './connection.js';
+
+/** setTimeout's ceiling (about 24.8 days); a longer delay would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface SessionGuardDeps {
+  readonly keys: KeySource;
+  readonly verify: VerifyOptions;
+  readonly access: AccessControl;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly connections: () => Iterable<Connection>;
+  /** Removes a connection from a document it may no longer see. */
+  readonly evict: (connection: Connection, docId: string) => void;
+}
+
+/**
+ * Keeps open connections within their rights after the upgrade: closes one whose token
+ * expires (4001) unless it sent a fresh one, and applies role changes and revocations to
+ * documents already joined.
+ */
+export class SessionGuard {
+  private checking = false;
+
+  constructor(private readonly deps: SessionGuardDeps) {}
+
+  /** Handles `{type: 'auth'}`: a fresh token for the same user extends the connection. */
+  async reauthenticate(connection: Connection, token: string): Promise<void> {
+    try {
+      const principal = await verifyToken(token, this.deps.keys, this.deps.verify);
+      if (principal.userId !== connection.principal.userId) {
+        connection.send({ type: 'error', code: ErrorCode.forbidden, message: 'a fresh token must be for the same user', ref: 'auth' });
+        return;
+      }
+      connection.principal = principal;
+      this.scheduleExpiry(connection);
+      connection.send({ type: 'auth_ok', expires_at: principal.expiresAt ?? null });
+    } catch (err) {
+      connection.send({ type: 'error', code: ErrorCode.forbidden, message: err instanceof AuthError ? err.reason : 'token rejected', ref: 'auth' });
+    }
+  }
+
+  scheduleExpiry(connection: Connection): void {
+    if (connection.expiryTimer) clearTimeout(connection.expiryTimer);
+    connection.expiryTimer = undefined;
+    const expiresAt = connection.principal.expiresAt;
+    if (expiresAt === undefined) return;
+    // The same leeway as verification: a token that verified is not closed a moment later.
+    const deadline = (expiresAt + this.deps.verify.clockToleranceSecs) * 1000;
+    const arm = () => {
+      const wait = deadline - this.deps.now();
+      if (wait > MAX_TIMER_MS) {
+        connection.expiryTimer = setTimeout(arm, MAX_TIMER_MS);
+        return;
+      }
+      connection.expiryTimer = setTimeout(() => {
+        connection.expiryTimer = undefined;
+        this.deps.metrics.clientsClosed.inc({ reason: 'token_expired' });
+        connection.close(CloseCode.tokenExpired, 'token expired; reconnect with a fresh token');
+      }, Math.max(0, wait));
+    };
+    arm();
+  }
+
+  /**
+   * Re-reads the role of joined connections (of one user and document, or all): a revoked
+   * client is removed from the document, a changed role takes effect at once.
+   */
+  async recheckAccess(filter?: { docId: string; userId: string }): Promise<void> {
+    if (!filter) {
+      if (this.checking) return;
+      this.checking = true;
+    }
+    try {
+      const groups = new Map<string, { docId: string; userId: string; connections: Connection[] }>();
+      for (const connection of this.deps.connections()) {
+        const userId = connection.principal.userId;
+        if (filter && filter.userId !== userId) continue;
+        for (const docId of connection.docs.keys()) {
+          if (filter && filter.docId !== docId) continue;
+          const key = `${docId}:${userId}`;
+          const group = groups.get(key) ?? { docId, userId, connections: [] };
+          group.connections.push(connection);
+          groups.set(key, group);
+        }
+      }
+      for (const { docId, userId, connections } of groups.values()) {
+        let role: Role | undefined;
+        try {
+          role = await this.deps.access.effectiveRole(docId, userId);
+        } catch {
+          // The database is away: keep what we know rather than evict everyone.
+          continue;
+        }
+        for (const connection of connections) this.applyRole(connection, docId, role);
+      }
+    } finally {
+      if (!filter) this.checking = false;
+    }
+  }
+
+  private applyRole(connection: Connection, docId: string, role: Role | undefined): void {
+    const joined = connection.docs.get(docId);
+    if (!joined || !connection.open || joined.role === role) return;
+    if (role === undefined) {
+      this.deps.log.info({ session: connection.session, user: connection.principal.userId, doc: docId }, 'access revoked: removing the client from the document');
+      this.deps.evict(connection, docId);
+      connection.send({ type: 'error', code: ErrorCode.forbidden, message: 'your access to this document was revoked', doc: docId, ref: 'access' });
+      connection.send({ type: 'left', doc: docId, reason: 'revoked' });
+      return;
+    }
+    joined.role = role;
+    connection.send({ type: 'role', doc: docId, role });
+  }
+}
