@@ -1,4 +1,4 @@
-import { OtError, apply, docFromText, docLength, emptyDoc, transform, transformSelection, validateChange } from '../ot/index.js';
+import { OtError, apply, docLength, emptyDoc, transform, transformSelection, validateChangeShape } from '../ot/index.js';
 import type { Change, DocState, Selection } from '../ot/types.js';
 import { ErrorCode } from '../protocol/codes.js';
 import { EngineError } from './errors.js';
@@ -411,10 +411,10 @@ export class DocumentEngine {
       try {
         const unseen = committed.filter((c) => c.rev >= q.sub.rev);
         const lengthAtBase = docLength(this.content) - unseen.reduce((n, c) => n + lengthDelta(c.ops), 0);
-        // The exact document at the base revision is only at hand when it is the head; the
-        // length is always known, which is what range checks need. Transformed ops are then
-        // checked again, fully, against the head by apply().
-        validateChange(unseen.length === 0 ? this.content : docFromText('x'.repeat(Math.max(0, lengthAtBase))), q.sub.ops, this.options.maxOps);
+        // Shape and ranges are checked against the length at the base revision (all a range
+        // check needs, and O(ops) rather than O(document)); apply() below then checks the
+        // transformed ops fully, surrogate boundaries included, against the head.
+        validateChangeShape(q.sub.ops, this.options.maxOps, lengthAtBase);
         let ops = q.sub.ops;
         for (const c of unseen) ops = transform(ops, c.ops, 'right');
         for (const c of changes) ops = transform(ops, c.ops, 'right');
