@@ -1,7 +1,8 @@
 import { CloseCode, PROTOCOL, TOKEN_PROTOCOL_PREFIX } from '../protocol/codes.js';
 import type { ServerMessage, UserInfo } from '../protocol/messages.js';
-import { DocumentSession, type DocumentTransport } from './document.js';
+import { DocumentSession, type DocumentMessage, type DocumentTransport } from './document.js';
 import { Emitter } from './emitter.js';
+import { silentLogger, type Logger } from './logger.js';
 import { randomDelay, refreshDelayMs, tokenExpiry } from './token.js';
 
 /** The part of the WHATWG WebSocket the client uses: browsers' WebSocket and the `ws` package fit. */
@@ -28,7 +29,13 @@ export interface RelayClientOptions {
   readonly actor?: string;
   /** Reconnect delays are drawn uniformly from [minDelayMs, maxDelayMs] (defaults 500, 10000). */
   readonly reconnect?: { readonly minDelayMs?: number; readonly maxDelayMs?: number };
+  /** Give up on a connection attempt that has no `hello` after this long (default 15000). */
+  readonly connectTimeoutMs?: number;
+  /** Defaults to silence; `console` works. Tokens are never logged. */
+  readonly logger?: Logger;
 }
+
+type ClientMessage = DocumentMessage | { type: 'auth'; token: string } | { type: 'ping' };
 
 export interface ClientEvents {
   /** Connected and greeted by a relay. */
@@ -40,6 +47,9 @@ export interface ClientEvents {
 }
 
 const OPEN = 1;
+const MIN_REFRESH_DELAY_MS = 5_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * A connection to a relay carrying any number of documents. It reconnects by itself after a
@@ -50,18 +60,22 @@ export class RelayClient extends Emitter<ClientEvents> {
   readonly actor: string;
   private socket: WebSocketLike | undefined;
   private readonly documents = new Map<string, DocumentSession>();
-  private limits = { maxOps: 100, cursorThrottleMs: 50, heartbeatIntervalSecs: 30 };
+  /** The relay's defaults until its `hello` says otherwise. */
+  private limits = { maxOps: 100, maxMessageBytes: 1_048_576, cursorThrottleMs: 50, heartbeatIntervalSecs: 30 };
   private greeted = false;
   private closedByUser = false;
   private draining: { reconnectAfterMs: number } | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastFrameAt = 0;
   private connecting: Promise<void> | undefined;
   private session: string | undefined;
   private readonly WebSocketImpl: WebSocketConstructor;
   private readonly minDelayMs: number;
   private readonly maxDelayMs: number;
+  private readonly logger: Logger;
 
   constructor(private readonly options: RelayClientOptions) {
     super();
@@ -69,8 +83,10 @@ export class RelayClient extends Emitter<ClientEvents> {
     if (!impl) throw new Error('no WebSocket implementation: pass options.WebSocket (e.g. the `ws` package in Node)');
     this.WebSocketImpl = impl;
     this.actor = options.actor ?? globalThis.crypto.randomUUID();
+    if (!UUID.test(this.actor)) throw new TypeError('options.actor must be a UUID');
     this.minDelayMs = options.reconnect?.minDelayMs ?? 500;
     this.maxDelayMs = Math.max(this.minDelayMs, options.reconnect?.maxDelayMs ?? 10_000);
+    this.logger = options.logger ?? silentLogger;
   }
 
   /** True while a relay connection is up and greeted. */
@@ -83,47 +99,47 @@ export class RelayClient extends Emitter<ClientEvents> {
     return this.session;
   }
 
-  /** Opens (joins) a document; resolves once its content is here. Rejects on `forbidden`. */
-  async open(docId: string): Promise<DocumentSession> {
+  /**
+   * Opens (joins) a document; resolves once its content is here. Rejects when the relay
+   * refuses (`forbidden`, `too_many_documents`); temporary failures are retried.
+   */
+  async open(documentId: string): Promise<DocumentSession> {
     if (this.closedByUser) throw new Error('the client is closed');
+    if (!UUID.test(documentId)) throw new TypeError(`document ids are UUIDs, got "${documentId.slice(0, 40)}"`);
+    // The relay answers in lower case; the same spelling keeps the routing of its replies simple.
+    const docId = documentId.toLowerCase();
     let doc = this.documents.get(docId);
     if (!doc) {
-      doc = new DocumentSession(docId, this.actor, this.transport());
-      this.documents.set(docId, doc);
-      doc.on('closed', () => this.documents.delete(docId));
-      if (this.connected) this.send(doc.joinMessage());
+      const created = new DocumentSession(docId, this.actor, this.transport());
+      this.documents.set(docId, created);
+      created.on('closed', () => {
+        if (this.documents.get(docId) === created) this.documents.delete(docId);
+      });
+      if (this.connected) this.send(created.joinMessage());
+      doc = created;
     }
     void this.ensureConnected();
-    try {
-      await doc.waitJoined();
-    } catch (err) {
-      this.documents.delete(docId);
-      throw err;
-    }
+    await doc.waitJoined();
     return doc;
   }
 
-  /** Leaves a document (its pending edits are dropped: call whenSynced() first to keep them). */
+  /** Leaves a document, like its handle's close() (pending edits are dropped: await whenSynced() first to keep them). */
   leave(docId: string): void {
-    const doc = this.documents.get(docId);
-    if (!doc) return;
-    this.documents.delete(docId);
-    if (this.connected) this.send({ type: 'leave', doc: docId });
-    doc.markClosed();
+    this.documents.get(docId.toLowerCase())?.close();
   }
 
   /** Closes the connection for good. */
   close(): void {
     this.closedByUser = true;
     this.clearTimers();
-    for (const doc of this.documents.values()) doc.markClosed();
+    for (const doc of [...this.documents.values()]) doc.close();
     this.documents.clear();
     this.socket?.close(CloseCode.normal, 'client closed');
   }
 
   /** For tests and "reconnect now" buttons: drops the connection as a network failure would. */
   dropConnection(): void {
-    this.socket?.close(4000, 'dropped by the client');
+    this.dropSocket('dropped by the client');
   }
 
   // ---- connection --------------------------------------------------------------------------
@@ -139,13 +155,27 @@ export class RelayClient extends Emitter<ClientEvents> {
       get maxOps() {
         return client.limits.maxOps;
       },
+      get maxMessageBytes() {
+        return client.limits.maxMessageBytes;
+      },
       get cursorThrottleMs() {
         return client.limits.cursorThrottleMs;
       },
+      retryDelayMs: () => randomDelay(client.minDelayMs, client.maxDelayMs),
+      reconnect: (reason) => client.dropSocket(reason),
+      logger: client.logger,
     };
   }
 
-  private send(message: object): boolean {
+  /** Closes the current socket; onClose then schedules the reconnect. */
+  private dropSocket(reason: string): void {
+    const socket = this.socket;
+    if (!socket) return;
+    this.logger.info('dropping the connection to reconnect', { reason });
+    socket.close(4000, reason.slice(0, 120));
+  }
+
+  private send(message: ClientMessage): boolean {
     const socket = this.socket;
     if (!socket || socket.readyState !== OPEN) return false;
     socket.send(JSON.stringify(message));
@@ -165,7 +195,7 @@ export class RelayClient extends Emitter<ClientEvents> {
     try {
       token = await this.options.token();
     } catch (err) {
-      this.emit('warning', `token provider failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.warn(`token provider failed: ${err instanceof Error ? err.message : String(err)}`);
       this.scheduleReconnect(randomDelay(this.minDelayMs, this.maxDelayMs));
       return;
     }
@@ -174,7 +204,7 @@ export class RelayClient extends Emitter<ClientEvents> {
     try {
       socket = new this.WebSocketImpl(this.options.url, [PROTOCOL, `${TOKEN_PROTOCOL_PREFIX}${token}`]);
     } catch (err) {
-      this.emit('warning', `cannot open a WebSocket: ${err instanceof Error ? err.message : String(err)}`);
+      this.warn(`cannot open a WebSocket: ${err instanceof Error ? err.message : String(err)}`);
       this.scheduleReconnect(randomDelay(this.minDelayMs, this.maxDelayMs));
       return;
     }
@@ -184,25 +214,54 @@ export class RelayClient extends Emitter<ClientEvents> {
     socket.onmessage = (event) => this.onMessage(socket, event.data);
     socket.onerror = () => undefined; // a close event follows
     socket.onclose = (event) => this.onClose(socket, event.code, event.reason);
+    // A handshake into a black hole never fails by itself; without this we would wait forever.
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = undefined;
+      if (this.socket === socket && !this.greeted) this.abandon(socket, 'no hello from the relay in time');
+    }, this.options.connectTimeoutMs ?? 15_000);
     this.scheduleRefresh(token);
+  }
+
+  /**
+   * Gives up on a socket that is stuck: its close event may take long or never come (a dead
+   * TCP peer), so the reconnect does not wait for it.
+   */
+  private abandon(socket: WebSocketLike, reason: string): void {
+    this.warn(reason);
+    socket.onclose = null;
+    try {
+      socket.close(4000, reason);
+    } catch {
+      // Closing a socket that is still connecting may throw in some implementations; it is abandoned anyway.
+    }
+    this.onClose(socket, 1006, reason);
+  }
+
+  private warn(message: string): void {
+    this.logger.warn(message);
+    this.emit('warning', message);
   }
 
   private onMessage(socket: WebSocketLike, data: unknown): void {
     if (socket !== this.socket) return;
+    this.lastFrameAt = Date.now();
     const text = typeof data === 'string' ? data : new TextDecoder().decode(data as ArrayBuffer);
     let message: ServerMessage;
     try {
       message = JSON.parse(text) as ServerMessage;
     } catch {
-      this.emit('warning', 'the relay sent a frame that is not JSON');
+      this.warn('the relay sent a frame that is not JSON');
       return;
     }
     switch (message.type) {
       case 'hello':
         this.greeted = true;
+        if (this.connectTimer) clearTimeout(this.connectTimer);
+        this.connectTimer = undefined;
         this.session = message.session;
         this.limits = message.limits;
-        this.startPings();
+        this.logger.info('connected to the relay', { session: message.session });
+        this.startPings(socket);
         this.emit('connected', { session: message.session, user: message.user });
         for (const doc of this.documents.values()) this.send(doc.joinMessage());
         return;
@@ -215,13 +274,14 @@ export class RelayClient extends Emitter<ClientEvents> {
       case 'pong':
         return;
       case 'error':
-        if (message.doc === undefined && message.ref === 'auth') this.emit('warning', `token refresh refused: ${message.message}`);
-        if (message.doc === undefined && message.code !== 'rate_limited') {
-          this.emit('warning', `${message.code}: ${message.message}`);
-          return;
-        }
         if (message.doc === undefined) {
-          for (const doc of this.documents.values()) doc.handle(message);
+          if (message.code === 'rate_limited') {
+            // The relay dropped frames without saying which: any change in flight may be lost.
+            this.warn(`rate limited: ${message.message}`);
+            for (const doc of this.documents.values()) doc.rateLimited();
+          } else {
+            this.warn(message.ref === 'auth' ? `token refresh refused: ${message.message}` : `${message.code}: ${message.message}`);
+          }
           return;
         }
         break;
@@ -230,7 +290,7 @@ export class RelayClient extends Emitter<ClientEvents> {
     }
     if ('doc' in message && typeof message.doc === 'string') {
       this.documents.get(message.doc)?.handle(message);
-      if (message.type === 'ack' && this.draining) this.closeWhenIdle(socket);
+      if ((message.type === 'ack' || message.type === 'error') && this.draining && socket === this.socket) this.closeWhenIdle(socket);
     }
   }
 
@@ -246,6 +306,9 @@ export class RelayClient extends Emitter<ClientEvents> {
     this.greeted = false;
     this.stopPings();
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.refreshTimer = undefined;
+    this.connectTimer = undefined;
     for (const doc of this.documents.values()) doc.connectionLost();
     if (this.closedByUser) {
       this.emit('disconnected', { code, reason, reconnectInMs: undefined });
@@ -256,6 +319,7 @@ export class RelayClient extends Emitter<ClientEvents> {
     else if (code === CloseCode.tokenExpired) delay = Math.min(this.minDelayMs, 1000);
     else delay = randomDelay(this.minDelayMs, this.maxDelayMs);
     this.draining = undefined;
+    this.logger.info('disconnected from the relay', { code, reason, reconnectInMs: delay });
     this.emit('disconnected', { code, reason, reconnectInMs: delay });
     this.scheduleReconnect(delay);
   }
@@ -271,23 +335,46 @@ export class RelayClient extends Emitter<ClientEvents> {
   /** Sends a fresh token before the current one expires, so the relay never closes us with 4001. */
   private scheduleRefresh(token: string): void {
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
     const exp = tokenExpiry(token);
     if (exp === undefined) return;
+    // At least a few seconds, so a provider that keeps returning an expiring token cannot make
+    // a busy loop; at most what setTimeout can count (longer overflows and fires at once).
+    const delay = Math.max(MIN_REFRESH_DELAY_MS, refreshDelayMs(exp, Date.now()));
+    if (delay > MAX_TIMER_MS) {
+      this.refreshTimer = setTimeout(() => this.scheduleRefresh(token), MAX_TIMER_MS);
+      return;
+    }
     this.refreshTimer = setTimeout(() => {
       void (async () => {
         try {
           const fresh = await this.options.token();
           if (this.send({ type: 'auth', token: fresh })) this.scheduleRefresh(fresh);
         } catch (err) {
-          this.emit('warning', `token refresh failed: ${err instanceof Error ? err.message : String(err)}`);
+          this.warn(`token refresh failed: ${err instanceof Error ? err.message : String(err)}`);
+          // Try again while the current token lasts; if it runs out the relay closes with 4001 and we reconnect.
+          if (this.socket) this.scheduleRefresh(token);
         }
       })();
-    }, refreshDelayMs(exp, Date.now()));
+    }, delay);
   }
 
-  private startPings(): void {
+  /**
+   * Keep-alive through proxies, and a watchdog: the relay answers every ping, so a connection
+   * silent for three intervals is dead (a sleeping laptop, a changed network) even if the
+   * browser has not noticed; it is abandoned and replaced. Three, not two: background tabs
+   * may run timers only once a minute, which stretches a 30 s interval to 60 s.
+   */
+  private startPings(socket: WebSocketLike): void {
     this.stopPings();
-    this.pingTimer = setInterval(() => this.send({ type: 'ping' }), Math.max(1, this.limits.heartbeatIntervalSecs) * 1000);
+    const intervalMs = Math.max(1, this.limits.heartbeatIntervalSecs) * 1000;
+    this.pingTimer = setInterval(() => {
+      if (Date.now() - this.lastFrameAt > 3 * intervalMs) {
+        this.abandon(socket, 'the relay stopped answering');
+        return;
+      }
+      this.send({ type: 'ping' });
+    }, intervalMs);
   }
 
   private stopPings(): void {
@@ -299,7 +386,9 @@ export class RelayClient extends Emitter<ClientEvents> {
     this.stopPings();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    if (this.connectTimer) clearTimeout(this.connectTimer);
     this.reconnectTimer = undefined;
     this.refreshTimer = undefined;
+    this.connectTimer = undefined;
   }
 }

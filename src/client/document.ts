@@ -1,59 +1,81 @@
 import { apply, compose, docLength, docText, emptyDoc, transform, transformSelection, validateChange } from '../ot/index.js';
 import type { Attributes, Change, DocState, Selection } from '../ot/types.js';
-import type { CommittedChangeWire, PresenceState, ServerMessage, UserInfo } from '../protocol/messages.js';
+import type { CommittedChangeWire, ServerMessage } from '../protocol/messages.js';
 import { Emitter } from './emitter.js';
+import type { Logger } from './logger.js';
+import { checkWireLimits, takeChange } from './outgoing.js';
+import { PresenceOutbox, RemotePresenceTable, type RemotePresence } from './presence.js';
 
 export type Role = 'viewer' | 'editor' | 'owner';
 
-/** Someone else in the document, with their selection in this client's local coordinates. */
-export interface RemotePresence {
-  readonly session: string;
-  readonly user: UserInfo;
-  readonly selection: Selection | null;
-  readonly typing: boolean;
+/** `refused`: the relay would not let this connection join (e.g. too many documents open). */
+export type CloseReason = 'closed' | 'revoked' | 'forbidden' | 'refused';
+
+export interface DocumentError {
+  /** A relay error code, or `resync` when the SDK replaced the local copy with the relay's. */
+  readonly code: string;
+  readonly message: string;
+  readonly seq?: number;
+  readonly ref?: string;
 }
 
 export interface DocumentEvents {
   /** A change from someone else was applied; `ops` are in local coordinates (after pending edits). */
   change: (event: { ops: Change; user: string }) => void;
-  /** Everyone's presence, after any update. */
+  /** Everyone else's presence, after any update. */
   presence: (presence: readonly RemotePresence[]) => void;
   /** Every local edit is acknowledged: nothing pending or in flight. */
   synced: () => void;
-  /** The relay refused something; a refused change triggers a resynchronisation. */
-  error: (error: { code: string; message: string }) => void;
-  /** The document was replaced by the relay's copy (after a refused change or an ordering error). */
+  error: (error: DocumentError) => void;
+  /** The local copy was replaced by the relay's (after a refused change or an ordering error): re-render from `content`. */
   resynced: () => void;
-  /** Access was revoked, or the document closed. */
-  closed: (reason: 'revoked' | 'closed' | 'forbidden') => void;
+  closed: (reason: CloseReason) => void;
   role: (role: Role) => void;
 }
 
+/** What a document sends; the connection adds its own (auth, ping). */
+export type DocumentMessage =
+  | { type: 'join'; doc: string; rev?: number }
+  | { type: 'leave'; doc: string }
+  | { type: 'change'; doc: string; clock: { actor: string; seq: number; rev: number }; ops: Change }
+  | { type: 'presence'; doc: string; rev: number; selection?: Selection | null; typing?: boolean };
+
 /** What a document session needs from the connection that carries it. */
 export interface DocumentTransport {
-  send(message: object): boolean;
+  /** False when there is no open connection; the message is then not sent. */
+  send(message: DocumentMessage): boolean;
+  /** Greeted by a relay that accepts new work (not draining for a shutdown). */
   readonly connected: boolean;
-  /** Ops per change the relay accepts. */
+  /** Ops per change and bytes per frame the relay accepts (from `hello`). */
   readonly maxOps: number;
+  readonly maxMessageBytes: number;
   readonly cursorThrottleMs: number;
+  /** A fresh random delay for retrying something the relay could not do just now. */
+  retryDelayMs(): number;
+  /** Drops the connection and reconnects (after the usual delay): what the relay asks by `unavailable`. */
+  reconnect(reason: string): void;
+  readonly logger: Logger;
 }
 
 interface Inflight {
   readonly seq: number;
-  /** What was sent, at the revision it was made on: what a resend repeats. */
+  /**
+   * What was sent, at the revision it was made on, is what a resend repeats: the relay
+   * transforms it exactly as the first time, and the ops can never have become empty
+   * (an empty change is refused, and skipping its seq would make every later one refused).
+   */
   readonly sentOps: Change;
   readonly sentRev: number;
-  /** The same change, moved past remote changes that arrived since: used to transform. */
+  /** The same change moved past the remote changes that arrived since: used to transform. */
   ops: Change;
 }
 
-interface StoredPresence {
-  session: string;
-  user: UserInfo;
-  /** At `this.rev`, the relay's coordinates. */
-  selection: Selection | null;
-  typing: boolean;
+interface Waiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
 }
+
+const RATE_LIMIT_RESEND_MS = 1000;
 
 /**
  * One open document: the local copy and the client half of the protocol (Jupiter, as in
@@ -62,29 +84,41 @@ interface StoredPresence {
  */
 export class DocumentSession extends Emitter<DocumentEvents> {
   private local: DocState = emptyDoc;
-  /** The relay's revision this copy is based on. */
-  private rev = 0;
+  /** The relay revision `local` minus the pending edits corresponds to. */
+  private base = 0;
   private inflight: Inflight | undefined;
   private buffer: Change | undefined;
+  private currentActor: string;
   private nextSeq = 1;
-  private everJoined = false;
+  /** False until a first `joined` (and again during a resync): a join then asks for content. */
+  private hasBase = false;
   private joinedNow = false;
-  private closedForGood = false;
+  private resyncing = false;
+  private closedReason: CloseReason | undefined;
   private currentRole: Role = 'editor';
-  private readonly others = new Map<string, StoredPresence>();
-  private wantedSelection: { selection: Selection | null } | undefined;
-  private wantedTyping: boolean | undefined;
-  private lastPresenceSentAt = 0;
-  private presenceTimer: ReturnType<typeof setTimeout> | undefined;
-  private joinWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
+  private readonly others = new RemotePresenceTable();
+  private readonly outbox: PresenceOutbox;
+  private joinWaiters: Waiter[] = [];
+  private syncWaiters: Waiter[] = [];
+  private resendTimer: ReturnType<typeof setTimeout> | undefined;
+  private joinRetryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly id: string,
     /** The actor id of this client session: stable across reconnects. */
-    private readonly actor: string,
+    actor: string,
     private readonly transport: DocumentTransport,
+    /** Only a resync needs a new actor; injectable so tests can name it. */
+    private readonly newActor: () => string = () => globalThis.crypto.randomUUID(),
   ) {
     super();
+    this.currentActor = actor;
+    this.outbox = new PresenceOutbox({
+      throttleMs: () => this.transport.cursorThrottleMs,
+      // With nothing pending the local copy is the relay's at `base`, a revision it knows.
+      canSendSelection: () => !this.pending,
+      send: (presence) => this.joinedNow && this.transport.connected && this.transport.send({ type: 'presence', doc: this.id, rev: this.base, ...presence }),
+    });
   }
 
   // ---- reading ------------------------------------------------------------------------------
@@ -102,9 +136,19 @@ export class DocumentSession extends Emitter<DocumentEvents> {
     return docLength(this.local);
   }
 
-  /** The relay revision this copy is based on. */
+  /** The relay revision this copy is based on (pending edits are on top of it). */
+  get rev(): number {
+    return this.base;
+  }
+
+  /** Same as `rev`. */
   get revision(): number {
-    return this.rev;
+    return this.base;
+  }
+
+  /** The actor id in this document's clocks: the client's, until a resync starts a fresh one. */
+  get actor(): string {
+    return this.currentActor;
   }
 
   get role(): Role {
@@ -125,20 +169,20 @@ export class DocumentSession extends Emitter<DocumentEvents> {
     return this.joinedNow;
   }
 
-  /** Others in the document, with selections mapped into the local copy. */
-  get presence(): RemotePresence[] {
-    return [...this.others.values()].map((p) => ({ session: p.session, user: p.user, typing: p.typing, selection: p.selection ? this.toLocal(p.selection) : null }));
+  get closed(): boolean {
+    return this.closedReason !== undefined;
   }
 
-  /** Resolves when every local edit is acknowledged by the relay (committed). */
+  /** Others in the document, with selections mapped into the local copy. */
+  get presence(): RemotePresence[] {
+    return this.others.list((s) => this.toLocal(s));
+  }
+
+  /** Resolves when every local edit is acknowledged by the relay (committed); rejects if the document closes first. */
   whenSynced(): Promise<void> {
+    if (this.closedReason) return Promise.reject(new Error(`document ${this.id} is closed`));
     if (!this.pending) return Promise.resolve();
-    return new Promise((resolve) => {
-      const off = this.on('synced', () => {
-        off();
-        resolve();
-      });
-    });
+    return new Promise((resolve, reject) => this.syncWaiters.push({ resolve, reject }));
   }
 
   // ---- editing -----------------------------------------------------------------------------
@@ -155,51 +199,77 @@ export class DocumentSession extends Emitter<DocumentEvents> {
     this.submit([{ type: 'format', pos, len, attrs }]);
   }
 
-  /** Applies ops locally at once and sends them when the relay is ready for them. Throws OtError on an invalid change. */
+  /**
+   * Applies ops (in order, on the local copy) at once and sends them when the relay is ready
+   * for them. Throws (OtError, RangeError) on a change that is invalid here or that the relay
+   * would refuse, before anything changes.
+   */
   submit(ops: Change): void {
-    if (this.closedForGood) throw new Error(`document ${this.id} is closed`);
+    if (this.closedReason) throw new Error(`document ${this.id} is closed`);
     if (this.currentRole === 'viewer') throw new Error('this user may only view the document');
+    // Any length is fine locally: flush() splits what the relay would find too long.
     validateChange(this.local, ops, Number.MAX_SAFE_INTEGER);
+    checkWireLimits(ops);
     this.local = apply(this.local, ops);
-    this.buffer = this.buffer ? compose(this.buffer, ops) : ops;
-    if (this.buffer.length === 0) this.buffer = undefined;
+    const buffer = this.buffer ? compose(this.buffer, ops) : ops;
+    this.buffer = buffer.length > 0 ? buffer : undefined;
+    this.outbox.transform(ops);
     this.flush();
-    if (!this.pending) this.emit('synced');
+    if (this.others.size > 0) this.emitPresence();
+    if (!this.pending) this.settled();
   }
 
   /** This user's cursor or selection in the local copy; null when the editor lost focus. */
   setSelection(selection: Selection | null): void {
-    this.wantedSelection = { selection };
-    this.schedulePresence();
+    this.outbox.setSelection(selection);
+    this.outbox.pump();
   }
 
   setTyping(typing: boolean): void {
-    this.wantedTyping = typing;
-    this.schedulePresence();
+    this.outbox.setTyping(typing);
+    this.outbox.pump();
+  }
+
+  /** Leaves the document. Pending edits are dropped: `await whenSynced()` first to keep them. */
+  close(): void {
+    if (this.closedReason) return;
+    if (this.joinedNow && this.transport.connected) this.transport.send({ type: 'leave', doc: this.id });
+    this.closeForGood('closed');
   }
 
   // ---- protocol (called by the client) -----------------------------------------------------
 
   /** The join message for the current state: a rejoin asks only for what it missed. */
-  joinMessage(): object {
-    return this.everJoined ? { type: 'join', doc: this.id, rev: this.rev } : { type: 'join', doc: this.id };
+  joinMessage(): DocumentMessage {
+    return this.hasBase ? { type: 'join', doc: this.id, rev: this.base } : { type: 'join', doc: this.id };
   }
 
   waitJoined(): Promise<void> {
+    if (this.closedReason) return Promise.reject(new Error(`document ${this.id} is closed`));
     if (this.joinedNow) return Promise.resolve();
     return new Promise((resolve, reject) => this.joinWaiters.push({ resolve, reject }));
   }
 
   connectionLost(): void {
     this.joinedNow = false;
+    this.clearRetryTimers();
+    // Nobody's presence is known while disconnected; the rejoin brings the current list.
+    if (this.others.size > 0) {
+      this.others.clear();
+      this.emitPresence();
+    }
   }
 
   handle(message: ServerMessage): void {
+    if (this.closedReason) return;
     switch (message.type) {
       case 'joined':
         this.onJoined(message);
         return;
       case 'change':
+        // While resynchronising, the local copy still holds the dropped edits: nothing can be
+        // placed on it until the relay's fresh copy arrives with `joined`.
+        if (this.resyncing || !this.hasBase) return;
         this.onRemoteChange(message);
         this.emitPresence();
         return;
@@ -207,12 +277,12 @@ export class DocumentSession extends Emitter<DocumentEvents> {
         this.onAck(message.seq, message.rev, message.count);
         return;
       case 'presence':
-        // Messages are ordered, so it is at our revision; if not, keep the user without a cursor.
-        this.others.set(message.session, { session: message.session, user: message.user, selection: message.rev === this.rev ? message.selection : null, typing: message.typing });
+        // Frames arrive in order, so it is at our revision; if not, the user shows without a cursor.
+        this.others.set({ ...message, selection: message.rev === this.base ? message.selection : null });
         this.emitPresence();
         return;
       case 'presence_left':
-        if (this.others.delete(message.session)) this.emitPresence();
+        if (this.others.remove(message.session)) this.emitPresence();
         return;
       case 'role':
         this.currentRole = message.role;
@@ -232,22 +302,24 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   /** Sends the next change if nothing is in flight. */
   flush(): void {
     if (!this.joinedNow || !this.transport.connected || this.inflight || !this.buffer) return;
-    const max = Math.max(1, this.transport.maxOps);
-    // Ops apply in sequence, so a prefix is a valid change and the rest applies after it.
-    const ops = this.buffer.slice(0, max);
-    const rest = this.buffer.slice(max);
+    const { first, rest } = takeChange(this.buffer, this.transport.maxOps, this.transport.maxMessageBytes);
     this.buffer = rest.length > 0 ? rest : undefined;
-    this.inflight = { seq: this.nextSeq++, sentOps: ops, sentRev: this.rev, ops };
+    this.inflight = { seq: this.nextSeq++, sentOps: first, sentRev: this.base, ops: first };
     this.sendInflight();
   }
 
-  /** After `rate_limited`, or a rejoin: the relay deduplicates by (actor, seq), so resending is safe. */
+  /** The relay deduplicates by (actor, seq), so resending is always safe. */
   resendInflight(): void {
     if (this.inflight && this.joinedNow && this.transport.connected) this.sendInflight();
   }
 
-  markClosed(): void {
-    this.closeForGood('closed');
+  /** After the relay dropped messages (`rate_limited`): ours may have been among them. */
+  rateLimited(): void {
+    if (this.resendTimer || !this.inflight) return;
+    this.resendTimer = setTimeout(() => {
+      this.resendTimer = undefined;
+      this.resendInflight();
+    }, RATE_LIMIT_RESEND_MS);
   }
 
   // ---- internals ---------------------------------------------------------------------------
@@ -255,42 +327,62 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   private sendInflight(): void {
     const inflight = this.inflight;
     if (!inflight) return;
-    this.transport.send({ type: 'change', doc: this.id, clock: { actor: this.actor, seq: inflight.seq, rev: inflight.sentRev }, ops: inflight.sentOps });
+    this.transport.send({ type: 'change', doc: this.id, clock: { actor: this.currentActor, seq: inflight.seq, rev: inflight.sentRev }, ops: inflight.sentOps });
   }
 
   private onJoined(message: Extract<ServerMessage, { type: 'joined' }>): void {
     this.currentRole = message.role;
+    const rejoin = message.content === undefined;
     if (message.content) {
-      // A first join, or a resynchronisation: the relay's copy replaces ours.
+      // A first join or a resync: the relay's copy is the truth.
       this.local = message.content;
-      this.rev = message.rev;
+      this.base = message.rev;
       this.inflight = undefined;
       this.buffer = undefined;
     } else {
-      for (const change of message.changes ?? []) this.onRemoteChange({ doc: this.id, ...change });
+      // joinedNow is still false here, so an ack among these sends nothing until the list is done.
+      for (const change of message.changes ?? []) {
+        this.onRemoteChange(change);
+        if (!this.hasBase) return; // an ordering error started a resync; its reply follows
+      }
+      if (this.base !== message.rev) {
+        this.resync(`rejoin ended at revision ${this.base}, the relay says ${message.rev}`);
+        return;
+      }
     }
-    this.others.clear();
-    for (const p of message.presence) this.others.set(p.session, { session: p.session, user: p.user, selection: p.selection, typing: p.typing });
-    const firstJoin = !this.everJoined;
-    this.everJoined = true;
+    this.hasBase = true;
     this.joinedNow = true;
+    this.others.clear();
+    for (const p of message.presence) this.others.set(p);
     for (const w of this.joinWaiters.splice(0)) w.resolve();
-    if (!firstJoin) this.resendInflight();
+    if (rejoin) this.resendInflight();
     this.flush();
     this.emitPresence();
-    this.sendPresenceIfDue();
+    this.outbox.pump();
+    if (this.resyncing) {
+      this.resyncing = false;
+      this.emit('resynced');
+      this.settled();
+    }
   }
 
-  private onRemoteChange(change: CommittedChangeWire & { doc: string }): void {
-    if (change.clock.actor === this.actor) {
-      // Our own change, seen on a rejoin: that is its ack.
-      if (this.inflight && change.clock.seq === this.inflight.seq) this.onAck(change.clock.seq, change.rev, change.ops.length);
+  private onRemoteChange(change: CommittedChangeWire): void {
+    if (change.clock.actor === this.currentActor) {
+      // Our own change among the missed ones of a rejoin: that is its ack.
+      if (this.inflight && change.clock.seq === this.inflight.seq) {
+        this.onAck(change.clock.seq, change.rev, change.ops.length, change.ops);
+        return;
+      }
+      // Already acknowledged (a duplicate delivery); anything else we cannot place.
+      if (change.rev + change.ops.length <= this.base) return;
+      this.resync(`own change ${change.clock.seq} at revision ${change.rev} was not in flight`);
       return;
     }
-    if (change.rev !== this.rev) {
-      this.resync(`change at revision ${change.rev} while at ${this.rev}`);
+    if (change.rev !== this.base) {
+      this.resync(`change at revision ${change.rev} while at ${this.base}`);
       return;
     }
+    // ot.js: the committed change goes first on ties ('left'), our pending edits after it ('right').
     let remote = change.ops;
     if (this.inflight) {
       const moved = transform(this.inflight.ops, remote, 'right');
@@ -302,61 +394,140 @@ export class DocumentSession extends Emitter<DocumentEvents> {
       remote = transform(remote, this.buffer, 'left');
       this.buffer = moved.length > 0 ? moved : undefined;
     }
-    this.local = apply(this.local, remote);
-    this.rev = change.rev + change.ops.length;
-    // A selection waiting to be sent is in local coordinates: it moves with the text.
-    const waiting = this.wantedSelection?.selection;
-    if (waiting) this.wantedSelection = { selection: transformSelection(waiting, remote) };
-    for (const p of this.others.values()) if (p.selection) p.selection = transformSelection(p.selection, change.ops);
+    try {
+      this.local = apply(this.local, remote);
+    } catch (err) {
+      // A committed change that does not fit means this copy is out of step with the relay
+      // (a bug, or a message lost in between): take the relay's copy rather than diverge.
+      this.resync(`a committed change did not apply: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    this.base = change.rev + change.ops.length;
+    this.others.transform(change.ops);
+    this.outbox.transform(remote);
     if (remote.length > 0) this.emit('change', { ops: remote, user: change.user });
   }
 
-  private onAck(seq: number, rev: number, count: number): void {
-    if (!this.inflight || this.inflight.seq !== seq) return;
+  /**
+   * The change occupies revisions rev+1 .. rev+count (count 0: it transformed into nothing).
+   * What the relay committed is the in-flight change as moved here past the same remote
+   * changes, in the same order, by the same transform.
+   */
+  private onAck(seq: number, rev: number, count: number, committed?: Change): void {
+    const inflight = this.inflight;
+    if (!inflight || inflight.seq !== seq) return; // a duplicate ack of a resend
+    if (count > 0 && rev !== this.base) {
+      this.resync(`ack of change ${seq} at revision ${rev} while at ${this.base}`);
+      return;
+    }
     this.inflight = undefined;
-    this.rev = rev + count;
+    if (count > 0) {
+      this.base = rev + count;
+      // Stored selections are at the relay's revision, which now includes our change.
+      this.others.transform(committed ?? inflight.ops);
+    }
     this.flush();
-    this.sendPresenceIfDue();
-    if (!this.pending) this.emit('synced');
+    this.outbox.pump();
+    if (!this.pending) this.settled();
   }
 
   private onError(message: Extract<ServerMessage, { type: 'error' }>): void {
-    if (message.ref === 'join' || (message.code === 'forbidden' && !this.joinedNow)) {
-      const error = new Error(`${message.code}: ${message.message}`);
-      for (const w of this.joinWaiters.splice(0)) w.reject(error);
-      if (message.code === 'forbidden') this.closeForGood('forbidden');
-      this.emit('error', { code: message.code, message: message.message });
+    this.emit('error', { code: message.code, message: message.message, ...(message.seq !== undefined ? { seq: message.seq } : {}), ...(message.ref ? { ref: message.ref } : {}) });
+    if (message.ref === 'join') {
+      this.onJoinRefused(message.code, message.message);
       return;
     }
-    this.emit('error', { code: message.code, message: message.message });
     if (message.code === 'rate_limited') {
-      // The relay dropped messages without reading them; ours is deduplicated if it did arrive.
-      setTimeout(() => this.resendInflight(), 1000);
+      this.rateLimited();
       return;
     }
-    if (message.seq !== undefined && this.inflight?.seq === message.seq) {
-      // A refused change exists nowhere but here: keeping it would diverge.
-      this.resync(`change ${message.seq} refused: ${message.code}`);
+    // A frame the relay could not decode names no seq; with one change in flight it is that one.
+    const ours = this.inflight && message.ref === 'change' && (message.seq === undefined || message.seq === this.inflight.seq);
+    if (!ours) return;
+    switch (message.code) {
+      case 'unavailable':
+        // The relay is closing the document or itself: the change waits for the next relay.
+        this.transport.reconnect(`change refused for now: ${message.message}`);
+        return;
+      case 'not_joined':
+        this.joinedNow = false;
+        this.transport.send(this.joinMessage());
+        return;
+      default:
+        // A refused change exists nowhere but here: keeping it would diverge.
+        this.resync(`change ${this.inflight?.seq ?? '?'} refused: ${message.code}: ${message.message}`);
     }
   }
 
-  /** Drops local pending edits and takes the relay's copy. */
+  private onJoinRefused(code: string, text: string): void {
+    switch (code) {
+      case 'forbidden':
+      case 'too_many_documents':
+      case 'bad_message': {
+        const error = new Error(`${code}: ${text}`);
+        for (const w of this.joinWaiters.splice(0)) w.reject(error);
+        this.closeForGood(code === 'forbidden' ? 'forbidden' : 'refused');
+        return;
+      }
+      case 'bad_clock':
+        // The relay does not have the revision we are at: only its copy can be trusted.
+        this.resync(`rejoin refused: ${text}`);
+        return;
+      default:
+        // `unavailable` and the like are temporary: ask again later (a reconnect also rejoins).
+        if (this.joinRetryTimer) return;
+        this.joinRetryTimer = setTimeout(() => {
+          this.joinRetryTimer = undefined;
+          if (!this.joinedNow && !this.closedReason && this.transport.connected) this.transport.send(this.joinMessage());
+        }, this.transport.retryDelayMs());
+    }
+  }
+
+  /**
+   * Drops local pending edits and takes the relay's copy. The dropped change's seq may or may
+   * not have been committed, and the relay accepts only the next seq of an actor, so the
+   * document continues under a fresh actor: no seq can then be skipped or reused, and if the
+   * old change commits after all it simply arrives as someone else's.
+   */
   private resync(reason: string): void {
+    if (this.closedReason) return;
+    this.transport.logger.warn('resynchronising a document', { doc: this.id, reason });
     this.inflight = undefined;
     this.buffer = undefined;
-    this.everJoined = false;
+    this.hasBase = false;
     this.joinedNow = false;
+    this.resyncing = true;
+    this.currentActor = this.newActor();
+    this.nextSeq = 1;
+    this.outbox.dropSelection();
+    this.others.clear();
+    this.clearRetryTimers();
     this.emit('error', { code: 'resync', message: reason });
-    this.transport.send(this.joinMessage());
-    void this.waitJoined().then(() => this.emit('resynced'), () => undefined);
+    if (this.transport.connected) this.transport.send(this.joinMessage());
   }
 
-  private closeForGood(reason: 'revoked' | 'closed' | 'forbidden'): void {
-    if (this.closedForGood) return;
-    this.closedForGood = true;
+  private settled(): void {
+    for (const w of this.syncWaiters.splice(0)) w.resolve();
+    this.emit('synced');
+  }
+
+  private closeForGood(reason: CloseReason): void {
+    if (this.closedReason) return;
+    this.closedReason = reason;
     this.joinedNow = false;
-    if (this.presenceTimer) clearTimeout(this.presenceTimer);
+    this.clearRetryTimers();
+    this.outbox.dispose();
+    const error = new Error(`document ${this.id} closed (${reason})`);
+    for (const w of this.joinWaiters.splice(0)) w.reject(error);
+    for (const w of this.syncWaiters.splice(0)) w.reject(error);
     this.emit('closed', reason);
+  }
+
+  private clearRetryTimers(): void {
+    if (this.resendTimer) clearTimeout(this.resendTimer);
+    if (this.joinRetryTimer) clearTimeout(this.joinRetryTimer);
+    this.resendTimer = undefined;
+    this.joinRetryTimer = undefined;
   }
 
   /** A relay-coordinate selection as this user sees it (through the pending edits). */
@@ -370,34 +541,6 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   private emitPresence(): void {
     this.emit('presence', this.presence);
   }
-
-  private schedulePresence(): void {
-    const wait = this.lastPresenceSentAt + this.transport.cursorThrottleMs - Date.now();
-    if (wait <= 0) {
-      this.sendPresenceIfDue();
-    } else if (!this.presenceTimer) {
-      this.presenceTimer = setTimeout(() => {
-        this.presenceTimer = undefined;
-        this.sendPresenceIfDue();
-      }, wait);
-    }
-  }
-
-  /**
-   * The relay needs a selection at a revision it knows, so it is sent only when nothing is
-   * pending (the local copy then equals the relay's at `rev`); otherwise after the next ack.
-   */
-  private sendPresenceIfDue(): void {
-    if ((!this.wantedSelection && this.wantedTyping === undefined) || !this.joinedNow || !this.transport.connected) return;
-    if (this.wantedSelection && this.pending) return;
-    const message: Record<string, unknown> = { type: 'presence', doc: this.id, rev: this.rev };
-    if (this.wantedSelection) message.selection = this.wantedSelection.selection;
-    if (this.wantedTyping !== undefined) message.typing = this.wantedTyping;
-    this.wantedSelection = undefined;
-    this.wantedTyping = undefined;
-    this.lastPresenceSentAt = Date.now();
-    this.transport.send(message);
-  }
 }
 
-export type { PresenceState };
+export type { RemotePresence };

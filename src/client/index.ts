@@ -9,7 +9,12 @@
  * ```
  */
 export { RelayClient, type RelayClientOptions, type ClientEvents, type WebSocketConstructor, type WebSocketLike } from './client.js';
-export { DocumentSession, type DocumentEvents, type RemotePresence, type Role } from './document.js';
-export { transformPosition, transformSelection, apply, docText, docLength } from '../ot/index.js';
+export { DocumentSession, type CloseReason, type DocumentError, type DocumentEvents, type Role } from './document.js';
+/** An open document, as `open()` returns it. */
+export type { DocumentSession as DocumentHandle } from './document.js';
+export type { RemotePresence } from './presence.js';
+export type { Logger } from './logger.js';
+export { WIRE_LIMITS } from './outgoing.js';
+export { transformPosition, transformSelection, apply, docText, docLength, OtError } from '../ot/index.js';
 export type { Attributes, Change, DocState, Op, Run, Selection } from '../ot/types.js';
 export type { UserInfo } from '../protocol/messages.js';

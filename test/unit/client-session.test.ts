@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { DocumentSession, type DocumentTransport } from '../../src/client/document.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DocumentSession, type DocumentMessage, type DocumentTransport } from '../../src/client/document.js';
+import { silentLogger } from '../../src/client/logger.js';
 import { randomDelay, refreshDelayMs, tokenExpiry } from '../../src/client/token.js';
 import { docFromText } from '../../src/ot/index.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
@@ -12,19 +13,30 @@ class FakeTransport implements DocumentTransport {
   readonly sent: Array<Record<string, unknown>> = [];
   connected = true;
   maxOps = 100;
+  maxMessageBytes = 1_048_576;
   cursorThrottleMs = 0;
-  send(message: object): boolean {
+  reconnects: string[] = [];
+  readonly logger = silentLogger;
+  send(message: DocumentMessage): boolean {
     this.sent.push(message as Record<string, unknown>);
     return true;
+  }
+  retryDelayMs(): number {
+    return 1000;
+  }
+  reconnect(reason: string): void {
+    this.reconnects.push(reason);
   }
   changes(): Array<{ clock: { seq: number; rev: number }; ops: unknown[] }> {
     return this.sent.filter((m) => m.type === 'change') as never;
   }
 }
 
+const FRESH = '00000000-0000-4000-8000-0000000000dd';
+
 function joinedSession(text = ''): { doc: DocumentSession; transport: FakeTransport } {
   const transport = new FakeTransport();
-  const doc = new DocumentSession(DOC, ACTOR, transport);
+  const doc = new DocumentSession(DOC, ACTOR, transport, () => FRESH);
   doc.handle({ type: 'joined', doc: DOC, rev: 10, role: 'editor', presence: [], content: text ? docFromText(text) : [] });
   return { doc, transport };
 }
@@ -146,6 +158,151 @@ describe('client document session', () => {
     expect(() => doc.insert(5, 'x')).toThrow(/beyond the document/);
     expect(() => doc.insert(0, '\ud83d')).toThrow();
     expect(transport.changes()).toHaveLength(0);
+  });
+});
+
+describe('client document session: refusals and recovery', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('continues under a fresh actor from seq 1 after a refused change, since the relay never consumed that seq', async () => {
+    const { doc, transport } = joinedSession('abc');
+    doc.insert(0, 'x');
+    const synced = doc.whenSynced();
+    doc.handle({ type: 'error', code: 'invalid_op', message: 'no', doc: DOC, seq: 1, ref: 'change' });
+    expect(doc.actor).toBe(FRESH);
+    doc.insert(0, 'lost'); // made during the resync, on a copy about to be replaced
+    doc.handle({ type: 'joined', doc: DOC, rev: 12, role: 'editor', presence: [], content: docFromText('abcde') });
+    await synced;
+    expect(doc.text).toBe('abcde');
+    doc.insert(0, 'y');
+    expect(transport.changes().at(-1)).toEqual({ type: 'change', doc: DOC, clock: { actor: FRESH, seq: 1, rev: 12 }, ops: [{ type: 'insert', pos: 0, text: 'y' }] });
+  });
+
+  it('applies the old actor\'s change as anyone else\'s if it commits after the resync after all', () => {
+    const { doc } = joinedSession('ab');
+    doc.insert(2, 'c');
+    doc.handle({ type: 'change', doc: DOC, rev: 9, ops: [], clock: { actor: OTHER, seq: 1 }, user: 'o' }); // out of order: resync
+    expect(doc.actor).toBe(FRESH);
+    doc.handle({ type: 'joined', doc: DOC, rev: 10, role: 'editor', presence: [], content: docFromText('ab') });
+    doc.handle({ type: 'change', doc: DOC, rev: 10, ops: [{ type: 'insert', pos: 2, text: 'c' }], clock: { actor: ACTOR, seq: 1 }, user: 'me' });
+    expect(doc.text).toBe('abc');
+    expect(doc.rev).toBe(11);
+  });
+
+  it('treats a frame the relay could not decode (no seq) as a refusal of the change in flight', () => {
+    const { doc, transport } = joinedSession('abc');
+    doc.insert(0, 'x');
+    doc.handle({ type: 'error', code: 'bad_message', message: 'ops.0: bad', doc: DOC, ref: 'change' });
+    expect(transport.sent.at(-1)).toEqual({ type: 'join', doc: DOC });
+    expect(doc.pending).toBe(false);
+  });
+
+  it('keeps a change the relay could not take for now (unavailable) and asks for a reconnect; the rejoin resends it', () => {
+    const { doc, transport } = joinedSession('abc');
+    doc.insert(0, 'x');
+    doc.handle({ type: 'error', code: 'unavailable', message: 'shutting down', doc: DOC, seq: 1, ref: 'change' });
+    expect(transport.reconnects).toHaveLength(1);
+    expect(doc.pending).toBe(true);
+    doc.connectionLost();
+    doc.handle({ type: 'joined', doc: DOC, rev: 10, role: 'editor', presence: [], changes: [] });
+    expect(transport.changes().map((c) => c.clock)).toEqual([
+      { actor: ACTOR, seq: 1, rev: 10 },
+      { actor: ACTOR, seq: 1, rev: 10 },
+    ]);
+  });
+
+  it('resynchronises when an ack does not follow the changes it saw', () => {
+    const { doc, transport } = joinedSession('abc');
+    doc.insert(0, 'x');
+    doc.handle({ type: 'ack', doc: DOC, seq: 1, rev: 14, count: 1 });
+    expect(transport.sent.at(-1)).toEqual({ type: 'join', doc: DOC });
+  });
+
+  it('ignores a repeated ack and a repeated own change that it already counted', () => {
+    const { doc, transport } = joinedSession('abc');
+    doc.insert(0, 'x');
+    doc.handle({ type: 'ack', doc: DOC, seq: 1, rev: 10, count: 1 });
+    doc.handle({ type: 'ack', doc: DOC, seq: 1, rev: 10, count: 1 });
+    doc.handle({ type: 'change', doc: DOC, rev: 10, ops: [{ type: 'insert', pos: 0, text: 'x' }], clock: { actor: ACTOR, seq: 1 }, user: 'me' });
+    expect(doc.text).toBe('xabc');
+    expect(doc.rev).toBe(11);
+    expect(transport.sent.filter((m) => m.type === 'join')).toHaveLength(0);
+  });
+
+  it('rejects waiting opens on forbidden, and retries a join the relay could not serve just now', async () => {
+    vi.useFakeTimers();
+    const transport = new FakeTransport();
+    const refused = new DocumentSession(DOC, ACTOR, transport);
+    const opening = refused.waitJoined();
+    refused.handle({ type: 'error', code: 'forbidden', message: 'no role', doc: DOC, ref: 'join' });
+    await expect(opening).rejects.toThrow(/forbidden/);
+    expect(refused.closed).toBe(true);
+
+    const later = new DocumentSession(DOC, ACTOR, transport);
+    const joined = later.waitJoined();
+    later.handle({ type: 'error', code: 'unavailable', message: 'try again', doc: DOC, ref: 'join' });
+    expect(transport.sent).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(transport.sent).toEqual([{ type: 'join', doc: DOC }]);
+    later.handle({ type: 'joined', doc: DOC, rev: 0, role: 'viewer', presence: [], content: [] });
+    await joined;
+    expect(() => later.insert(0, 'x')).toThrow(/view/);
+  });
+
+  it('close() leaves the document and fails a pending whenSynced()', async () => {
+    const { doc, transport } = joinedSession('abc');
+    doc.insert(0, 'x');
+    const synced = doc.whenSynced();
+    doc.close();
+    expect(transport.sent.at(-1)).toEqual({ type: 'leave', doc: DOC });
+    await expect(synced).rejects.toThrow(/closed/);
+    expect(() => doc.insert(0, 'y')).toThrow(/closed/);
+  });
+
+  it('sends the typing flag at once but holds the selection until nothing is pending, moved by later local edits', () => {
+    const { doc, transport } = joinedSession('abc');
+    doc.insert(0, 'x');
+    doc.setSelection({ anchor: 1, head: 1 });
+    doc.setTyping(true);
+    doc.insert(0, 'yy');
+    expect(transport.sent.filter((m) => m.type === 'presence')).toEqual([{ type: 'presence', doc: DOC, rev: 10, typing: true }]);
+    doc.handle({ type: 'ack', doc: DOC, seq: 1, rev: 10, count: 1 });
+    doc.handle({ type: 'ack', doc: DOC, seq: 2, rev: 11, count: 1 });
+    expect(transport.sent.filter((m) => m.type === 'presence').at(-1)).toEqual({ type: 'presence', doc: DOC, rev: 12, selection: { anchor: 3, head: 3 } });
+  });
+
+  it('throttles selections to one per cursorThrottleMs and always sends the last one', async () => {
+    vi.useFakeTimers();
+    const { doc, transport } = joinedSession('abcdef');
+    transport.cursorThrottleMs = 50;
+    for (let i = 0; i <= 5; i++) doc.setSelection({ anchor: i, head: i });
+    const sent = () => transport.sent.filter((m) => m.type === 'presence').map((m) => m.selection);
+    expect(sent()).toEqual([{ anchor: 0, head: 0 }]);
+    await vi.advanceTimersByTimeAsync(49);
+    expect(sent()).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sent()).toEqual([{ anchor: 0, head: 0 }, { anchor: 5, head: 5 }]);
+  });
+
+  it('splits a change larger than a frame into several changes sent one after another', () => {
+    const { doc, transport } = joinedSession();
+    transport.maxMessageBytes = 2048;
+    const text = 'x'.repeat(5000);
+    doc.insert(0, text);
+    let rev = 10;
+    let sent = '';
+    for (let seq = 1; transport.changes().length >= seq; seq++) {
+      const change = transport.changes()[seq - 1];
+      const op = change?.ops[0] as { text: string };
+      expect(JSON.stringify(change).length).toBeLessThan(2048);
+      sent += op.text;
+      doc.handle({ type: 'ack', doc: DOC, seq, rev, count: 1 });
+      rev += 1;
+    }
+    expect(sent).toBe(text);
+    expect(doc.pending).toBe(false);
   });
 });
 

@@ -1,0 +1,128 @@
+import { transformSelection } from '../ot/index.js';
+import type { Change, Selection } from '../ot/types.js';
+import type { PresenceState, UserInfo } from '../protocol/messages.js';
+
+/** Someone else in the document, with their selection in this client's local coordinates. */
+export interface RemotePresence {
+  readonly session: string;
+  readonly user: UserInfo;
+  readonly selection: Selection | null;
+  readonly typing: boolean;
+}
+
+interface Stored {
+  readonly user: UserInfo;
+  /** In the relay's coordinates at the document's current server revision. */
+  selection: Selection | null;
+  readonly typing: boolean;
+}
+
+/**
+ * Other users' presence. Kept in the relay's coordinates, because that is what the relay
+ * sends and what its committed changes move; the caller maps it through its pending edits
+ * only when showing it, so nothing has to be undone when an ack arrives.
+ */
+export class RemotePresenceTable {
+  private readonly bySession = new Map<string, Stored>();
+
+  get size(): number {
+    return this.bySession.size;
+  }
+
+  /** `selection` must be at the client's current server revision. */
+  set(state: PresenceState): void {
+    this.bySession.set(state.session, { user: state.user, selection: state.selection, typing: state.typing });
+  }
+
+  remove(session: string): boolean {
+    return this.bySession.delete(session);
+  }
+
+  clear(): void {
+    this.bySession.clear();
+  }
+
+  /** A change the relay committed: every stored selection moves with it. */
+  transform(committed: Change): void {
+    for (const p of this.bySession.values()) if (p.selection) p.selection = transformSelection(p.selection, committed);
+  }
+
+  list(toLocal: (selection: Selection) => Selection): RemotePresence[] {
+    return [...this.bySession].map(([session, p]) => ({ session, user: p.user, typing: p.typing, selection: p.selection ? toLocal(p.selection) : null }));
+  }
+}
+
+export interface OutgoingPresence {
+  /** Absent when only the typing flag changed. */
+  readonly selection?: Selection | null;
+  readonly typing?: boolean;
+}
+
+/**
+ * This user's presence waiting to go out: the latest value wins, sends are spaced by the
+ * relay's throttle (trailing edge: the last value is always sent). A selection can only be
+ * sent when the local copy equals the relay's at a known revision, i.e. with nothing pending;
+ * the owner says when that is and calls `pump` again after each ack.
+ */
+export class PresenceOutbox {
+  private selection: { value: Selection | null } | undefined;
+  private typing: boolean | undefined;
+  private lastSentAt = Number.NEGATIVE_INFINITY;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly port: {
+      readonly throttleMs: () => number;
+      /** True when the local copy equals the relay's at the revision `send` will name. */
+      readonly canSendSelection: () => boolean;
+      /** False when the connection cannot take it now; the value then waits for the next pump. */
+      readonly send: (presence: OutgoingPresence) => boolean;
+    },
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  setSelection(selection: Selection | null): void {
+    this.selection = { value: selection };
+  }
+
+  setTyping(typing: boolean): void {
+    this.typing = typing;
+  }
+
+  /** A waiting selection is in local coordinates: it moves with every edit to the local copy. */
+  transform(change: Change): void {
+    const value = this.selection?.value;
+    if (value) this.selection = { value: transformSelection(value, change) };
+  }
+
+  /** Forgets a waiting selection (its coordinates belong to a copy that was replaced). */
+  dropSelection(): void {
+    this.selection = undefined;
+  }
+
+  /** Sends what may go now, or arms a timer for when the throttle allows. */
+  pump(): void {
+    const hasSelection = this.selection !== undefined && this.port.canSendSelection();
+    if (!hasSelection && this.typing === undefined) return;
+    const wait = this.lastSentAt + this.port.throttleMs() - this.now();
+    if (wait > 0) {
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.pump();
+      }, wait);
+      return;
+    }
+    const message: { selection?: Selection | null; typing?: boolean } = {};
+    if (hasSelection && this.selection) message.selection = this.selection.value;
+    if (this.typing !== undefined) message.typing = this.typing;
+    if (!this.port.send(message)) return;
+    if (hasSelection) this.selection = undefined;
+    this.typing = undefined;
+    this.lastSentAt = this.now();
+  }
+
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
