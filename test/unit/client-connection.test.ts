@@ -3,6 +3,7 @@ import { RelayClient, type DocumentSession, type WebSocketConstructor, type WebS
 import { apply, docLength, transform, transformSelection, validateChange } from '../../src/ot/index.js';
 import type { Change, DocState, Selection } from '../../src/ot/types.js';
 import type { ServerMessage, UserInfo } from '../../src/protocol/messages.js';
+import { rng } from '../support/random-edits.js';
 
 /*
  * The SDK against an in-memory relay over a scripted network. The fake relay follows the real
@@ -641,18 +642,6 @@ describe('RelayClient over a scripted network', () => {
   });
 });
 
-/** A small seeded generator, so a failing run can be replayed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('RelayClient convergence under random delivery and dropped connections', () => {
   beforeEach(() => {
     vi.useFakeTimers();
@@ -666,9 +655,9 @@ describe('RelayClient convergence under random delivery and dropped connections'
   // it had already queued or committed (found by running seeds 1..400, all of which pass).
   for (const seed of [1, 2, 3, 4, 5, 6, 7, 8, 20, 50, 329]) {
     it(`seed ${seed}: every copy ends equal to the relay's, each insert applied exactly once`, async () => {
-      const random = mulberry32(seed);
+      const random = rng(seed);
       // Reconnect delays too, so that a seed replays exactly.
-      vi.spyOn(Math, 'random').mockImplementation(mulberry32(seed + 1_000_000));
+      vi.spyOn(Math, 'random').mockImplementation(rng(seed + 1_000_000));
       const net = new FakeNetwork(random);
       net.relay.limits = { ...net.relay.limits, maxOps: 3 };
       net.relay.commitLatency = seed % 2 === 0;

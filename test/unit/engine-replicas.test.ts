@@ -1,20 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { DocumentEngine, type Ack, type CommitListener, type EngineOptions } from '../../src/engine/document.js';
+import { DocumentEngine, type Ack, type CommitListener } from '../../src/engine/document.js';
+import { testEngineOptions } from '../support/engine-options.js';
 import type { CommittedChange } from '../../src/engine/ports.js';
 import { MemoryOpLog } from '../support/memory-store.js';
 
 const DOC = '00000000-0000-4000-8000-000000000002';
 
-const options: EngineOptions = {
-  maxOps: 100,
-  historyTtlMs: 600_000,
-  historyMaxChanges: 20_000,
-  snapshotIntervalOps: 1000,
-  now: Date.now,
-  retryDelayMs: () => 5,
-  onStoreError: () => undefined,
-};
+const options = testEngineOptions();
 
 /** Two engines on one log are two replicas; their listeners forward commits like the bus. */
 function replicaPair(store: MemoryOpLog): Promise<[DocumentEngine, DocumentEngine]> {

@@ -2,23 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { apply, docText, emptyDoc } from '../../src/ot/index.js';
 import type { Change, DocState } from '../../src/ot/types.js';
-import { DocumentEngine, type Ack, type CommitListener, type EngineOptions } from '../../src/engine/document.js';
+import { DocumentEngine, type Ack, type CommitListener } from '../../src/engine/document.js';
+import { testEngineOptions } from '../support/engine-options.js';
 import type { EngineError } from '../../src/engine/errors.js';
 import type { CommittedChange } from '../../src/engine/ports.js';
 import { MemoryOpLog } from '../support/memory-store.js';
 
 const DOC = '00000000-0000-4000-8000-000000000001';
 
-const options = (over: Partial<EngineOptions> = {}): EngineOptions => ({
-  maxOps: 100,
-  historyTtlMs: 600_000,
-  historyMaxChanges: 20_000,
-  snapshotIntervalOps: 1000,
-  now: Date.now,
-  retryDelayMs: () => 5,
-  onStoreError: () => undefined,
-  ...over,
-});
+const options = testEngineOptions;
 
 function listener(): CommitListener & { log: Array<{ change: CommittedChange; local: boolean }> } {
   const log: Array<{ change: CommittedChange; local: boolean }> = [];
