@@ -50,8 +50,3 @@ export interface OpLogStore {
   findChange(docId: string, actor: string, seq: number): Promise<ChangePosition | undefined>;
   saveSnapshot(docId: string, snapshot: Snapshot): Promise<void>;
 }
-
-/** Where committed changes go once durable: local subscribers and other replicas. */
-export interface ChangeSink {
-  committed(docId: string, change: CommittedChange): void;
-}

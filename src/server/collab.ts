@@ -37,7 +37,6 @@ export interface CollabDeps {
   readonly now?: () => number;
 }
 
-export { topicOf };
 
 /**
  * The connection manager and protocol handler of `/collab`: authenticates upgrades, joins

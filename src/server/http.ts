@@ -1,4 +1,4 @@
-import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import type { HttpResponse } from 'uWebSockets.js';
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   200: '200 OK', 201: '201 Created', 204: '204 No Content', 400: '400 Bad Request', 401: '401 Unauthorized',
@@ -64,8 +64,4 @@ export function remoteAddress(res: HttpResponse): string {
 
 export function isLoopback(address: string): boolean {
   return address === '127.0.0.1' || address === '::1' || address.startsWith('127.') || address === '0000:0000:0000:0000:0000:0000:0000:0001' || address.startsWith('::ffff:127.');
-}
-
-export function header(req: HttpRequest, name: string): string {
-  return req.getHeader(name);
 }

@@ -6,7 +6,7 @@
  * repo in ../shared/traces; the tests skip with a message when that folder is absent.
  */
 import { describe, expect, it } from 'vitest';
-import { apply, compose, docText, emptyDoc, transform, type Change, type DocState, type Op } from '../../src/ot/index.js';
+import { apply, compose, docText, emptyDoc, transform, type Change, type DocState } from '../../src/ot/index.js';
 import { load, traceHasAstral, tracesAvailable, txnToChange, type Trace, type Txn } from '../support/traces.js';
 
 const haveTraces = tracesAvailable();
