@@ -46,6 +46,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // Op-log health (engine-store): changes the op log refused for good, and retry streaks.
+  readonly changesRejectedByStore = new Counter({
+    name: 'relay_changes_rejected_by_store_total',
+    help: 'Changes refused because PostgreSQL will never accept a value in them (the rest of their batch committed)',
+    registers: [this.registry],
+  });
+
+  readonly commitRetries = new Counter({
+    name: 'relay_commit_retries_total',
+    help: 'Op-log calls that failed because PostgreSQL was unavailable and were retried',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

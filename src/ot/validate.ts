@@ -15,6 +15,12 @@ function fail(index: number, reason: string): never {
   throw new OtError('invalid_op', `op ${index}: ${reason}`);
 }
 
+/**
+ * PostgreSQL's text and jsonb cannot hold U+0000, so such a change could never be committed.
+ * No editor needs it in content or attributes.
+ */
+const hasNul = (s: string): boolean => s.includes('\u0000');
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const proto: unknown = Object.getPrototypeOf(v);
@@ -30,12 +36,15 @@ function checkAttrs(index: number, attrs: unknown, allowNull: boolean): void {
     // A key like this is harmless as an own property but dangerous if anything downstream
     // copies attributes by assignment; no editor needs it.
     if (key === '__proto__') fail(index, 'attribute key "__proto__" is not allowed');
+    if (hasNul(key)) fail(index, 'attribute keys must not contain U+0000');
     const v = attrs[key];
     if (v === null) {
       if (!allowNull) fail(index, `attribute "${key}" is null; null only removes attributes in a format op`);
     } else if (typeof v === 'number') {
       if (!Number.isFinite(v)) fail(index, `attribute "${key}" must be a finite number`);
-    } else if (typeof v !== 'string' && typeof v !== 'boolean') {
+    } else if (typeof v === 'string') {
+      if (hasNul(v)) fail(index, `attribute "${key}" must not contain U+0000`);
+    } else if (typeof v !== 'boolean') {
       fail(index, `attribute "${key}" must be a string, number or boolean`);
     }
   }
@@ -80,6 +89,7 @@ export function validateChangeShape(
       const text = op['text'];
       if (typeof text !== 'string' || text.length === 0) fail(i, 'insert text must be a non-empty string');
       if (!isWellFormedText(text)) fail(i, 'insert text contains a lone surrogate');
+      if (hasNul(text)) fail(i, 'insert text must not contain U+0000');
       if (op['attrs'] !== undefined) checkAttrs(i, op['attrs'], false);
       len = text.length;
     } else {
