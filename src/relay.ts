@@ -17,6 +17,7 @@ import { addDevAuthRoutes } from './server/dev-routes.js';
 import { addDemoRoutes } from './server/demo-page.js';
 import { CollabServer } from './server/collab.js';
 import { DocumentRegistry } from './engine/registry.js';
+import { StoreHealth, defaultRetryDelayMs } from './engine/store-health.js';
 import { PostgresOpLog } from './store/oplog.js';
 import { DEV_AUDIENCE, DEV_ISSUER } from './auth/dev-keys.js';
 import { randomUUID } from 'node:crypto';
@@ -116,6 +117,14 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       bus,
       access,
     });
+    // Commit-path health: retry streaks logged, early retry when PostgreSQL answers, readiness.
+    const storeHealth = new StoreHealth({
+      log: log.child({ component: 'op-log' }),
+      reportEveryMs: 5000,
+      probe: () => pingDatabase(sql, 1000),
+      onFailure: () => metrics.commitRetries.inc(),
+    });
+    cleanups.push(() => storeHealth.close());
     const registry = new DocumentRegistry(new PostgresOpLog(sql), collab, {
       maxOps: config.operationBatchSize,
       historyTtlMs: config.operationHistoryTtlSecs * 1000,
@@ -123,9 +132,12 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       snapshotIntervalOps: config.snapshotIntervalOps,
       idleUnloadMs: config.documentIdleSecs * 1000,
       now: Date.now,
-      retryDelayMs: (attempt) => Math.min(5000, 200 * 2 ** attempt),
-      onStoreError: (doc, err, attempt) => {
-        if (attempt < 3 || attempt % 20 === 0) log.warn({ err, doc, attempt }, 'op log unavailable; changes stay pending and are retried');
+      retryDelayMs: defaultRetryDelayMs,
+      onStoreError: (doc, err, attempt) => log.debug({ err, doc, attempt }, 'op log call failed; retrying'),
+      health: storeHealth,
+      onChangeRejectedByStore: (doc, err) => {
+        metrics.changesRejectedByStore.inc();
+        log.warn({ doc, sql_state: err.sqlState, reason: err.message }, 'change refused: PostgreSQL will never accept a value in it; the rest of its batch committed');
       },
       onLoad: (doc) => {
         bus.subscribe(doc);
@@ -150,7 +162,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
         activeDocuments: () => registry.size,
         isShuttingDown: () => shuttingDown,
       },
-      { database: () => pingDatabase(sql), redis: bus.ping, jwtKeys: () => keys.hasKeys() },
+      { database: () => pingDatabase(sql), commitsHealthy: () => storeHealth.healthy, redis: bus.ping, jwtKeys: () => keys.hasKeys() },
       log,
     );
     addManagementRoutes(app, {

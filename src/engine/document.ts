@@ -4,6 +4,7 @@ import { ErrorCode } from '../protocol/codes.js';
 import { EngineError } from './errors.js';
 import { RevisionConflict, StoreRejected, type ActorRecord, type CommittedChange, type OpLogStore } from './ports.js';
 import { PresenceTable } from './presence.js';
+import type { StoreHealth } from './store-health.js';
 
 /** A change as a client sent it: ops made on the document at revision `rev`. */
 export interface Submission {
@@ -50,6 +51,8 @@ export interface EngineOptions {
   readonly onStoreError: (docId: string, err: unknown, attempt: number) => void;
   /** A change the op log refused for good (e.g. a value PostgreSQL cannot hold): it was refused, the rest committed. */
   readonly onChangeRejectedByStore?: (docId: string, err: StoreRejected) => void;
+  /** The replica's commit-path health: retry streaks, early retry when the database answers again, readiness. */
+  readonly health?: Pick<StoreHealth, 'failed' | 'succeeded' | 'forget' | 'retryAfter'>;
 }
 
 interface Queued {
@@ -198,6 +201,7 @@ export class DocumentEngine {
   /** Stops accepting work; queued changes that are not yet committed are refused. */
   close(): void {
     this.closed = true;
+    this.options.health?.forget(this.id);
     for (const q of this.queue) this.refuse(q, new EngineError(ErrorCode.unavailable, 'the document was closed on this relay; resend after reconnecting'));
     this.queue = [];
   }
@@ -274,8 +278,7 @@ export class DocumentEngine {
       } catch (err) {
         if (err instanceof StoreRejected) throw new EngineError(ErrorCode.badClock, 'the clock names an actor the op log cannot hold');
         if (this.closed) throw new EngineError(ErrorCode.unavailable, 'the relay is shutting down; resend after reconnecting');
-        this.options.onStoreError(this.id, err, attempt);
-        await new Promise((r) => setTimeout(r, this.options.retryDelayMs(attempt)));
+        await this.storeFailed(err, attempt);
       }
     }
   }
@@ -289,6 +292,7 @@ export class DocumentEngine {
       loading = this.store.actor(this.id, actor).then(
         (record) => {
           this.actorLoads.delete(actor);
+          this.storeAnswered();
           this.noteActor(actor, record);
           return this.actors.get(actor);
         },
@@ -331,9 +335,8 @@ export class DocumentEngine {
         try {
           await this.catchUpFromLog();
         } catch (err) {
-          this.options.onStoreError(this.id, err, 0);
           this.catchUpRequested = true;
-          await new Promise((r) => setTimeout(r, this.options.retryDelayMs(1)));
+          await this.storeFailed(err, 1);
         }
         continue;
       }
@@ -396,6 +399,7 @@ export class DocumentEngine {
         await this.backOff(err, attempt, live);
         continue;
       }
+      this.storeAnswered();
       this.content = prepared.content;
       prepared.changes.forEach((change, i) => {
         const owner = prepared.owners[i];
@@ -470,11 +474,27 @@ export class DocumentEngine {
   }
 
   private async backOff(err: unknown, attempt: number, live: Queued[]): Promise<void> {
-    this.options.onStoreError(this.id, err, attempt);
-    await new Promise((r) => setTimeout(r, this.options.retryDelayMs(attempt)));
+    await this.storeFailed(err, attempt);
     if (this.closed) {
       for (const q of live) this.refuse(q, new EngineError(ErrorCode.unavailable, 'the relay is shutting down; resend after reconnecting'));
     }
+  }
+
+  /** Reports a failed op-log call (the store is unavailable) and waits before the retry. */
+  private async storeFailed(err: unknown, attempt: number): Promise<void> {
+    this.options.onStoreError(this.id, err, attempt);
+    const delay = this.options.retryDelayMs(attempt);
+    const health = this.options.health;
+    if (!health) {
+      await new Promise((r) => setTimeout(r, delay));
+      return;
+    }
+    health.failed(this.id, err, this.queue.length + this.inflight.filter((q) => !q.done).length);
+    await health.retryAfter(delay);
+  }
+
+  private storeAnswered(): void {
+    this.options.health?.succeeded(this.id);
   }
 
   private refuse(q: Queued, error: EngineError): void {
@@ -498,9 +518,8 @@ export class DocumentEngine {
       try {
         await this.catchUpFromLog();
       } catch (err) {
-        this.options.onStoreError(this.id, err, 0);
         this.remoteInbox.push(...inbox.filter((c) => c.rev + c.ops.length > this.head));
-        await new Promise((r) => setTimeout(r, this.options.retryDelayMs(0)));
+        await this.storeFailed(err, 0);
         return;
       }
     }
@@ -509,6 +528,7 @@ export class DocumentEngine {
   /** Applies what other writers committed after our head. Only called from the commit loop. */
   private async catchUpFromLog(): Promise<void> {
     const missing = await this.store.readChanges(this.id, this.head);
+    this.storeAnswered();
     for (const change of missing) {
       if (change.rev === this.head) this.applyCommitted(change);
     }

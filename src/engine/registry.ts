@@ -103,6 +103,8 @@ export class DocumentRegistry {
       return;
     }
     this.slots.delete(docId);
+    // Nothing is queued (not busy); closing tells the commit-path health it is gone.
+    engine?.close();
     this.options.onUnload?.(docId);
   }
 

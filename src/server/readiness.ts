@@ -2,6 +2,11 @@ export type CheckValue = 'ok' | 'error' | 'in_process';
 
 export interface ReadinessProbe {
   database(): Promise<boolean>;
+  /**
+   * False while commits to the op log are failing (a retry streak). The database check is `ok`
+   * only when this holds too: `SELECT 1` can answer while every commit fails.
+   */
+  commitsHealthy?: () => boolean;
   /** undefined when no Redis is configured: a single replica uses the in-process bus. */
   redis: (() => Promise<boolean>) | undefined;
   jwtKeys(): boolean;
@@ -19,7 +24,7 @@ export async function checkReadiness(probe: ReadinessProbe, shuttingDown: boolea
     probe.redis ? probe.redis().catch(() => false) : Promise.resolve<'in_process'>('in_process'),
   ]);
   const checks = {
-    database: database ? 'ok' : 'error',
+    database: database && (probe.commitsHealthy?.() ?? true) ? 'ok' : 'error',
     redis: redis === 'in_process' ? 'in_process' : redis ? 'ok' : 'error',
     jwt_keys: probe.jwtKeys() ? 'ok' : 'error',
   } as const;

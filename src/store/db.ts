@@ -14,6 +14,11 @@ export function connectDatabase(url: string, pool: PoolOptions): Sql {
     max_lifetime: pool.maxLifetimeSecs,
     idle_timeout: pool.idleTimeoutSecs,
     connect_timeout: 5,
+    // postgres.js's default waits (3^n)/100 s, up to 20 s, between connection attempts, with one
+    // counter for the whole pool: after a long outage the pool sat out up to 20 s once the
+    // database was back, and changes waited that long for their ack. Half a second at most
+    // (attempts against a refused port are cheap); `reconnectDelaySecs` has the curve.
+    backoff: reconnectDelaySecs,
     onnotice: () => undefined,
     // bigint columns (revisions, sequence numbers) come back as JS numbers: 2^53 ops per
     // document is out of reach, and BigInt would not mix with the rest of the arithmetic.
@@ -22,6 +27,11 @@ export function connectDatabase(url: string, pool: PoolOptions): Sql {
     },
     transform: { undefined: null },
   });
+}
+
+/** Seconds before connection attempt `retries`: 50 ms doubling to 0.5 s, jittered so replicas spread out. */
+export function reconnectDelaySecs(retries: number, random: () => number = Math.random): number {
+  return Math.min(0.5, 0.05 * 2 ** Math.min(retries, 4)) * (0.5 + random() / 2);
 }
 
 /** `SELECT 1` with a deadline, so a dead database makes readiness fail fast instead of hanging. */

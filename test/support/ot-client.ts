@@ -35,6 +35,8 @@ export class OtClient {
   private everJoined = false;
   /** seq → where it landed (acks, including acks of resends). */
   readonly acked = new Map<number, { rev: number; count: number }>();
+  /** seq → when its first ack arrived (Date.now()). */
+  readonly ackedAt = new Map<number, number>();
   /** Other users whose presence reached this client (from `joined` or `presence`). */
   readonly seenUsers = new Set<string>();
   /** Current presence by session, as this client knows it. */
@@ -57,6 +59,11 @@ export class OtClient {
 
   get text(): string {
     return docText(this.doc);
+  }
+
+  /** Sequence number of the change in flight, if any. */
+  get inflightSeq(): number | undefined {
+    return this.inflight?.seq;
   }
 
   /** Nothing in flight and nothing waiting. */
@@ -192,6 +199,7 @@ export class OtClient {
           return;
         }
         this.acked.set(m.seq, { rev: m.rev, count: m.count });
+        this.ackedAt.set(m.seq, Date.now());
         this.rev = m.rev + m.count;
         this.inflight = undefined;
         this.flush();
@@ -236,6 +244,7 @@ export class OtClient {
       // Our change in flight, committed before we rejoined: it is its ack.
       if (this.inflight && c.clock.seq === this.inflight.seq) {
         this.acked.set(c.clock.seq, { rev: c.rev, count: c.ops.length });
+        this.ackedAt.set(c.clock.seq, Date.now());
         this.rev = c.rev + c.ops.length;
         this.inflight = undefined;
       } else {
