@@ -55,6 +55,9 @@ export interface EngineOptions {
   readonly health?: Pick<StoreHealth, 'failed' | 'succeeded' | 'forget' | 'retryAfter'>;
 }
 
+/** How many revisions (ops) a selection may lag behind the head and still be moved to it. */
+export const PRESENCE_MAX_LAG_OPS = 1000;
+
 interface Queued {
   readonly sub: Submission;
   readonly origins: SubmitOrigin[];
@@ -160,10 +163,13 @@ export class DocumentEngine {
   }
 
   /**
-   * A client's selection at revision `rev`, moved to the head. Null when the window no longer
-   * holds the changes in between (the client will send a fresh one as it catches up).
+   * A client's selection at revision `rev`, moved to the head. Null (cleared) when it is more
+   * than PRESENCE_MAX_LAG_OPS revisions old or the window no longer holds the changes in
+   * between: moving a stale selection through a long history on every presence flush let a
+   * few viewers stall the document (the client sends a fresh one as it catches up).
    */
   selectionAtHead(selection: Selection, rev: number): Selection | null {
+    if (this.head - rev > PRESENCE_MAX_LAG_OPS) return null;
     const changes = this.committedSince(rev);
     if (!changes) return null;
     let moved = selection;
