@@ -213,6 +213,10 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: 'Bytes queued to one slow client before uWebSockets.js drops its connection (the client sees 1006; it resumes from its clock, nothing is lost).' },
   { name: 'SHUTDOWN_DRAIN_SECS', group: 'relay', default: '30', schema: nonNegativeInt(),
     description: 'On SIGTERM, how long clients are given to leave before the rest are closed.' },
+  { name: 'MAX_DOCUMENT_CHARS', group: 'relay', default: '5000000', schema: positiveInt(),
+    description: 'Largest document, in characters (UTF-16 code units); a change that would grow a document past it is refused with `document_too_large` and nothing of it is applied.' },
+  { name: 'MAX_CHANGE_BYTES', group: 'relay', default: '1048576', schema: positiveInt(),
+    description: 'Largest change, as the UTF-8 bytes of its ops in JSON; a larger one is refused with `change_too_large` (the client splits it).' },
   { name: 'RECONNECT_MIN_DELAY_MS', group: 'relay', default: '500', schema: nonNegativeInt(),
     description: 'Lower bound of the randomized reconnect delay the relay tells clients when it shuts down.' },
   { name: 'RECONNECT_MAX_DELAY_MS', group: 'relay', default: '10000', schema: positiveInt(),
@@ -264,6 +268,8 @@ export interface Config {
   readonly maxBackpressureBytes: number;
   readonly shutdownDrainSecs: number;
   readonly reconnectMinDelayMs: number;
+  readonly maxDocumentChars: number;
+  readonly maxChangeBytes: number;
   readonly reconnectMaxDelayMs: number;
   readonly version: string;
 }
@@ -374,6 +380,8 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     maxBackpressureBytes: get('MAX_BACKPRESSURE_BYTES'),
     shutdownDrainSecs: get('SHUTDOWN_DRAIN_SECS'),
     reconnectMinDelayMs,
+    maxDocumentChars: get('MAX_DOCUMENT_CHARS'),
+    maxChangeBytes: get('MAX_CHANGE_BYTES'),
     reconnectMaxDelayMs,
     version,
   };

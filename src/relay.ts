@@ -130,6 +130,8 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       historyTtlMs: config.operationHistoryTtlSecs * 1000,
       historyMaxChanges: 20_000,
       snapshotIntervalOps: config.snapshotIntervalOps,
+      maxDocumentChars: config.maxDocumentChars,
+      maxChangeBytes: config.maxChangeBytes,
       idleUnloadMs: config.documentIdleSecs * 1000,
       now: Date.now,
       retryDelayMs: defaultRetryDelayMs,

@@ -45,6 +45,10 @@ export interface EngineOptions {
   /** The window also holds at most this many changes, so a hot document's memory stays bounded. */
   readonly historyMaxChanges: number;
   readonly snapshotIntervalOps: number;
+  /** Largest document, in UTF-16 code units: a change that would grow it past this is refused (default: no cap). */
+  readonly maxDocumentChars?: number;
+  /** Largest change, as the UTF-8 bytes of its ops in JSON (default: no cap). */
+  readonly maxChangeBytes?: number;
   readonly now: () => number;
   /** Delay before retrying a commit after the database failed (attempt 0, 1, ...). */
   readonly retryDelayMs: (attempt: number) => number;
@@ -93,6 +97,9 @@ export class DocumentEngine {
   private closed = false;
   private lastSnapshotRev: number;
   private snapshotting = false;
+  /** After a failed snapshot: no new attempt before this time (ms), doubling per failure. */
+  private snapshotRetryAt = 0;
+  private snapshotFailures = 0;
   private idleWaiters: Array<() => void> = [];
 
   private constructor(
@@ -249,6 +256,10 @@ export class DocumentEngine {
     if (sub.ops.length === 0) throw new EngineError(ErrorCode.invalidOp, 'a change needs at least one op');
     if (sub.ops.length > this.options.maxOps) {
       throw new EngineError(ErrorCode.invalidOp, `a change may hold at most ${this.options.maxOps} ops (got ${sub.ops.length})`);
+    }
+    const maxBytes = this.options.maxChangeBytes ?? Infinity;
+    if (maxBytes !== Infinity && changeBytes(sub.ops) > maxBytes) {
+      throw new EngineError(ErrorCode.changeTooLarge, `a change may hold at most ${maxBytes} bytes of ops (MAX_CHANGE_BYTES); split it`);
     }
     if (this.closed) throw new EngineError(ErrorCode.unavailable, 'the relay is shutting down; resend after reconnecting');
     this.queue.push({ sub, origins: [origin], done: false });
@@ -431,6 +442,8 @@ export class DocumentEngine {
     const owners: Queued[] = [];
     let content = this.content;
     let rev = this.head;
+    const maxChars = this.options.maxDocumentChars ?? Infinity;
+    let length = docLength(content);
     for (const q of batch) {
       if ((this.actors.get(q.sub.actor)?.lastSeq ?? 0) >= q.sub.seq) {
         // Another replica committed it meanwhile (the client lost us and resent it there):
@@ -449,7 +462,12 @@ export class DocumentEngine {
         let ops = q.sub.ops;
         for (const c of unseen) ops = transform(ops, c.ops, 'right');
         for (const c of changes) ops = transform(ops, c.ops, 'right');
+        const growth = lengthDelta(ops);
+        if (growth > 0 && length + growth > maxChars) {
+          throw new EngineError(ErrorCode.documentTooLarge, `the document may hold at most ${maxChars} characters (MAX_DOCUMENT_CHARS); nothing was applied`);
+        }
         content = apply(content, ops);
+        length += growth;
         changes.push({ rev, ops, actor: q.sub.actor, seq: q.sub.seq, userId: q.sub.userId, committedAt: this.options.now() });
         owners.push(q);
         rev += ops.length;
@@ -585,6 +603,9 @@ export class DocumentEngine {
 
   private maybeSnapshot(): void {
     if (this.snapshotting || this.head - this.lastSnapshotRev < this.options.snapshotIntervalOps) return;
+    // A snapshot that failed (the database down, or a value past a size limit) is not retried on
+    // every commit: serialising a large document each time stalls the replica.
+    if (this.options.now() < this.snapshotRetryAt) return;
     const snapshot = { rev: this.head, content: this.content };
     this.snapshotting = true;
     this.store
@@ -592,13 +613,35 @@ export class DocumentEngine {
       .then(
         () => {
           this.lastSnapshotRev = snapshot.rev;
+          this.snapshotFailures = 0;
+          this.snapshotRetryAt = 0;
         },
-        (err: unknown) => this.options.onStoreError(this.id, err, 0),
+        (err: unknown) => {
+          this.snapshotFailures++;
+          this.snapshotRetryAt = this.options.now() + Math.min(SNAPSHOT_RETRY_MAX_MS, SNAPSHOT_RETRY_FIRST_MS * 2 ** (this.snapshotFailures - 1));
+          this.options.onStoreError(this.id, err, 0);
+        },
       )
       .finally(() => {
         this.snapshotting = false;
       });
   }
+}
+
+/** A failed snapshot is next tried after 30 s, doubling to 30 min. */
+const SNAPSHOT_RETRY_FIRST_MS = 30_000;
+const SNAPSHOT_RETRY_MAX_MS = 30 * 60_000;
+
+/** UTF-8 bytes of the ops as JSON (what the wire and the log carry), without building a buffer. */
+function changeBytes(ops: Change): number {
+  const json = JSON.stringify(ops);
+  let bytes = json.length;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    // Two bytes below U+0800, three above; a surrogate pair is 4 bytes for 2 units.
+    if (c >= 0x80) bytes += c < 0x800 ? 1 : c >= 0xd800 && c <= 0xdfff ? 1 : 2;
+  }
+  return bytes;
 }
 
 function lengthDelta(ops: Change): number {

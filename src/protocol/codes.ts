@@ -16,6 +16,10 @@ export const ErrorCode = {
   rateLimited: 'rate_limited',
   /** Too many documents open on one connection. */
   tooManyDocuments: 'too_many_documents',
+  /** A change larger than MAX_CHANGE_BYTES (its ops as JSON, UTF-8); nothing was applied. Split it. */
+  changeTooLarge: 'change_too_large',
+  /** The change would grow the document past MAX_DOCUMENT_CHARS; nothing was applied. Deleting still works. */
+  documentTooLarge: 'document_too_large',
   /** The relay is shutting down and accepts no new work; reconnect. */
   unavailable: 'unavailable',
   internal: 'internal_error',
