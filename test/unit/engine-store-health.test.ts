@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DocumentEngine, type Ack, type CommitListener } from '../../src/engine/document.js';
 import { StoreHealth, defaultRetryDelayMs } from '../../src/engine/store-health.js';
+import { checkReadiness } from '../../src/server/readiness.js';
 import { reconnectDelaySecs } from '../../src/store/db.js';
 import { testEngineOptions } from '../support/engine-options.js';
 import { MemoryOpLog } from '../support/memory-store.js';
@@ -88,5 +89,15 @@ describe('commit-path health (issue 8.2)', () => {
       expect(reconnectDelaySecs(attempt, () => 1)).toBeLessThanOrEqual(0.5);
     }
     expect(defaultRetryDelayMs(0, () => 0.5)).toBe(100);
+  });
+});
+
+describe('readiness follows the commit path', () => {
+  it('reports database: error while commits fail, even when SELECT 1 answers', async () => {
+    let commits = false;
+    const probe = { database: async () => true, commitsHealthy: () => commits, redis: undefined, jwtKeys: () => true };
+    expect(await checkReadiness(probe, false)).toMatchObject({ status: 'not_ready', checks: { database: 'error' } });
+    commits = true;
+    expect(await checkReadiness(probe, false)).toMatchObject({ status: 'ready', checks: { database: 'ok' } });
   });
 });
