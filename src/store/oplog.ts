@@ -61,31 +61,33 @@ export class PostgresOpLog implements OpLogStore {
     if (changes.length === 0) return;
     const rows = changes.flatMap((c) => opRows(docId, c));
     const progress = progressRows(docId, changes);
+    // One statement, so all or nothing without a transaction block: postgres.js writes its own
+    // ROLLBACK on a connection that died mid-transaction, onto a null socket, from a
+    // setImmediate, which kills the process (porsager/postgres#1154, #1208).
+    // Rows travel as one jsonb parameter each: postgres.js's insert helper guesses the statement
+    // kind from the text before it, which a WITH clause confuses.
+    const ops =
+      rows.length > 0
+        ? this.sql`, ops AS (
+            INSERT INTO operations (${this.sql.unsafe(OP_COLUMNS)})
+            SELECT ${this.sql.unsafe(OP_COLUMNS)} FROM jsonb_populate_recordset(NULL::operations, ${this.sql.json(rows as never)}))`
+        : this.sql``;
     try {
-      await this.sql.begin(async (tx) => {
-        // Pipelined on the transaction's connection: one round trip for the three statements.
-        const [, , advanced] = await Promise.all([
-          tx`INSERT INTO documents (id) VALUES (${docId}) ON CONFLICT (id) DO NOTHING`,
-          rows.length > 0 ? tx`INSERT INTO operations ${tx(rows as never)}` : Promise.resolve([]),
-          tx<{ actor_id: string }[]>`
-            INSERT INTO actor_progress ${tx(progress as never)}
-            ON CONFLICT (document_id, actor_id) DO UPDATE
-              SET user_id = EXCLUDED.user_id, last_seq = EXCLUDED.last_seq, last_rev = EXCLUDED.last_rev,
-                  last_count = EXCLUDED.last_count, updated_at = now()
-              WHERE actor_progress.last_seq < EXCLUDED.last_seq
-            RETURNING actor_id::text`,
-        ]);
-        if (advanced.length < progress.length) {
-          // Another writer already committed one of these seqs (a change with no ops takes no
-          // revision, so only this tells): roll back, like a taken revision.
-          const moved = new Set(advanced.map((r) => r.actor_id.toLowerCase()));
-          const behind = progress.filter((p) => !moved.has(p.actor_id.toLowerCase())).map((p) => p.actor_id);
-          throw new RevisionConflict(`an actor's change was already committed on ${docId}`, behind);
-        }
-      });
+      await this.sql`
+        WITH doc AS (INSERT INTO documents (id) VALUES (${docId}) ON CONFLICT (id) DO NOTHING)
+        ${ops},
+        progress AS (
+          INSERT INTO actor_progress (${this.sql.unsafe(PROGRESS_COLUMNS)})
+          SELECT ${this.sql.unsafe(PROGRESS_COLUMNS)} FROM jsonb_populate_recordset(NULL::actor_progress, ${this.sql.json(progress as never)})
+          ON CONFLICT (document_id, actor_id) DO UPDATE
+            -- An actor whose progress already reached this seq was committed by another writer:
+            -- NULL violates NOT NULL and aborts the whole statement (see ACTOR_TAKEN below).
+            SET last_seq = CASE WHEN actor_progress.last_seq < EXCLUDED.last_seq THEN EXCLUDED.last_seq END,
+                user_id = EXCLUDED.user_id, last_rev = EXCLUDED.last_rev, last_count = EXCLUDED.last_count, updated_at = now())
+        SELECT 1`;
     } catch (err) {
-      if (err instanceof RevisionConflict) throw err;
       if (sqlStateOf(err) === UNIQUE_VIOLATION) throw new RevisionConflict(`revision already committed on ${docId}`);
+      if (isActorTaken(err)) throw new RevisionConflict(`an actor's change was already committed on ${docId}`, takenActors(err, progress));
       rethrowStoreError(err);
     }
   }
@@ -123,6 +125,24 @@ export class PostgresOpLog implements OpLogStore {
       rethrowStoreError(err);
     }
   }
+}
+
+const NOT_NULL_VIOLATION = '23502';
+const OP_COLUMNS = 'document_id, revision, actor_id, user_id, seq, op_index, operation_type, position, content, length, attributes, vector_clock, created_at';
+const PROGRESS_COLUMNS = 'document_id, actor_id, user_id, last_seq, last_rev, last_count';
+
+/** The NOT NULL violation the progress upsert raises on purpose when an actor's seq was taken. */
+function isActorTaken(err: unknown): boolean {
+  if (sqlStateOf(err) !== NOT_NULL_VIOLATION || typeof err !== 'object' || err === null) return false;
+  const e = err as { table_name?: unknown; column_name?: unknown };
+  return e.table_name === 'actor_progress' && e.column_name === 'last_seq';
+}
+
+/** The actor named in the violation's failing row; every actor of the batch if it cannot be told. */
+function takenActors(err: unknown, progress: readonly ProgressRow[]): string[] {
+  const detail = typeof err === 'object' && err !== null && 'detail' in err ? String((err as { detail: unknown }).detail) : '';
+  const named = progress.filter((p) => detail.includes(p.actor_id.toLowerCase())).map((p) => p.actor_id);
+  return named.length > 0 ? named : progress.map((p) => p.actor_id);
 }
 
 function opRows(docId: string, c: CommittedChange) {

@@ -45,17 +45,18 @@ export class PermissionStore {
   /** Creates the document, with its first owner when given; false if the id is taken. */
   async createDocument(doc: { id: string; title: string | null; createdBy: string; owner: string | undefined }): Promise<DocumentRecord | undefined> {
     return this.query(async () => {
-      return this.sql.begin(async (tx) => {
-        const [row] = await tx<{ id: string; title: string | null; created_by: string | null; created_at: Date }[]>`
+      // One statement rather than a transaction block: see PostgresOpLog.append.
+      const owner = doc.owner === undefined ? this.sql`` : this.sql`,
+        owner AS (INSERT INTO document_permissions (document_id, user_id, role, granted_by)
+                  SELECT id, ${doc.owner}, 'owner', ${doc.createdBy} FROM created)`;
+      const [row] = await this.sql<{ id: string; title: string | null; created_by: string | null; created_at: Date }[]>`
+        WITH created AS (
           INSERT INTO documents (id, title, created_by) VALUES (${doc.id}, ${doc.title}, ${doc.createdBy})
           ON CONFLICT (id) DO NOTHING
-          RETURNING id, title, created_by, created_at`;
-        if (!row) return undefined;
-        if (doc.owner !== undefined) {
-          await tx`INSERT INTO document_permissions (document_id, user_id, role, granted_by) VALUES (${doc.id}, ${doc.owner}, 'owner', ${doc.createdBy})`;
-        }
-        return { id: row.id, title: row.title, createdBy: row.created_by, createdAt: row.created_at };
-      });
+          RETURNING id, title, created_by, created_at)
+        ${owner}
+        SELECT id, title, created_by, created_at FROM created`;
+      return row ? { id: row.id, title: row.title, createdBy: row.created_by, createdAt: row.created_at } : undefined;
     });
   }
 

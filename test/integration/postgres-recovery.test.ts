@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OtClient } from '../support/ot-client.js';
 import { startTestPostgres, type TestPostgres } from '../support/postgres.js';
@@ -7,6 +8,21 @@ import { expectConverged, randomActivity, startClients, startReplicas, type Repl
 import { getJson } from '../support/relay-process.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** When PostgreSQL at `url` first answers SELECT 1 (polled every 20 ms). */
+async function firstAnswer(url: string): Promise<number> {
+  for (;;) {
+    const sql = postgres(url, { max: 1, connect_timeout: 1, onnotice: () => undefined });
+    try {
+      await sql`SELECT 1`;
+      return Date.now();
+    } catch {
+      await sleep(20);
+    } finally {
+      await sql.end({ timeout: 1 }).catch(() => undefined);
+    }
+  }
+}
 
 /**
  * Issue 8.2: 3 replicas, 24 writers on 4 documents, PostgreSQL stopped for 10 s. Every change
@@ -24,17 +40,22 @@ describe('PostgreSQL returns after an outage under load', () => {
     set = await startReplicas(3, { DATABASE_URL: pg.url, REDIS_URL: redis.url });
   });
   afterAll(async () => {
+    for (const r of set?.relays ?? []) if (r.child.exitCode !== null) console.log(`relay exited with ${r.child.exitCode}:\n${r.output().slice(-3000)}`);
     for (const c of clients) c.stop();
     await set?.stop();
     await Promise.all([pg?.destroy(), redis?.stop()]);
   });
 
-  it('acks every pending change within 5 s of PostgreSQL accepting connections, and readiness says so meanwhile', async () => {
+  it.each([
+    ['a fast shutdown', (p: TestPostgres) => p.stop()],
+    ['kill -9 of the postmaster', (p: TestPostgres) => p.kill()],
+  ])('after %s: acks every pending change within 5 s of PostgreSQL accepting connections, and readiness says so meanwhile', async (_how, stop) => {
+    for (const c of clients) c.stop();
     const docs = Array.from({ length: 4 }, () => randomUUID());
     clients = await startClients(set.relays, docs, 24, 'w');
     const activity = randomActivity(clients, 18_000, 81);
     await sleep(2000);
-    await pg.stop();
+    await stop(pg);
     const downAt = Date.now();
     // Readiness reports the database on every replica while commits fail.
     for (const relay of set.relays) {
@@ -57,17 +78,26 @@ describe('PostgreSQL returns after an outage under load', () => {
       }),
     );
     await sleep(Math.max(0, 10_000 - (Date.now() - downAt)));
-    await pg.restart();
-    const backAt = Date.now();
+    // PostgreSQL's return: the first moment a fresh connection gets an answer (the harness's
+    // restart() resolves later than that).
+    const pending = clients.flatMap((c) => (c.inflightSeq === undefined ? [] : [{ client: c, seq: c.inflightSeq }]));
+    const restartAt = Date.now();
+    const restarted = pg.restart();
+    const backAt = await firstAnswer(pg.url);
+    await restarted;
     probing = false;
     await probes;
-    const pending = clients.flatMap((c) => (c.inflightSeq === undefined ? [] : [{ client: c, seq: c.inflightSeq }]));
     expect(pending.length).toBeGreaterThan(0);
     const deadline = backAt + 60_000;
     while (pending.some((p) => !p.client.ackedAt.has(p.seq)) && Date.now() < deadline) await sleep(50);
     const waits = pending.map((p) => (p.client.ackedAt.get(p.seq) ?? Infinity) - backAt);
     const worst = Math.max(...waits);
-    console.log(`PostgreSQL recovery: ${pending.length} pending changes, last acked ${worst} ms after PostgreSQL accepted connections again`);
+    // The poller answers late under load (it shares this process with 24 clients), so the
+    // figure can be negative; from the restart command it is an upper bound that includes
+    // PostgreSQL's own start-up.
+    console.log(
+      `PostgreSQL recovery (${_how}): ${pending.length} pending changes; the last acked ${worst} ms after PostgreSQL first answered the test's poller, ${worst + backAt - restartAt} ms after the restart command`,
+    );
     expect(worst).toBeLessThanOrEqual(5000);
     await activity;
     await expectConverged(clients, pg.url, 60_000);

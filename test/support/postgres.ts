@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedPostgres } from '../../src/store/embedded-postgres.js';
@@ -8,6 +8,8 @@ export interface TestPostgres {
   readonly url: string;
   readonly port: number;
   stop(): Promise<void>;
+  /** kill -9 of the postmaster (a crash, not a shutdown); restart() brings it back. */
+  kill(): Promise<void>;
   /** Starts the same cluster again after stop(), on the same port. */
   restart(): Promise<void>;
   destroy(): Promise<void>;
@@ -29,6 +31,15 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       if (!stopped) await running.stop();
       stopped = true;
     },
+    kill: async () => {
+      if (stopped) return;
+      const pid = Number.parseInt((await readFile(join(root, 'data', 'postmaster.pid'), 'utf8')).split('\n')[0] ?? '', 10);
+      process.kill(pid, 'SIGKILL');
+      stopped = true;
+      // Its backends notice the postmaster's death and exit; the next start needs them gone.
+      for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 500));
+    },
     restart: async () => {
       if (!stopped) await running.stop();
       running = await start();
@@ -40,4 +51,13 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
