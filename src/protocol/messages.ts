@@ -92,8 +92,12 @@ export interface CommittedChangeWire {
 export type ServerMessage =
   | { type: 'hello'; protocol: 1; session: string; user: UserInfo; limits: { maxOps: number; maxMessageBytes: number; cursorThrottleMs: number; heartbeatIntervalSecs: number } }
   | { type: 'joined'; doc: string; rev: number; role: 'viewer' | 'editor' | 'owner'; presence: PresenceState[]; content?: DocState; changes?: CommittedChangeWire[] }
-  /** `reason: 'revoked'`: the relay removed the client because its role on the document was revoked. */
-  | { type: 'left'; doc: string; reason?: 'revoked' }
+  /**
+   * `reason: 'revoked'`: the relay removed the client because its role on the document was revoked.
+   * `reason: 'rejoin_refused'`: a join of a document the connection had joined was refused (the
+   * error before it says why); the connection is no longer joined to it.
+   */
+  | { type: 'left'; doc: string; reason?: 'revoked' | 'rejoin_refused' }
   /** The client's role on a joined document changed (a grant through the management API). */
   | { type: 'role'; doc: string; role: 'viewer' | 'editor' | 'owner' }
   | ({ type: 'change'; doc: string } & CommittedChangeWire)
