@@ -25,7 +25,7 @@ async function signer() {
       gate = new Promise((r) => (release = r));
     },
     release: () => release(),
-    sign: (exp: string) => new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k' }).setSubject('u').setExpirationTime(exp).sign(privateKey),
+    sign: (exp: string | number) => new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k' }).setSubject('u').setIssuedAt().setExpirationTime(exp).sign(privateKey),
   };
 }
 
@@ -80,5 +80,18 @@ describe('session guard', () => {
     expect(c.expiryTimer).toBeDefined();
     c.open = false;
     c.clearTimers();
+  });
+});
+
+describe('maximum token lifetime', () => {
+  it('refuses a token valid until 2200 when JWT_MAX_LIFETIME_SECS is set, and accepts it when not', async () => {
+    const { verifyToken } = await import('../../src/auth/verify.js');
+    const s = await signer();
+    const until2200 = Math.floor(Date.UTC(2200, 0, 1) / 1000);
+    const longLived = await s.sign(until2200);
+    const limited = { issuer: undefined, audience: undefined, clockToleranceSecs: 5, maxLifetimeSecs: 86_400 };
+    await expect(verifyToken(longLived, s.keys, limited)).rejects.toThrow('token lifetime exceeds the maximum');
+    expect((await verifyToken(await s.sign('1h'), s.keys, limited)).userId).toBe('u');
+    expect((await verifyToken(longLived, s.keys, { ...limited, maxLifetimeSecs: 0 })).userId).toBe('u');
   });
 });
