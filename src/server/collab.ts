@@ -104,7 +104,16 @@ export class CollabServer implements CommitListener, BusHandlers {
       pong: (ws) => {
         ws.getUserData().connection.lastSeenAt = this.now();
       },
-      close: (ws) => this.closed(ws),
+      close: (ws, code, message) => {
+        // uWebSockets.js fails a connection whose text frame is not UTF-8 itself, before our
+        // message handler runs and without a close frame (RFC 6455 7.1.7 allows that): the
+        // client sees 1006. We can only count and log it.
+        if (code === 1006 && Buffer.from(message).toString() === 'Received invalid UTF-8') {
+          this.deps.metrics.clientsClosed.inc({ reason: 'invalid_utf8' });
+          this.deps.log.info({ session: ws.getUserData().connection.session }, 'connection failed: a text frame was not valid UTF-8');
+        }
+        this.closed(ws);
+      },
     });
     this.heartbeatTimer = setInterval(() => this.heartbeat(), config.heartbeatIntervalSecs * 1000);
     this.heartbeatTimer.unref();

@@ -54,6 +54,18 @@ describe('connection limits and protocol edges', () => {
     expect(a.received.filter((m) => m.type === 'change')).toHaveLength(0);
   });
 
+  it('a text frame that is not UTF-8 fails the connection (logged and counted); others carry on', async () => {
+    const bad = await client('not-utf8');
+    const closed = bad.closed();
+    bad.ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
+    // uWebSockets.js fails the connection without a close frame (docs/protocol.md: 1006).
+    expect((await closed).code).toBe(1006);
+    const other = await client();
+    other.send({ type: 'ping', id: 1 });
+    await other.next('pong');
+    expect(relay.output()).toContain('a text frame was not valid UTF-8');
+  });
+
   it('a flood of large frames runs out of the byte budget and is closed with 4029 long before the message budget', async () => {
     const flooder = await client('flooder');
     const frame = 'x'.repeat(900 * 1024);
