@@ -203,6 +203,12 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: 'Sustained messages per second one connection may send; past it messages are dropped with a `rate_limited` error.' },
   { name: 'RATE_LIMIT_BURST', group: 'relay', default: '400', schema: positiveInt(),
     description: 'Messages a connection may send at once above the sustained rate; a client that keeps sending this many more while limited is closed with 4029.' },
+  { name: 'RATE_LIMIT_BYTES_PER_SEC', group: 'relay', default: '2097152', schema: positiveInt(),
+    description: 'Sustained bytes per second of frames one connection may send (each frame counts 64 bytes more than its length); past it frames are dropped unread with a `rate_limited` error.' },
+  { name: 'RATE_LIMIT_BYTES_BURST', group: 'relay', default: '8388608', schema: positiveInt(),
+    description: 'Bytes a connection may send at once above the sustained rate (at least MAX_MESSAGE_BYTES); a client that keeps sending this many more while limited is closed with 4029.' },
+  { name: 'JWT_MAX_LIFETIME_SECS', group: 'relay', default: '0', schema: nonNegativeInt(),
+    description: 'When not 0, tokens whose `exp` lies more than this many seconds after their `iat` (or after now) are refused: a leaked long-lived token is not accepted.' },
   { name: 'SNAPSHOT_INTERVAL_OPS', group: 'relay', default: '500', schema: positiveInt(),
     description: 'A snapshot of a document is written every this many committed ops.' },
   { name: 'DOCUMENT_IDLE_SECS', group: 'relay', default: '60', schema: positiveInt(),
@@ -262,6 +268,10 @@ export interface Config {
   readonly handshakeTimeoutSecs: number;
   readonly rateLimitPerSec: number;
   readonly rateLimitBurst: number;
+  readonly rateLimitBytesPerSec: number;
+  readonly rateLimitBytesBurst: number;
+  /** 0: no limit. */
+  readonly jwtMaxLifetimeSecs: number;
   readonly snapshotIntervalOps: number;
   readonly documentIdleSecs: number;
   readonly maxMessageBytes: number;
@@ -328,6 +338,11 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
   if (reconnectMaxDelayMs < reconnectMinDelayMs) {
     throw new ConfigError(`RECONNECT_MAX_DELAY_MS must be >= RECONNECT_MIN_DELAY_MS (got ${reconnectMaxDelayMs} < ${reconnectMinDelayMs})`);
   }
+  // A frame of the largest size must fit in the byte budget, or it could never be sent.
+  const rateLimitBytesBurst = get<number>('RATE_LIMIT_BYTES_BURST');
+  if (rateLimitBytesBurst < get<number>('MAX_MESSAGE_BYTES') + 64) {
+    throw new ConfigError(`RATE_LIMIT_BYTES_BURST must be at least MAX_MESSAGE_BYTES + 64 (got ${rateLimitBytesBurst})`);
+  }
   const heartbeatIntervalSecs = get<number>('HEARTBEAT_INTERVAL_SECS');
   const heartbeatTimeoutSecs = get<number>('HEARTBEAT_TIMEOUT_SECS');
   if (heartbeatTimeoutSecs <= heartbeatIntervalSecs) {
@@ -374,6 +389,9 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     handshakeTimeoutSecs: get('HANDSHAKE_TIMEOUT_SECS'),
     rateLimitPerSec: get('RATE_LIMIT_MESSAGES_PER_SEC'),
     rateLimitBurst: get('RATE_LIMIT_BURST'),
+    rateLimitBytesPerSec: get('RATE_LIMIT_BYTES_PER_SEC'),
+    rateLimitBytesBurst,
+    jwtMaxLifetimeSecs: get('JWT_MAX_LIFETIME_SECS'),
     snapshotIntervalOps: get('SNAPSHOT_INTERVAL_OPS'),
     documentIdleSecs: get('DOCUMENT_IDLE_SECS'),
     maxMessageBytes: get('MAX_MESSAGE_BYTES'),

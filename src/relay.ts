@@ -97,8 +97,8 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
     const replicaId = randomUUID();
     const bus = createBus(config, replicaId, log);
     const verify: VerifyOptions = isDevAuth(config)
-      ? { issuer: config.jwtIssuer ?? DEV_ISSUER, audience: config.jwtAudience ?? [DEV_AUDIENCE], clockToleranceSecs: config.jwtClockToleranceSecs }
-      : { issuer: config.jwtIssuer, audience: config.jwtAudience, clockToleranceSecs: config.jwtClockToleranceSecs };
+      ? { issuer: config.jwtIssuer ?? DEV_ISSUER, audience: config.jwtAudience ?? [DEV_AUDIENCE], clockToleranceSecs: config.jwtClockToleranceSecs, maxLifetimeSecs: config.jwtMaxLifetimeSecs }
+      : { issuer: config.jwtIssuer, audience: config.jwtAudience, clockToleranceSecs: config.jwtClockToleranceSecs, maxLifetimeSecs: config.jwtMaxLifetimeSecs };
     const permissions = new PermissionStore(sql);
     const access = new AccessControl(permissions, {
       policy: config.accessPolicy,

@@ -1,3 +1,5 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from '../log.js';
 import type { KeySource, KeyState } from './keys.js';
@@ -102,14 +104,7 @@ export async function createRemoteKeySource(options: RemoteKeyOptions, log: Logg
 }
 
 async function download(url: string, timeoutMs: number): Promise<JSONWebKeySet> {
-  const get = () => fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' }, redirect: 'error' });
-  // One retry: a pooled keep-alive socket the identity service closed (it restarted) fails at once.
-  const res = await get().catch(get);
-  if (!res.ok) throw new Error(`JWKS endpoint answered HTTP ${res.status}`);
-  const length = Number(res.headers.get('content-length') ?? 0);
-  if (length > MAX_JWKS_BYTES) throw new Error('JWKS response too large');
-  const text = await res.text();
-  if (text.length > MAX_JWKS_BYTES) throw new Error('JWKS response too large');
+  const text = await readCapped(url, timeoutMs);
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -126,4 +121,57 @@ async function download(url: string, timeoutMs: number): Promise<JSONWebKeySet> 
     return (jwk.kty === 'RSA' || jwk.kty === 'EC' || jwk.kty === 'OKP') && (jwk.use === undefined || jwk.use === 'sig') && jwk.d === undefined;
   });
   return { keys: usable };
+}
+
+/**
+ * One GET of the JWKS, streamed: the byte count is checked as chunks arrive (a chunked body
+ * without a length cannot grow past the cap), and one deadline covers connecting, the headers
+ * and the whole body (a server that drips bytes cannot hold the read open). A fresh socket per
+ * fetch (no keep-alive pool), so there is no stale pooled socket to retry on: one request each.
+ */
+function readCapped(url: string, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    let settled = false;
+    const finish = (err: Error | undefined, text?: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      if (err) {
+        req.destroy();
+        reject(err);
+      } else {
+        resolve(text ?? '');
+      }
+    };
+    const req = request(target, { method: 'GET', agent: false, headers: { accept: 'application/json' } }, (res: IncomingMessage) => {
+      const status = res.statusCode ?? 0;
+      // Redirects are not followed: the configured URL is the identity service's.
+      if (status < 200 || status > 299) {
+        res.resume();
+        finish(new Error(`JWKS endpoint answered HTTP ${status}`));
+        return;
+      }
+      if (Number(res.headers['content-length'] ?? 0) > MAX_JWKS_BYTES) {
+        finish(new Error('JWKS response too large'));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let received = 0;
+      res.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > MAX_JWKS_BYTES) {
+          finish(new Error('JWKS response too large'));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('end', () => finish(undefined, Buffer.concat(chunks).toString('utf8')));
+      res.on('error', (err) => finish(err));
+    });
+    const deadline = setTimeout(() => finish(new Error(`JWKS endpoint did not answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on('error', (err) => finish(err));
+    req.end();
+  });
 }

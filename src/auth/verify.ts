@@ -27,6 +27,8 @@ export interface VerifyOptions {
   readonly issuer: string | undefined;
   readonly audience: readonly string[] | undefined;
   readonly clockToleranceSecs: number;
+  /** When set (> 0), a token whose `exp` is further than this after its `iat` (or now) is refused. */
+  readonly maxLifetimeSecs?: number;
 }
 
 export async function verifyToken(token: string, keys: KeySource, options: VerifyOptions): Promise<Principal> {
@@ -43,6 +45,12 @@ export async function verifyToken(token: string, keys: KeySource, options: Verif
     });
     if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
       throw new AuthError('token has no usable sub claim');
+    }
+    if (options.maxLifetimeSecs && payload.exp !== undefined) {
+      // From whichever is earlier: a token cannot shorten its lifetime with an `iat` in the future.
+      const nowSecs = Math.floor(Date.now() / 1000);
+      const issuedAt = typeof payload.iat === 'number' ? Math.min(payload.iat, nowSecs) : nowSecs;
+      if (payload.exp - issuedAt > options.maxLifetimeSecs + options.clockToleranceSecs) throw new AuthError('token lifetime exceeds the maximum');
     }
     const name = typeof payload.name === 'string' ? payload.name.slice(0, 100) : payload.sub;
     return { userId: payload.sub, name, expiresAt: payload.exp, claims: payload };

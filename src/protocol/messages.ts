@@ -11,7 +11,24 @@ import type { ErrorCode } from './codes.js';
 const documentId = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'doc must be a UUID').transform((s) => s.toLowerCase());
 const revision = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const attributeValue = z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]);
-const attributes = z.record(z.string().min(1).max(64), attributeValue).refine((a) => Object.keys(a).length <= 32, 'at most 32 attributes');
+/**
+ * zod's record skips a `__proto__` key (JSON.parse makes it an own property), so its value was
+ * never checked and the attribute silently vanished. The raw object is checked first: every
+ * own key's value must be an attribute value, and `__proto__` is refused as a name because no
+ * plain object downstream could hold it as an attribute.
+ */
+const attributesShape = z.preprocess((raw, ctx) => {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  for (const [key, value] of Object.entries(raw)) {
+    if (key === '__proto__') {
+      ctx.addIssue({ code: 'custom', message: 'the attribute name __proto__ is reserved', path: [key], input: raw });
+    } else if (!attributeValue.safeParse(value).success) {
+      ctx.addIssue({ code: 'custom', message: 'attribute values must be a string (up to 1024 characters), number, boolean or null', path: [key], input: raw });
+    }
+  }
+  return raw;
+}, z.record(z.string().min(1).max(64), attributeValue));
+const attributes = attributesShape.refine((a) => Object.keys(a).length <= 32, 'at most 32 attributes');
 
 const insertOp = z.strictObject({ type: z.literal('insert'), pos: z.number(), text: z.string(), attrs: attributes.optional() });
 const deleteOp = z.strictObject({ type: z.literal('delete'), pos: z.number(), len: z.number() });
@@ -75,8 +92,12 @@ export interface CommittedChangeWire {
 export type ServerMessage =
   | { type: 'hello'; protocol: 1; session: string; user: UserInfo; limits: { maxOps: number; maxMessageBytes: number; cursorThrottleMs: number; heartbeatIntervalSecs: number } }
   | { type: 'joined'; doc: string; rev: number; role: 'viewer' | 'editor' | 'owner'; presence: PresenceState[]; content?: DocState; changes?: CommittedChangeWire[] }
-  /** `reason: 'revoked'`: the relay removed the client because its role on the document was revoked. */
-  | { type: 'left'; doc: string; reason?: 'revoked' }
+  /**
+   * `reason: 'revoked'`: the relay removed the client because its role on the document was revoked.
+   * `reason: 'rejoin_refused'`: a join of a document the connection had joined was refused (the
+   * error before it says why); the connection is no longer joined to it.
+   */
+  | { type: 'left'; doc: string; reason?: 'revoked' | 'rejoin_refused' }
   /** The client's role on a joined document changed (a grant through the management API). */
   | { type: 'role'; doc: string; role: 'viewer' | 'editor' | 'owner' }
   | ({ type: 'change'; doc: string } & CommittedChangeWire)

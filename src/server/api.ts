@@ -26,10 +26,12 @@ export const API_PREFIX = '/api/v1/documents';
 const MAX_BODY_BYTES = 64 * 1024;
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const userId = z.string().min(1).max(256);
+/** PostgreSQL text cannot hold NUL: refuse it here (400) rather than fail in the database (500). */
+const noNul = (s: string) => !s.includes('\u0000');
+const userId = z.string().min(1).max(256).refine(noNul, 'must not contain NUL characters');
 const createBody = z.strictObject({
   id: z.string().regex(uuid, 'id must be a UUID').optional(),
-  title: z.string().max(500).optional(),
+  title: z.string().max(500).refine(noNul, 'must not contain NUL characters').optional(),
   owner: userId.optional(),
 });
 const grantBody = z.strictObject({ role: z.enum(ROLES as [Role, ...Role[]]) });
@@ -133,6 +135,7 @@ export function addManagementRoutes(app: uWS.TemplatedApp, deps: ManagementDeps)
       const doc = await authorize(caller, params[0], 'owner');
       const user = userParam(params[1]);
       const { role } = parse(grantBody, await jsonBody(body));
+      if (role !== 'owner') await keepAnOwner(doc.id, user);
       const member = await deps.store.grant(doc.id, user, role, caller.principal.userId);
       deps.access.invalidate(doc.id, user);
       deps.roleChanged(doc.id, user);
@@ -146,6 +149,7 @@ export function addManagementRoutes(app: uWS.TemplatedApp, deps: ManagementDeps)
     route(async ({ caller, params }) => {
       const doc = await authorize(caller, params[0], 'owner');
       const user = userParam(params[1]);
+      await keepAnOwner(doc.id, user);
       const had = await deps.store.revoke(doc.id, user);
       deps.access.invalidate(doc.id, user);
       deps.roleChanged(doc.id, user);
@@ -154,6 +158,14 @@ export function addManagementRoutes(app: uWS.TemplatedApp, deps: ManagementDeps)
       return { status: 204 };
     }, { withBody: false, params: 2 }),
   );
+
+  /** A document keeps at least one owner: removing or demoting the last one is a 409. */
+  async function keepAnOwner(docId: string, user: string): Promise<void> {
+    const owners = (await deps.store.members(docId)).filter((m) => m.role === 'owner');
+    if (owners.length === 1 && owners[0]?.userId === user) {
+      throw new ApiError(409, 'last_owner', 'this is the last owner of the document: grant another owner first');
+    }
+  }
 
   /**
    * Admins see every document (404 for a missing one); other callers need `needed` on it and

@@ -104,7 +104,16 @@ export class CollabServer implements CommitListener, BusHandlers {
       pong: (ws) => {
         ws.getUserData().connection.lastSeenAt = this.now();
       },
-      close: (ws) => this.closed(ws),
+      close: (ws, code, message) => {
+        // uWebSockets.js fails a connection whose text frame is not UTF-8 itself, before our
+        // message handler runs and without a close frame (RFC 6455 7.1.7 allows that): the
+        // client sees 1006. We can only count and log it.
+        if (code === 1006 && Buffer.from(message).toString() === 'Received invalid UTF-8') {
+          this.deps.metrics.clientsClosed.inc({ reason: 'invalid_utf8' });
+          this.deps.log.info({ session: ws.getUserData().connection.session }, 'connection failed: a text frame was not valid UTF-8');
+        }
+        this.closed(ws);
+      },
     });
     this.heartbeatTimer = setInterval(() => this.heartbeat(), config.heartbeatIntervalSecs * 1000);
     this.heartbeatTimer.unref();
@@ -156,7 +165,8 @@ export class CollabServer implements CommitListener, BusHandlers {
           return;
         }
         const now = this.now();
-        const rate = new RateLimiter(this.deps.config.rateLimitPerSec, this.deps.config.rateLimitBurst, now);
+        const { config } = this.deps;
+        const rate = new RateLimiter({ messagesPerSec: config.rateLimitPerSec, messageBurst: config.rateLimitBurst, bytesPerSec: config.rateLimitBytesPerSec, bytesBurst: config.rateLimitBytesBurst }, now);
         const connection = new Connection(randomUUID(), principal, userInfoFrom(principal), now, rate, (c) => this.slowConsumer(c));
         res.cork(() => {
           res.upgrade<SocketData>({ connection }, request.key, request.protocol, request.extensions, context);
@@ -214,18 +224,21 @@ export class CollabServer implements CommitListener, BusHandlers {
   }
 
   private rateLimited(connection: Connection, decision: 'limited' | 'close'): void {
+    const { config } = this.deps;
+    const budget = connection.rate.exceeded;
     if (decision === 'close') {
       this.deps.metrics.clientsClosed.inc({ reason: 'rate_limited' });
-      this.deps.log.info({ session: connection.session, user: connection.principal.userId }, 'closing a client that floods messages');
-      connection.close(CloseCode.rateLimited, 'message rate limit exceeded');
+      this.deps.log.info({ session: connection.session, user: connection.principal.userId, budget }, 'closing a client that floods messages');
+      connection.close(CloseCode.rateLimited, budget === 'bytes' ? 'byte rate limit exceeded' : 'message rate limit exceeded');
       return;
     }
     if (connection.rate.firstDrop) {
-      this.deps.log.info({ session: connection.session, user: connection.principal.userId }, 'message rate limit reached: dropping messages');
+      this.deps.log.info({ session: connection.session, user: connection.principal.userId, budget }, 'rate limit reached: dropping messages');
+      const limit = budget === 'bytes' ? `${config.rateLimitBytesPerSec} bytes` : `${config.rateLimitPerSec} messages`;
       connection.send({
         type: 'error',
         code: ErrorCode.rateLimited,
-        message: `more than ${this.deps.config.rateLimitPerSec} messages per second: messages are dropped until the rate falls; resend anything unacknowledged`,
+        message: `more than ${limit} per second: messages are dropped until the rate falls; resend anything unacknowledged`,
       });
     }
   }
@@ -252,18 +265,39 @@ export class CollabServer implements CommitListener, BusHandlers {
       connection.close(CloseCode.messageTooBig, `frames are limited to ${this.deps.config.maxMessageBytes} bytes`);
       return;
     }
-    // Before decoding: a flood should cost as little as possible.
-    const rate = connection.rate.take(this.now());
-    if (rate !== 'ok') {
-      this.rateLimited(connection, rate);
+    // Bytes before decoding: a flood should cost as little as possible.
+    const now = this.now();
+    const bytes = connection.rate.takeBytes(data.byteLength, now);
+    if (bytes !== 'ok') {
+      this.rateLimited(connection, bytes);
       return;
     }
     const decoded = decodeClientMessage(Buffer.from(data).toString('utf8'));
+    if (decoded.ok && this.withinFlowControl(connection, decoded.message)) {
+      connection.rate.passed();
+    } else {
+      const counted = connection.rate.takeMessage(now, data.byteLength);
+      if (counted !== 'ok') {
+        this.rateLimited(connection, counted);
+        return;
+      }
+    }
     if (!decoded.ok) {
       connection.send({ type: 'error', code: decoded.code, message: decoded.message, ...(decoded.ref ? { ref: decoded.ref } : {}), ...(decoded.doc ? { doc: decoded.doc } : {}) });
       return;
     }
     this.dispatch(connection, decoded.message);
+  }
+
+  /**
+   * A change to a joined document with none of this connection's changes to it in flight: the
+   * protocol's own flow control (one change per round trip) limits these, so they cost only
+   * bytes, not messages. A second change sent before the first was answered counts.
+   */
+  private withinFlowControl(connection: Connection, message: ClientMessage): boolean {
+    if (message.type !== 'change') return false;
+    const joined = connection.docs.get(message.doc);
+    return joined !== undefined && joined.changesInFlight === 0;
   }
 
   private dispatch(connection: Connection, message: ClientMessage): void {
@@ -294,7 +328,7 @@ export class CollabServer implements CommitListener, BusHandlers {
     }
   }
 
-  private async join(connection: Connection, message: JoinMessage): Promise<void> {
+  private async join(connection: Connection, message: JoinMessage, wasJoined = false): Promise<void> {
     const registry = this.registry;
     if (!registry) return;
     const docId = message.doc;
@@ -307,8 +341,14 @@ export class CollabServer implements CommitListener, BusHandlers {
       connection.send({ type: 'error', code: ErrorCode.tooManyDocuments, message: `at most ${MAX_DOCUMENTS_PER_CONNECTION} documents per connection`, doc: docId, ref: 'join' });
       return;
     }
-    const rejoin = connection.docs.has(docId);
-    if (rejoin) this.leave(connection, docId, true);
+    const rejoin = wasJoined || connection.docs.has(docId);
+    if (connection.docs.has(docId)) this.leave(connection, docId, true);
+    // A refused rejoin has left the document: the client is told so, after the error, and
+    // receives nothing more of it until it joins again.
+    const refuse = (code: ErrorCode, text: string) => {
+      connection.send({ type: 'error', code, message: text, doc: docId, ref: 'join' });
+      if (rejoin) connection.send({ type: 'left', doc: docId, reason: 'rejoin_refused' });
+    };
     connection.joining.add(docId);
     // The role is known before the document is loaded: without one, nothing of the document
     // (not even whether it exists) reaches the client.
@@ -318,12 +358,12 @@ export class CollabServer implements CommitListener, BusHandlers {
     } catch (err) {
       connection.joining.delete(docId);
       this.deps.log.warn({ err, doc: docId }, 'permission lookup failed');
-      connection.send({ type: 'error', code: ErrorCode.unavailable, message: 'permissions could not be checked; try again', doc: docId, ref: 'join' });
+      refuse(ErrorCode.unavailable, 'permissions could not be checked; try again');
       return;
     }
     if (!role) {
       connection.joining.delete(docId);
-      connection.send({ type: 'error', code: ErrorCode.forbidden, message: 'you have no role on this document', doc: docId, ref: 'join' });
+      refuse(ErrorCode.forbidden, 'you have no role on this document');
       return;
     }
     if (!connection.open) {
@@ -336,7 +376,7 @@ export class CollabServer implements CommitListener, BusHandlers {
     } catch (err) {
       connection.joining.delete(docId);
       this.deps.log.warn({ err, doc: docId }, 'loading a document failed');
-      connection.send({ type: 'error', code: ErrorCode.unavailable, message: 'the document could not be loaded; try again', doc: docId, ref: 'join' });
+      refuse(ErrorCode.unavailable, 'the document could not be loaded; try again');
       return;
     }
     try {
@@ -360,13 +400,10 @@ export class CollabServer implements CommitListener, BusHandlers {
     if (message.rev !== undefined && missed === undefined) {
       registry.release(docId);
       const ahead = message.rev > engine.revision;
-      connection.send({
-        type: 'error',
-        code: ahead ? ErrorCode.badClock : ErrorCode.unavailable,
-        message: ahead ? `clock claims revision ${message.rev} but the document is at ${engine.revision}` : 'missed changes could not be read; try again',
-        doc: docId,
-        ref: 'join',
-      });
+      refuse(
+        ahead ? ErrorCode.badClock : ErrorCode.unavailable,
+        ahead ? `clock claims revision ${message.rev} but the document is at ${engine.revision}` : 'missed changes could not be read; try again',
+      );
       return;
     }
     // From here on everything is synchronous: the reply and the topic subscription describe
@@ -378,12 +415,12 @@ export class CollabServer implements CommitListener, BusHandlers {
       const more = end === engine.revision ? [] : engine.committedSince(end);
       if (!more) {
         registry.release(docId);
-        void this.join(connection, message);
+        void this.join(connection, message, rejoin);
         return;
       }
       missed = [...missed, ...more];
     }
-    const joined: JoinedDocument = { engine, role, pendingPresence: undefined, lastPresenceAt: 0, presenceTimer: undefined, typingTimer: undefined };
+    const joined: JoinedDocument = { engine, role, pendingPresence: undefined, lastPresenceAt: 0, presenceTimer: undefined, typingTimer: undefined, changesInFlight: 0 };
     connection.docs.set(docId, joined);
     if (connection.handshakeTimer) {
       clearTimeout(connection.handshakeTimer);
@@ -431,9 +468,17 @@ export class CollabServer implements CommitListener, BusHandlers {
       connection.send({ type: 'error', code: ErrorCode.forbidden, message: `a ${joined.role} cannot change this document`, doc: message.doc, seq: message.clock.seq, ref: 'change' });
       return;
     }
+    joined.changesInFlight++;
+    let answered = false;
+    const settle = () => {
+      if (answered) return;
+      answered = true;
+      joined.changesInFlight--;
+    };
     const origin: SubmitOrigin & { connection: Connection } = {
       connection,
       acked: (ack, duplicate) => {
+        settle();
         if (!duplicate) {
           countOps('success');
           metrics.operationLatency.observe((performance.now() - receivedAt) / 1000);
@@ -441,6 +486,7 @@ export class CollabServer implements CommitListener, BusHandlers {
         connection.send({ type: 'ack', doc: message.doc, seq: ack.seq, rev: ack.rev, count: ack.count });
       },
       rejected: (error: EngineError) => {
+        settle();
         countOps('error');
         connection.send({ type: 'error', code: error.code, message: error.message, doc: message.doc, seq: message.clock.seq, ref: 'change' });
       },

@@ -20,6 +20,8 @@ export interface JoinedDocument {
   lastPresenceAt: number;
   presenceTimer: NodeJS.Timeout | undefined;
   typingTimer: NodeJS.Timeout | undefined;
+  /** This connection's changes to the document submitted and not yet acked or refused. */
+  changesInFlight: number;
 }
 
 /**

@@ -1,15 +1,24 @@
 export type RateDecision = 'ok' | 'limited' | 'close';
 
+export interface RateLimits {
+  /** Messages that count (everything but changes within the protocol's flow control), per second. */
+  readonly messagesPerSec: number;
+  readonly messageBurst: number;
+  /** Bytes of every frame, per second. */
+  readonly bytesPerSec: number;
+  readonly bytesBurst: number;
+}
+
 /**
- * A token bucket per connection: `ratePerSec` sustained, `burst` at once. A client that keeps
- * sending while limited (another `burst` messages dropped without a pause) is flooding rather
- * than bursting, and is told to go.
+ * Each frame costs its length plus this much: a flood of tiny frames costs more than its bytes
+ * (a decode, a dispatch, often a reply).
  */
-export class RateLimiter {
+export const FRAME_OVERHEAD_BYTES = 64;
+
+/** A token bucket: `ratePerSec` sustained, `burst` at once. */
+class Bucket {
   private tokens: number;
   private updatedAt: number;
-  /** Messages dropped since the client was last within its rate. */
-  private dropped = 0;
 
   constructor(
     private readonly ratePerSec: number,
@@ -20,20 +29,73 @@ export class RateLimiter {
     this.updatedAt = now;
   }
 
-  take(now: number): RateDecision {
+  take(amount: number, now: number): boolean {
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.updatedAt) / 1000) * this.ratePerSec);
     this.updatedAt = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      this.dropped = 0;
+    if (this.tokens < amount) return false;
+    this.tokens -= amount;
+    return true;
+  }
+}
+
+/**
+ * The limits of one connection: a byte budget every frame pays (checked before decoding, so a
+ * flood of large frames costs little), and a message budget that changes sent within the
+ * protocol's flow control (one in flight per document) do not pay: that flow control already
+ * limits a correct client to one change per round trip, so an editor streaming text is never
+ * limited by the message count. A client that keeps sending while limited (another burst of
+ * messages or of bytes dropped without a pause) is flooding rather than bursting and is told
+ * to go.
+ */
+export class RateLimiter {
+  private readonly messages: Bucket;
+  private readonly bytes: Bucket;
+  /** Messages and bytes dropped since the client was last within its limits. */
+  private droppedMessages = 0;
+  private droppedBytes = 0;
+  /** Which budget the current streak of drops ran out of. */
+  exceeded: 'messages' | 'bytes' = 'messages';
+
+  constructor(
+    private readonly limits: RateLimits,
+    now: number,
+  ) {
+    this.messages = new Bucket(limits.messagesPerSec, limits.messageBurst, now);
+    this.bytes = new Bucket(limits.bytesPerSec, limits.bytesBurst, now);
+  }
+
+  /** Every frame, before it is decoded. */
+  takeBytes(length: number, now: number): RateDecision {
+    const cost = length + FRAME_OVERHEAD_BYTES;
+    if (this.bytes.take(cost, now)) return 'ok';
+    return this.drop('bytes', cost);
+  }
+
+  /** A decoded message that counts against the message rate. */
+  takeMessage(now: number, length: number): RateDecision {
+    if (this.messages.take(1, now)) {
+      this.droppedMessages = 0;
+      this.droppedBytes = 0;
       return 'ok';
     }
-    this.dropped++;
-    return this.dropped > this.burst ? 'close' : 'limited';
+    return this.drop('messages', length + FRAME_OVERHEAD_BYTES);
+  }
+
+  /** A message that passed both budgets (or did not need the message budget). */
+  passed(): void {
+    this.droppedMessages = 0;
+    this.droppedBytes = 0;
   }
 
   /** True for the first drop of a streak: the client is told once, not once per dropped message. */
   get firstDrop(): boolean {
-    return this.dropped === 1;
+    return this.droppedMessages === 1;
+  }
+
+  private drop(budget: 'messages' | 'bytes', cost: number): RateDecision {
+    if (this.droppedMessages === 0) this.exceeded = budget;
+    this.droppedMessages++;
+    this.droppedBytes += cost;
+    return this.droppedMessages > this.limits.messageBurst || this.droppedBytes > this.limits.bytesBurst ? 'close' : 'limited';
   }
 }

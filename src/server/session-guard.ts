@@ -35,6 +35,9 @@ export class SessionGuard {
   async reauthenticate(connection: Connection, token: string): Promise<void> {
     try {
       const principal = await verifyToken(token, this.deps.keys, this.deps.verify);
+      // The connection may have closed while the token was verified: arming a timer now would
+      // keep the connection (and its closure) alive until the token expires.
+      if (!connection.open) return;
       if (principal.userId !== connection.principal.userId) {
         connection.send({ type: 'error', code: ErrorCode.forbidden, message: 'a fresh token must be for the same user', ref: 'auth' });
         return;
@@ -43,6 +46,7 @@ export class SessionGuard {
       this.scheduleExpiry(connection);
       connection.send({ type: 'auth_ok', expires_at: principal.expiresAt ?? null });
     } catch (err) {
+      if (!connection.open) return;
       connection.send({ type: 'error', code: ErrorCode.forbidden, message: err instanceof AuthError ? err.reason : 'token rejected', ref: 'auth' });
     }
   }
@@ -51,10 +55,11 @@ export class SessionGuard {
     if (connection.expiryTimer) clearTimeout(connection.expiryTimer);
     connection.expiryTimer = undefined;
     const expiresAt = connection.principal.expiresAt;
-    if (expiresAt === undefined) return;
+    if (expiresAt === undefined || !connection.open) return;
     // The same leeway as verification: a token that verified is not closed a moment later.
     const deadline = (expiresAt + this.deps.verify.clockToleranceSecs) * 1000;
     const arm = () => {
+      if (!connection.open) return;
       const wait = deadline - this.deps.now();
       if (wait > MAX_TIMER_MS) {
         connection.expiryTimer = setTimeout(arm, MAX_TIMER_MS);

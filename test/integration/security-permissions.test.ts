@@ -235,4 +235,17 @@ describe('permissions (ACCESS_POLICY=acl)', () => {
     expect(read).toMatchObject({ status: 200, body: { id: doc, revision: 1, title: 'plan' } });
     expect(JSON.stringify(read.body?.content)).toContain('persisted');
   });
+
+  it('the last owner cannot remove or demote themselves (409); NUL characters in input are a 400', async () => {
+    const doc = await createDoc();
+    const olivia = tokens.get('olivia');
+    expect(await api('DELETE', `/${doc}/members/olivia`, olivia)).toMatchObject({ status: 409, body: { error: 'last_owner' } });
+    expect(await api('PUT', `/${doc}/members/olivia`, olivia, { role: 'editor' })).toMatchObject({ status: 409, body: { error: 'last_owner' } });
+    // With a second owner, one may go.
+    expect((await api('PUT', `/${doc}/members/edith`, olivia, { role: 'owner' })).status).toBe(200);
+    expect((await api('DELETE', `/${doc}/members/olivia`, olivia)).status).toBe(204);
+    expect(await api('POST', '', adminToken, { title: 'nul\u0000title' })).toMatchObject({ status: 400, body: { error: 'bad_request' } });
+    expect(await api('POST', '', adminToken, { owner: 'nul\u0000owner' })).toMatchObject({ status: 400, body: { error: 'bad_request' } });
+    expect((await api('PUT', `/${doc}/members/a%00b`, adminToken, { role: 'viewer' })).status).toBe(400);
+  });
 });

@@ -102,23 +102,47 @@ describe('AccessControl', () => {
 });
 
 describe('RateLimiter', () => {
+  const limits = (messagesPerSec: number, messageBurst: number, bytesPerSec = 1e9, bytesBurst = 1e9) => ({ messagesPerSec, messageBurst, bytesPerSec, bytesBurst });
+  const take = (limiter: RateLimiter, now: number) => (limiter.takeBytes(10, now) === 'ok' ? limiter.takeMessage(now, 10) : 'limited');
+
   it('allows the burst, then the sustained rate; a client that keeps sending while limited is closed', () => {
-    const limiter = new RateLimiter(10, 5, 0);
-    expect(Array.from({ length: 5 }, () => limiter.take(0))).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
-    expect(limiter.take(0)).toBe('limited');
+    const limiter = new RateLimiter(limits(10, 5), 0);
+    expect(Array.from({ length: 5 }, () => take(limiter, 0))).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(take(limiter, 0)).toBe('limited');
     expect(limiter.firstDrop).toBe(true);
-    expect(limiter.take(0)).toBe('limited');
+    expect(limiter.exceeded).toBe('messages');
+    expect(take(limiter, 0)).toBe('limited');
     expect(limiter.firstDrop).toBe(false);
     // 100 ms later one message's worth has refilled, and the streak ends.
-    expect(limiter.take(100)).toBe('ok');
-    const decisions = Array.from({ length: 7 }, () => limiter.take(100));
+    expect(take(limiter, 100)).toBe('ok');
+    const decisions = Array.from({ length: 7 }, () => take(limiter, 100));
     expect(decisions.slice(0, 5)).toEqual(['limited', 'limited', 'limited', 'limited', 'limited']);
     expect(decisions[5]).toBe('close');
   });
 
   it('a client at its sustained rate is never limited', () => {
-    const limiter = new RateLimiter(100, 10, 0);
-    for (let t = 0; t < 10_000; t += 10) expect(limiter.take(t)).toBe('ok');
+    const limiter = new RateLimiter(limits(100, 10), 0);
+    for (let t = 0; t < 10_000; t += 10) expect(take(limiter, t)).toBe('ok');
+  });
+
+  it('counts bytes: large frames run out of the byte budget long before the message budget, and a flood of them is closed', () => {
+    const mib = 1024 * 1024;
+    const limiter = new RateLimiter(limits(200, 400, 2 * mib, 8 * mib), 0);
+    const decisions: string[] = [];
+    // 1 MB frames at 65 per second: 65 MiB/s.
+    for (let i = 0; i < 65 && !decisions.includes('close'); i++) decisions.push(limiter.takeBytes(mib, i * 15));
+    expect(decisions.slice(0, 7).every((d) => d === 'ok')).toBe(true);
+    expect(decisions).toContain('limited');
+    expect(limiter.exceeded).toBe('bytes');
+    expect(decisions[decisions.length - 1]).toBe('close');
+    expect(decisions.length).toBeLessThan(30);
+  });
+
+  it('tiny frames pay an overhead, so a flood of them also runs out of bytes', () => {
+    const limiter = new RateLimiter(limits(1e9, 1e9, 64_000, 64_000), 0);
+    let ok = 0;
+    while (limiter.takeBytes(0, 0) === 'ok') ok++;
+    expect(ok).toBe(1000);
   });
 });
 

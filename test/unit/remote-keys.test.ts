@@ -102,4 +102,45 @@ describe('remote JWKS key source', () => {
     for (let i = 0; i < 40 && !keys.hasKeys(); i++) await new Promise((r) => setTimeout(r, 25));
     expect(keys.hasKeys()).toBe(true);
   });
+
+  it('a hostile JWKS endpoint (endless chunked body, or one that drips) is cut off at 512 KiB or at the timeout, with one request per refresh', async () => {
+    let requests = 0;
+    let streamed = 0;
+    const server: Server = createServer((req, res) => {
+      requests++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const drip = req.url === '/drip';
+      const chunk = Buffer.alloc(drip ? 1 : 64 * 1024, 0x20);
+      const timer = setInterval(() => {
+        if (res.destroyed) return clearInterval(timer);
+        streamed += chunk.length;
+        res.write(chunk);
+      }, drip ? 20 : 1);
+      res.on('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+    const address = server.address();
+    const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const warnings: string[] = [];
+    const spy = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+
+    const started = Date.now();
+    const flood = await createRemoteKeySource({ url: `${base}/flood`, cooldownMs: 60_000, refreshMs: 3_600_000, timeoutMs: 5000 }, spy);
+    cleanups.push(() => flood.close());
+    expect(flood.hasKeys()).toBe(false);
+    expect(flood.state().lastError).toBe('JWKS response too large');
+    expect(requests).toBe(1);
+    // Stopped within a few chunks of the cap, not after gigabytes.
+    expect(streamed).toBeLessThan(2 * 1024 * 1024);
+
+    const dripStarted = Date.now();
+    const drip = await createRemoteKeySource({ url: `${base}/drip`, cooldownMs: 60_000, refreshMs: 3_600_000, timeoutMs: 500 }, spy);
+    cleanups.push(() => drip.close());
+    expect(drip.state().lastError).toMatch(/did not answer within 500 ms/);
+    expect(Date.now() - dripStarted).toBeLessThan(3000);
+    expect(requests).toBe(2);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(warnings.join('')).toContain('could not fetch the JWKS');
+  });
 });
