@@ -3,7 +3,7 @@ import uWS from 'uWebSockets.js';
 import type { Config } from './config.js';
 import { isDevAuth } from './config.js';
 import type { Logger } from './log.js';
-import { Metrics } from './metrics.js';
+import { Metrics, instrumentCommits } from './metrics.js';
 import { loadOrCreateDevKeys } from './auth/dev-keys.js';
 import type { KeySource } from './auth/keys.js';
 import { createRemoteKeySource } from './auth/remote-keys.js';
@@ -13,6 +13,7 @@ import { migrateUp } from './store/migrate.js';
 import { assertNativeUws, listen, type Listener } from './server/listen.js';
 import { startMetricsServer } from './server/metrics-server.js';
 import { addHealthRoutes, addNotFound } from './server/routes.js';
+import { checkReadiness } from './server/readiness.js';
 import { addDevAuthRoutes } from './server/dev-routes.js';
 import { addDemoRoutes } from './server/demo-page.js';
 import { CollabServer } from './server/collab.js';
@@ -42,7 +43,7 @@ export interface RunningRelay {
 export async function startRelay(config: Config, log: Logger): Promise<RunningRelay> {
   const startedAt = Date.now();
   assertNativeUws();
-  const metrics = new Metrics();
+  const metrics = new Metrics({ maxConnections: config.maxConnections });
   const cleanups: Array<() => Promise<void> | void> = [];
 
   try {
@@ -85,7 +86,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       log.info({ role: 'auth', kind: 'development' }, 'auth: development key (tokens from GET /dev/token on loopback)');
     } else {
       keys = await createRemoteKeySource(
-        { url: config.jwtPublicKeyUrl ?? '', cooldownMs: config.jwksRefetchCooldownSecs * 1000, refreshMs: config.jwksRefreshSecs * 1000 },
+        { url: config.jwtPublicKeyUrl ?? '', cooldownMs: config.jwksRefetchCooldownSecs * 1000, refreshMs: config.jwksRefreshSecs * 1000, onFetchError: () => metrics.jwksFetchFailures.inc() },
         log,
       );
       log.info({ role: 'auth', kind: 'remote', jwks: config.jwtPublicKeyUrl, keys_loaded: keys.hasKeys() }, 'auth: remote JWKS');
@@ -94,7 +95,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
 
     // Tags this process's presence in Redis, so its sessions can be dropped if it dies.
     const replicaId = randomUUID();
-    const bus = createBus(config, replicaId, log);
+    const bus = createBus(config, replicaId, log, metrics);
     const verify: VerifyOptions = isDevAuth(config)
       ? { issuer: config.jwtIssuer ?? DEV_ISSUER, audience: config.jwtAudience ?? [DEV_AUDIENCE], clockToleranceSecs: config.jwtClockToleranceSecs }
       : { issuer: config.jwtIssuer, audience: config.jwtAudience, clockToleranceSecs: config.jwtClockToleranceSecs };
@@ -116,7 +117,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       bus,
       access,
     });
-    const registry = new DocumentRegistry(new PostgresOpLog(sql), collab, {
+    const registry = new DocumentRegistry(instrumentCommits(new PostgresOpLog(sql), metrics), collab, {
       maxOps: config.operationBatchSize,
       historyTtlMs: config.operationHistoryTtlSecs * 1000,
       historyMaxChanges: 20_000,
@@ -125,6 +126,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       now: Date.now,
       retryDelayMs: (attempt) => Math.min(5000, 200 * 2 ** attempt),
       onStoreError: (doc, err, attempt) => {
+        metrics.postgresErrors.inc();
         if (attempt < 3 || attempt % 20 === 0) log.warn({ err, doc, attempt }, 'op log unavailable; changes stay pending and are retried');
       },
       onLoad: (doc) => {
@@ -153,6 +155,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       { database: () => pingDatabase(sql), redis: bus.ping, jwtKeys: () => keys.hasKeys() },
       log,
     );
+    metrics.trackReadiness(() => checkReadiness({ database: () => pingDatabase(sql), redis: bus.ping, jwtKeys: () => keys.hasKeys() }, shuttingDown));
     addManagementRoutes(app, {
       keys,
       verify,
@@ -195,7 +198,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
  * at least three times per HEARTBEAT_TIMEOUT_SECS and lives the timeout minus one period, so
  * a dead replica's presence goes everywhere within HEARTBEAT_TIMEOUT_SECS of its death.
  */
-function createBus(config: Config, replicaId: string, log: Logger): Bus {
+function createBus(config: Config, replicaId: string, log: Logger, metrics: Metrics): Bus {
   const target = redisTargetOf(config);
   if (!target) {
     log.info({ role: 'bus', kind: 'in-process' }, 'bus: in-process (single replica, no Redis)');
@@ -210,6 +213,8 @@ function createBus(config: Config, replicaId: string, log: Logger): Bus {
     livenessPeriodMs,
     heartbeatTtlMs: config.heartbeatTimeoutSecs * 1000 - livenessPeriodMs,
     log: log.child({ component: 'bus' }),
+    onError: (role) => metrics.redisErrors.inc({ role }),
+    onRemoteChange: (change) => metrics.fanoutLatency.observe(Math.max(0, Date.now() - change.committedAt) / 1000),
   });
 }
 
