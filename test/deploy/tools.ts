@@ -23,8 +23,9 @@ export function readText(path: string): string {
   return readFileSync(resolve(ROOT, path), 'utf8');
 }
 
+/** YAML merge keys (`<<: *anchor`) are applied, as Compose does. */
 export function readYaml(path: string): unknown {
-  return parse(readText(path));
+  return parse(readText(path), { merge: true });
 }
 
 export function parseYamlDocuments(text: string): unknown[] {
