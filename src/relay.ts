@@ -3,7 +3,7 @@ import uWS from 'uWebSockets.js';
 import type { Config } from './config.js';
 import { isDevAuth } from './config.js';
 import type { Logger } from './log.js';
-import { Metrics } from './metrics.js';
+import { Metrics, instrumentCommits } from './metrics.js';
 import { loadOrCreateDevKeys } from './auth/dev-keys.js';
 import type { KeySource } from './auth/keys.js';
 import { createRemoteKeySource } from './auth/remote-keys.js';
@@ -13,6 +13,7 @@ import { migrateUp } from './store/migrate.js';
 import { assertNativeUws, listen, type Listener } from './server/listen.js';
 import { startMetricsServer } from './server/metrics-server.js';
 import { addHealthRoutes, addNotFound } from './server/routes.js';
+import { checkReadiness, type ReadinessProbe } from './server/readiness.js';
 import { addDevAuthRoutes } from './server/dev-routes.js';
 import { addDemoRoutes } from './server/demo-page.js';
 import { CollabServer } from './server/collab.js';
@@ -43,7 +44,7 @@ export interface RunningRelay {
 export async function startRelay(config: Config, log: Logger): Promise<RunningRelay> {
   const startedAt = Date.now();
   assertNativeUws();
-  const metrics = new Metrics();
+  const metrics = new Metrics({ maxConnections: config.maxConnections });
   const cleanups: Array<() => Promise<void> | void> = [];
 
   try {
@@ -86,7 +87,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       log.info({ role: 'auth', kind: 'development' }, 'auth: development key (tokens from GET /dev/token on loopback)');
     } else {
       keys = await createRemoteKeySource(
-        { url: config.jwtPublicKeyUrl ?? '', cooldownMs: config.jwksRefetchCooldownSecs * 1000, refreshMs: config.jwksRefreshSecs * 1000 },
+        { url: config.jwtPublicKeyUrl ?? '', cooldownMs: config.jwksRefetchCooldownSecs * 1000, refreshMs: config.jwksRefreshSecs * 1000, onFetchError: () => metrics.jwksFetchFailures.inc() },
         log,
       );
       log.info({ role: 'auth', kind: 'remote', jwks: config.jwtPublicKeyUrl, keys_loaded: keys.hasKeys() }, 'auth: remote JWKS');
@@ -95,7 +96,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
 
     // Tags this process's presence in Redis, so its sessions can be dropped if it dies.
     const replicaId = randomUUID();
-    const bus = createBus(config, replicaId, log);
+    const bus = createBus(config, replicaId, log, metrics);
     const verify: VerifyOptions = isDevAuth(config)
       ? { issuer: config.jwtIssuer ?? DEV_ISSUER, audience: config.jwtAudience ?? [DEV_AUDIENCE], clockToleranceSecs: config.jwtClockToleranceSecs, maxLifetimeSecs: config.jwtMaxLifetimeSecs }
       : { issuer: config.jwtIssuer, audience: config.jwtAudience, clockToleranceSecs: config.jwtClockToleranceSecs, maxLifetimeSecs: config.jwtMaxLifetimeSecs };
@@ -122,10 +123,10 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       log: log.child({ component: 'op-log' }),
       reportEveryMs: 5000,
       probe: () => pingDatabase(sql, 1000),
-      onFailure: () => metrics.commitRetries.inc(),
+      onFailure: () => metrics.postgresErrors.inc(),
     });
     cleanups.push(() => storeHealth.close());
-    const registry = new DocumentRegistry(new PostgresOpLog(sql), collab, {
+    const registry = new DocumentRegistry(instrumentCommits(new PostgresOpLog(sql), metrics), collab, {
       maxOps: config.operationBatchSize,
       historyTtlMs: config.operationHistoryTtlSecs * 1000,
       historyMaxChanges: 20_000,
@@ -155,6 +156,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
     cleanups.push(() => bus.close());
 
     let shuttingDown = false;
+    const readinessProbe: ReadinessProbe = { database: () => pingDatabase(sql), commitsHealthy: () => storeHealth.healthy, redis: bus.ping, jwtKeys: () => keys.hasKeys() };
     addHealthRoutes(
       app,
       {
@@ -164,9 +166,10 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
         activeDocuments: () => registry.size,
         isShuttingDown: () => shuttingDown,
       },
-      { database: () => pingDatabase(sql), commitsHealthy: () => storeHealth.healthy, redis: bus.ping, jwtKeys: () => keys.hasKeys() },
+      readinessProbe,
       log,
     );
+    metrics.trackReadiness(() => checkReadiness(readinessProbe, shuttingDown));
     addManagementRoutes(app, {
       keys,
       verify,
@@ -209,7 +212,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
  * at least three times per HEARTBEAT_TIMEOUT_SECS and lives the timeout minus one period, so
  * a dead replica's presence goes everywhere within HEARTBEAT_TIMEOUT_SECS of its death.
  */
-function createBus(config: Config, replicaId: string, log: Logger): Bus {
+function createBus(config: Config, replicaId: string, log: Logger, metrics: Metrics): Bus {
   const target = redisTargetOf(config);
   if (!target) {
     log.info({ role: 'bus', kind: 'in-process' }, 'bus: in-process (single replica, no Redis)');
@@ -224,6 +227,8 @@ function createBus(config: Config, replicaId: string, log: Logger): Bus {
     livenessPeriodMs,
     heartbeatTtlMs: config.heartbeatTimeoutSecs * 1000 - livenessPeriodMs,
     log: log.child({ component: 'bus' }),
+    onError: (role) => metrics.redisErrors.inc({ role }),
+    onRemoteChange: (change) => metrics.fanoutLatency.observe(Math.max(0, Date.now() - change.committedAt) / 1000),
   });
 }
 

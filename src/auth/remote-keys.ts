@@ -16,6 +16,7 @@ export interface RemoteKeyOptions {
   readonly refreshMs: number;
   readonly timeoutMs?: number;
   readonly now?: () => number;
+  readonly onFetchError?: () => void;
 }
 
 /** A JWKS larger than this is refused: the identity service is trusted, but not its proxy's error pages. */
@@ -50,6 +51,7 @@ export async function createRemoteKeySource(options: RemoteKeyOptions, log: Logg
       log.debug({ jwks: options.url, keys: keyCount, reason }, 'JWKS fetched');
     } catch (err) {
       lastError = err instanceof Error ? err.message : String(err);
+      options.onFetchError?.();
       log.warn({ jwks: options.url, reason, error: lastError, cached_keys: keyCount }, 'could not fetch the JWKS; cached keys stay in use');
     }
   };

@@ -16,6 +16,9 @@ export interface RedisBusOptions {
   /** Lifetime of the heartbeat key: a replica silent this long is dead. */
   readonly heartbeatTtlMs: number;
   readonly log: Logger;
+  /** Counts every connection error and failed command (the outage itself is logged once). */
+  readonly onError?: (role: 'publisher' | 'subscriber') => void;
+  readonly onRemoteChange?: (change: CommittedChange) => void;
 }
 
 /**
@@ -151,9 +154,12 @@ export class RedisBus implements Bus {
     if (!docId || !envelope || !handlers) return;
     if (envelope.from === this.options.replicaId) return;
     switch (envelope.kind) {
-      case 'change':
-        handlers.change(docId, changeOf(envelope));
+      case 'change': {
+        const change = changeOf(envelope);
+        this.options.onRemoteChange?.(change);
+        handlers.change(docId, change);
         return;
+      }
       case 'presence':
         this.noteRemote(docId, envelope.state.session, envelope.from);
         handlers.presence({ docId, rev: envelope.rev, replica: envelope.from, state: envelope.state });
@@ -190,6 +196,7 @@ export class RedisBus implements Bus {
   }
 
   private outage(role: 'publisher' | 'subscriber', err: unknown): void {
+    if (!this.closed) this.options.onError?.(role);
     if (this.closed || this.outageLogged) return;
     this.outageLogged = true;
     this.options.log.warn({ err, role }, 'redis unavailable: cross-replica delivery paused; local clients are still served and PostgreSQL keeps ordering');

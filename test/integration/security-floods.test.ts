@@ -237,8 +237,8 @@ describe('hostile clients and limits', () => {
     for (const ws of looperHeld) ws.terminate();
 
     const metrics = await (await fetch(`http://127.0.0.1:${relay.metricsPort}/metrics`)).text();
-    console.log(metrics.split('\n').filter((l) => l.startsWith('relay_connections_closed_total')).join('\n'));
-    expect(metrics).toMatch(/relay_connections_closed_total\{reason="rate_limited"\} [1-9]/);
-    expect(metrics).toMatch(/relay_connections_closed_total\{reason="max_connections"\} [1-9]/);
+    console.log(metrics.split('\n').filter((l) => l.startsWith('materi_connections_closed_total')).join('\n'));
+    expect(metrics).toMatch(/materi_connections_closed_total\{reason="rate_limited"\} [1-9]/);
+    expect(metrics).toMatch(/materi_connections_closed_total\{reason="max_connections"\} [1-9]/);
   });
 });
