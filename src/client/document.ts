@@ -1,5 +1,6 @@
-import { apply, compose, docLength, docText, emptyDoc, transform, transformSelection, validateChange } from '../ot/index.js';
+import { apply, compose, docLength, docText, transform, transformSelection, validateChange } from '../ot/index.js';
 import type { Attributes, Change, DocState, Selection } from '../ot/types.js';
+import { Doc } from '../ot/document.js';
 import type { CommittedChangeWire, ServerMessage } from '../protocol/messages.js';
 import { Emitter } from './emitter.js';
 import type { Logger } from './logger.js';
@@ -83,7 +84,8 @@ const RATE_LIMIT_RESEND_MS = 1000;
  * transformed past both. It holds no socket; the client routes messages to it.
  */
 export class DocumentSession extends Emitter<DocumentEvents> {
-  private local: DocState = emptyDoc;
+  /** Persistent tree: an edit costs O(log n) however long the document (the tab stays responsive). */
+  private local: Doc = Doc.empty;
   /** The relay revision `local` minus the pending edits corresponds to. */
   private base = 0;
   private inflight: Inflight | undefined;
@@ -125,7 +127,7 @@ export class DocumentSession extends Emitter<DocumentEvents> {
 
   /** Runs of text with attributes: the document as this user sees it, pending edits included. */
   get content(): DocState {
-    return this.local;
+    return this.local.runs();
   }
 
   get text(): string {
@@ -335,7 +337,7 @@ export class DocumentSession extends Emitter<DocumentEvents> {
     const rejoin = message.content === undefined;
     if (message.content) {
       // A first join or a resync: the relay's copy is the truth.
-      this.local = message.content;
+      this.local = Doc.fromRuns(message.content);
       this.base = message.rev;
       this.inflight = undefined;
       this.buffer = undefined;

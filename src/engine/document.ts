@@ -1,5 +1,6 @@
 import { OtError, apply, docLength, emptyDoc, transform, transformSelection, validateChangeShape } from '../ot/index.js';
 import type { Change, DocState, Selection } from '../ot/types.js';
+import { Doc } from '../ot/document.js';
 import { ErrorCode } from '../protocol/codes.js';
 import { EngineError } from './errors.js';
 import { RevisionConflict, StoreRejected, type ActorRecord, type CommittedChange, type OpLogStore } from './ports.js';
@@ -82,7 +83,8 @@ interface Queued {
  */
 export class DocumentEngine {
   readonly presence = new PresenceTable();
-  private content: DocState;
+  /** Persistent (immutable) tree: a tentative state built in prepare() costs O(log n) per op and the old one stays valid until the commit succeeds. */
+  private content: Doc;
   private head: number;
   /** Changes after `historyStart`, consecutive up to `head`. */
   private history: CommittedChange[] = [];
@@ -104,12 +106,12 @@ export class DocumentEngine {
 
   private constructor(
     readonly id: string,
-    snapshot: { rev: number; content: DocState },
+    snapshot: { rev: number; content: Doc | DocState },
     private readonly store: OpLogStore,
     private readonly listener: CommitListener,
     private readonly options: EngineOptions,
   ) {
-    this.content = snapshot.content;
+    this.content = Doc.from(snapshot.content);
     this.head = snapshot.rev;
     this.historyStart = snapshot.rev;
     this.lastSnapshotRev = snapshot.rev;
@@ -123,7 +125,7 @@ export class DocumentEngine {
   static async load(id: string, store: OpLogStore, listener: CommitListener, options: EngineOptions): Promise<DocumentEngine> {
     const snapshot = (await store.latestSnapshot(id)) ?? { rev: 0, content: emptyDoc };
     const tail = await store.readChanges(id, snapshot.rev);
-    let content = snapshot.content;
+    let content = Doc.from(snapshot.content);
     let rev = snapshot.rev;
     for (const change of tail) {
       content = apply(content, change.ops);
@@ -138,8 +140,9 @@ export class DocumentEngine {
     return this.head;
   }
 
+  /** The head's content as canonical runs (the wire form); built once per revision. */
   get state(): DocState {
-    return this.content;
+    return this.content.runs();
   }
 
   /** True while changes wait to be committed. */
@@ -391,7 +394,7 @@ export class DocumentEngine {
     for (let attempt = 0; ; attempt++) {
       const live = batch.filter((q) => !q.done);
       if (live.length === 0) return;
-      let prepared: { changes: CommittedChange[]; owners: Queued[]; content: DocState };
+      let prepared: { changes: CommittedChange[]; owners: Queued[]; content: Doc };
       try {
         prepared = await this.prepare(live);
       } catch (err) {
@@ -434,7 +437,7 @@ export class DocumentEngine {
    * Validates and transforms a batch against the current head. Changes that turn out invalid
    * are refused here and left out; the rest come back with the state they produce.
    */
-  private async prepare(batch: Queued[]): Promise<{ changes: CommittedChange[]; owners: Queued[]; content: DocState }> {
+  private async prepare(batch: Queued[]): Promise<{ changes: CommittedChange[]; owners: Queued[]; content: Doc }> {
     const oldest = Math.min(...batch.map((q) => q.sub.rev));
     const known = await this.changesSince(oldest);
     const committed = known ?? [];
@@ -606,7 +609,7 @@ export class DocumentEngine {
     // A snapshot that failed (the database down, or a value past a size limit) is not retried on
     // every commit: serialising a large document each time stalls the replica.
     if (this.options.now() < this.snapshotRetryAt) return;
-    const snapshot = { rev: this.head, content: this.content };
+    const snapshot = { rev: this.head, content: this.content.runs() };
     this.snapshotting = true;
     this.store
       .saveSnapshot(this.id, snapshot)

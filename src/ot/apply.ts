@@ -1,8 +1,25 @@
-import { composeAttrs } from './attributes.js';
-import { normalize } from './doc.js';
+import { attrsEqual, cleanAttrs, composeAttrs } from './attributes.js';
+import { Doc, piecesOf } from './document.js';
 import { OtError } from './errors.js';
+import {
+  MAX_PIECE,
+  build,
+  codeAt,
+  concat,
+  forEachPiece,
+  forEachPieceIn,
+  join,
+  locate,
+  pieceCount,
+  replaceText,
+  split,
+  treeLength,
+  type Node,
+  type Piece,
+  type Tree,
+} from './piece-tree.js';
 import { isHighSurrogate, isLowSurrogate } from './text.js';
-import type { Attributes, Change, DocState, Op } from './types.js';
+import type { Attributes, Change, DeleteOp, DocState, FormatOp, InsertOp, Op } from './types.js';
 
 interface MutableRun {
   text: string;
@@ -13,21 +30,59 @@ function describe(op: Op): string {
   return op.type === 'insert' ? `insert at ${op.pos}` : `${op.type} ${op.pos}..${op.pos + op.len}`;
 }
 
-/**
- * Makes `pos` a run boundary and returns the index of the first run at or after it. Also
- * rejects a boundary between the halves of a surrogate pair.
- */
-function splitAt(runs: MutableRun[], pos: number, index: number, op: Op): number {
+/** Rejects a boundary at `pos` between the halves of a surrogate pair. */
+function checkBoundary(root: Tree, pos: number, length: number, index: number, op: Op): void {
+  if (pos <= 0 || pos >= length) return;
+  if (isHighSurrogate(codeAt(root, pos - 1)) && isLowSurrogate(codeAt(root, pos))) {
+    throw new OtError('surrogate_split', `op ${index}: ${describe(op)} splits a surrogate pair at ${pos}`);
+  }
+}
+
+// ---- fast paths: the edit stays inside one piece and leaves run boundaries alone ----------
+
+/** Typing into a piece whose attributes the new text shares: path copy, no rebalancing. */
+function insertInPlace(root: Node, op: InsertOp): Tree | undefined {
+  const attrs = cleanAttrs(op.attrs);
+  // The piece ending at the caret first (typing at the end of a run), then the one after it.
+  for (let at = Math.max(op.pos - 1, 0); at <= op.pos && at < root.len; at++) {
+    const loc = locate(root, at);
+    const piece = loc.node;
+    if (piece === null || piece.text.length + op.text.length > MAX_PIECE || !attrsEqual(piece.attrs, attrs)) continue;
+    const off = op.pos - loc.start;
+    return replaceText(root, loc.index, piece.text.slice(0, off) + op.text + piece.text.slice(off));
+  }
+  return undefined;
+}
+
+/** Deleting part of one piece (not all of it). */
+function deleteInPlace(root: Node, op: DeleteOp): Tree | undefined {
+  const loc = locate(root, op.pos);
+  const piece = loc.node;
+  if (piece === null) return undefined;
+  const off = op.pos - loc.start;
+  if (off + op.len > piece.text.length || op.len === piece.text.length) return undefined;
+  return replaceText(root, loc.index, piece.text.slice(0, off) + piece.text.slice(off + op.len));
+}
+
+/** A format inside one piece that changes nothing. */
+function formatIsNoop(root: Node, op: FormatOp): boolean {
+  const loc = locate(root, op.pos);
+  const piece = loc.node;
+  if (piece === null || op.pos + op.len > loc.start + piece.text.length) return false;
+  return attrsEqual(composeAttrs(piece.attrs, op.attrs, false), piece.attrs);
+}
+
+// ---- general path: take out the pieces the op touches plus one neighbour each side, edit them
+// as a small array, re-normalize (merging equal neighbours), put them back ------------------
+
+/** Makes `pos` a boundary of `runs` and returns the index of the first run at or after it. */
+function cut(runs: MutableRun[], pos: number): number {
   let start = 0;
   for (let i = 0; i < runs.length; i++) {
     const run = runs[i] as MutableRun;
     const end = start + run.text.length;
     if (pos < end) {
       const off = pos - start;
-      const before = off > 0 ? run.text.charCodeAt(off - 1) : i > 0 ? lastCode(runs[i - 1]) : -1;
-      if (isHighSurrogate(before) && isLowSurrogate(run.text.charCodeAt(off))) {
-        throw new OtError('surrogate_split', `op ${index}: ${describe(op)} splits a surrogate pair at ${pos}`);
-      }
       if (off === 0) return i;
       runs.splice(i, 1, { text: run.text.slice(0, off), attrs: run.attrs }, { text: run.text.slice(off), attrs: run.attrs });
       return i + 1;
@@ -37,48 +92,112 @@ function splitAt(runs: MutableRun[], pos: number, index: number, op: Op): number
   return runs.length;
 }
 
-function lastCode(run: MutableRun | undefined): number {
-  return run === undefined || run.text.length === 0 ? -1 : run.text.charCodeAt(run.text.length - 1);
+function editRuns(runs: MutableRun[], op: Op, pos: number, end: number): void {
+  const i = cut(runs, pos);
+  if (op.type === 'insert') {
+    runs.splice(i, 0, { text: op.text, attrs: op.attrs });
+    return;
+  }
+  const j = cut(runs, end);
+  if (op.type === 'delete') {
+    runs.splice(i, j - i);
+    return;
+  }
+  for (let k = i; k < j; k++) {
+    const run = runs[k] as MutableRun;
+    run.attrs = composeAttrs(run.attrs, op.attrs, false);
+  }
 }
 
-/**
- * The engine behind {@link apply} and the dry run in validation: copies the run list once,
- * then edits it op by op, checking ranges against the length at that point of the change.
- */
-export function applyOps(doc: DocState, change: Change, normalizeResult: boolean): DocState {
-  const runs: MutableRun[] = doc.map((r) => ({ text: r.text, attrs: r.attrs }));
-  let length = 0;
-  for (const r of runs) length += r.text.length;
-  change.forEach((op, index) => {
-    const end = op.type === 'insert' ? op.pos : op.pos + op.len;
-    if (end > length) {
-      throw new OtError('out_of_range', `op ${index}: ${describe(op)} is beyond the document length ${length}`);
-    }
-    const i = splitAt(runs, op.pos, index, op);
+/** The window's pieces after the op, as runs (not yet normalized). */
+function windowAfter(window: Tree, op: Op, pos: number, end: number): MutableRun[] {
+  const runs: MutableRun[] = [];
+  if (op.type === 'delete') {
+    // Only what survives is read, so deleting many runs costs O(log n) plus the two edges.
+    const keep = (p: Piece, start: number, from: number, to: number): void => {
+      const a = Math.max(from - start, 0);
+      const b = Math.min(to - start, p.text.length);
+      runs.push({ text: p.text.slice(a, b), attrs: p.attrs });
+    };
+    forEachPieceIn(window, 0, pos, (p, start) => keep(p, start, 0, pos));
+    const length = treeLength(window);
+    forEachPieceIn(window, end, length, (p, start) => keep(p, start, end, length));
+    return runs;
+  }
+  forEachPiece(window, (p) => runs.push({ text: p.text, attrs: p.attrs }));
+  editRuns(runs, op, pos, end);
+  return runs;
+}
+
+function splice(before: Tree, pieces: readonly Piece[], after: Tree): Tree {
+  const last = pieces[pieces.length - 1];
+  if (last === undefined) return concat(before, after);
+  const left = pieces.length > 1 ? concat(before, build(pieces, 0, pieces.length - 1)) : before;
+  return join(left, last, after);
+}
+
+function editWindow(root: Tree, op: Op, end: number): Tree {
+  const count = pieceCount(root);
+  const first = locate(root, op.pos).index;
+  const last = end === op.pos ? first : locate(root, end).index;
+  const lo = Math.max(0, first - 1);
+  const hi = Math.min(count, last + 1);
+  const [before, rest] = split(root, lo);
+  const [window, after] = split(rest, hi - lo);
+  const offset = treeLength(before);
+  const runs = windowAfter(window, op, op.pos - offset, end - offset);
+  return splice(before, piecesOf(runs), after);
+}
+
+function applyOp(root: Tree, op: Op, index: number): Tree {
+  const length = treeLength(root);
+  const end = op.type === 'insert' ? op.pos : op.pos + op.len;
+  if (end > length) {
+    throw new OtError('out_of_range', `op ${index}: ${describe(op)} is beyond the document length ${length}`);
+  }
+  checkBoundary(root, op.pos, length, index, op);
+  if (op.type !== 'insert') checkBoundary(root, end, length, index, op);
+  if (root !== null) {
     if (op.type === 'insert') {
-      runs.splice(i, 0, { text: op.text, attrs: op.attrs });
-      length += op.text.length;
-      return;
+      const done = insertInPlace(root, op);
+      if (done !== undefined) return done;
+    } else if (op.type === 'delete') {
+      const done = deleteInPlace(root, op);
+      if (done !== undefined) return done;
+    } else if (formatIsNoop(root, op)) {
+      return root;
     }
-    const j = splitAt(runs, end, index, op);
-    if (op.type === 'delete') {
-      runs.splice(i, j - i);
-      length -= op.len;
-    } else {
-      for (let k = i; k < j; k++) {
-        const run = runs[k] as MutableRun;
-        run.attrs = composeAttrs(run.attrs, op.attrs, false);
-      }
-    }
-  });
-  return normalizeResult ? normalize(runs) : runs;
+  }
+  return editWindow(root, op, end);
 }
 
 /**
- * Applies `change` to `doc` and returns the new normalized document; `doc` is not modified.
- * Ranges and surrogate boundaries are checked op by op (throws {@link OtError}), the op shapes
- * are trusted: run untrusted input through `validateChange` first. An empty change is a no-op.
+ * The engine behind {@link apply} and the dry run in validation: applies the ops in order,
+ * checking each range against the length at that point of the change. O(log n) per op plus
+ * the runs an op spans; the input is never modified.
  */
-export function apply(doc: DocState, change: Change): DocState {
-  return applyOps(doc, change, true);
+export function applyOps(doc: Doc | DocState, change: Change, _normalizeResult = true): Doc {
+  const start = Doc.from(doc);
+  let root = start.root;
+  change.forEach((op, index) => {
+    root = applyOp(root, op, index);
+  });
+  return root === start.root ? start : new Doc(root);
+}
+
+/**
+ * Applies `change` to `doc` and returns the new document; `doc` is not modified. Ranges and
+ * surrogate boundaries are checked op by op (throws {@link OtError}), the op shapes are
+ * trusted: run untrusted input through `validateChange` first. An empty change is a no-op.
+ *
+ * Given a {@link Doc}, returns a Doc (O(log n) per op: what the engine and the SDK use). Given
+ * a run list, returns the normalized run list (converts both ways: linear, for callers that
+ * hold the wire form).
+ */
+export function apply(doc: Doc, change: Change): Doc;
+export function apply(doc: DocState, change: Change): DocState;
+export function apply(doc: Doc | DocState, change: Change): Doc | DocState;
+export function apply(doc: Doc | DocState, change: Change): Doc | DocState {
+  const out = applyOps(doc, change);
+  return doc instanceof Doc ? out : out.runs();
 }

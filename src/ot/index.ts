@@ -15,6 +15,7 @@ export type {
 export { OtError, type OtErrorCode } from './errors.js';
 export { isWellFormedText } from './text.js';
 export { docFromText, docLength, docText, emptyDoc, normalize } from './doc.js';
+export { Doc } from './document.js';
 export { MAX_ATTRIBUTE_KEY_LENGTH, validateChange, validateChangeShape } from './validate.js';
 export { apply } from './apply.js';
 export { oppositeSide, transform, transformChanges, type Side } from './transform.js';

@@ -1,6 +1,7 @@
 import { applyOps } from './apply.js';
 import { OtError } from './errors.js';
 import { isWellFormedText } from './text.js';
+import type { Doc } from './document.js';
 import type { Change, DocState } from './types.js';
 
 export const MAX_ATTRIBUTE_KEY_LENGTH = 64;
@@ -113,7 +114,7 @@ export function validateChangeShape(
  * Full validation of untrusted input against the document it will be applied to: shape,
  * ranges and surrogate boundaries. Throws {@link OtError}; never mutates `doc`.
  */
-export function validateChange(doc: DocState, change: unknown, maxOps: number): asserts change is Change {
+export function validateChange(doc: Doc | DocState, change: unknown, maxOps: number): asserts change is Change {
   validateChangeShape(change, maxOps);
   // A dry run: splitting runs only slices strings (cheap in V8), nothing is re-joined.
   applyOps(doc, change, false);

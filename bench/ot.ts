@@ -1,0 +1,178 @@
+/**
+ * `npm run bench:ot`: the OT core's document representation, new (persistent piece tree,
+ * src/ot/document.ts) against old (run array, bench/ot-reference.ts), in one run.
+ *
+ * 1. Single-character insert, delete and format at random positions, pure apply, on the
+ *    documents of issue 12; median µs per edit.
+ * 2. The automerge-paper trace replayed through apply (new and old) and through Yjs.
+ * 3. Heap held by a 1,000,000-character, 100,000-run document.
+ */
+import { createRequire } from 'node:module';
+import { Doc, apply, type Change, type DocState, type Op, type Run } from '../src/ot/index.js';
+import { describeEnvironment, median } from './environment.js';
+import { referenceApply, referenceNormalize } from './ot-reference.js';
+import { TRACE_CREDIT, loadAutomergePaper, replayReference, replayTree, replayYjs } from './ot-trace.js';
+import { rng } from './ot-rng.js';
+
+type Kind = 'insert' | 'delete' | 'format';
+const KINDS: readonly Kind[] = ['insert', 'delete', 'format'];
+
+const SHAPES: readonly { chars: number; runs: number }[] = [
+  { chars: 1_000, runs: 1 },
+  { chars: 100_000, runs: 1 },
+  { chars: 1_000_000, runs: 1 },
+  { chars: 100_000, runs: 1_000 },
+  { chars: 100_000, runs: 10_000 },
+  { chars: 1_000_000, runs: 100_000 },
+];
+
+/** `chars` random letters in `runs` runs alternating bold and plain. */
+function makeRuns(chars: number, runs: number, next: () => number): Run[] {
+  const out: Run[] = [];
+  const per = Math.floor(chars / runs);
+  for (let r = 0; r < runs; r++) {
+    const n = r === runs - 1 ? chars - per * (runs - 1) : per;
+    let text = '';
+    for (let i = 0; i < n; i++) text += String.fromCharCode(97 + Math.floor(next() * 26));
+    out.push(r % 2 === 0 ? { text } : { text, attrs: { bold: true } });
+  }
+  return out;
+}
+
+function randomEdit(kind: Kind, length: number, next: () => number): Change {
+  const pos = Math.floor(next() * (kind === 'insert' ? length + 1 : length));
+  const op: Op =
+    kind === 'insert'
+      ? { type: 'insert', pos, text: 'x' }
+      : kind === 'delete'
+        ? { type: 'delete', pos, len: 1 }
+        : { type: 'format', pos, len: 1, attrs: { italic: next() < 0.5 ? true : null } };
+  return [op];
+}
+
+/** Median µs per edit for the tree: batches of 100 edits on the evolving document. */
+function timeTree(start: Doc, kind: Kind, next: () => number): number {
+  const perEdit: number[] = [];
+  let doc = start;
+  for (let batch = 0; batch < 40; batch++) {
+    let length = doc.length;
+    const edits = Array.from({ length: 100 }, () => {
+      const edit = randomEdit(kind, length, next);
+      length += kind === 'insert' ? 1 : kind === 'delete' ? -1 : 0;
+      return edit;
+    });
+    const t0 = performance.now();
+    for (const e of edits) doc = apply(doc, e);
+    perEdit.push(((performance.now() - t0) * 1000) / edits.length);
+    // Untimed: put back as many characters as were deleted, so a small document never runs out.
+    if (kind === 'delete') for (let i = 0; i < edits.length; i++) doc = apply(doc, randomEdit('insert', doc.length, next));
+  }
+  return median(perEdit);
+}
+
+/** Median µs per edit for the run array: single edits until ~1 s or 300 edits (at least 5). */
+function timeReference(start: DocState, kind: Kind, next: () => number): number {
+  const perEdit: number[] = [];
+  let doc = start;
+  let length = start.reduce((n, r) => n + r.text.length, 0);
+  const deadline = performance.now() + 1000;
+  while (perEdit.length < 5 || (perEdit.length < 300 && performance.now() < deadline)) {
+    const edit = randomEdit(kind, length, next);
+    const t0 = performance.now();
+    doc = referenceApply(doc, edit);
+    perEdit.push((performance.now() - t0) * 1000);
+    length += kind === 'insert' ? 1 : kind === 'delete' ? -1 : 0;
+  }
+  return median(perEdit);
+}
+
+const fmtUs = (us: number): string => (us < 10 ? us.toFixed(2) : us < 1000 ? us.toFixed(1) : us.toFixed(0)) + ' µs';
+const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const pad = (s: string, n: number): string => s.padEnd(n);
+
+function editTable(): Map<string, number> {
+  const next = rng(12);
+  // Warm the JIT on a small document first so the first row is not compile time.
+  const warm = Doc.fromRuns(makeRuns(10_000, 100, next));
+  for (const kind of KINDS) timeTree(warm, kind, next);
+  const figures = new Map<string, number>();
+  console.log('\n## Single-character edits at random positions, pure apply (median per edit)\n');
+  console.log('| document | new insert | new delete | new format | old insert | old delete | old format | old/new (insert) | new edits/s (insert) |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const { chars, runs } of SHAPES) {
+    const runList = makeRuns(chars, runs, next);
+    const tree = Doc.fromRuns(runList);
+    const array = referenceNormalize(runList);
+    const label = `${fmtInt(chars)} chars, ${fmtInt(runs)} run${runs === 1 ? '' : 's'}`;
+    const fresh = KINDS.map((k) => timeTree(tree, k, next));
+    const old = KINDS.map((k) => timeReference(array, k, next));
+    KINDS.forEach((k, i) => figures.set(`${chars}/${runs}/${k}`, fresh[i] as number));
+    const ratio = (old[0] as number) / (fresh[0] as number);
+    console.log(`| ${pad(label, 28)} | ${fresh.map(fmtUs).join(' | ')} | ${old.map(fmtUs).join(' | ')} | ${ratio.toFixed(0)}× | ${fmtInt(1e6 / (fresh[0] as number))} |`);
+  }
+  console.log('\nTargets: <= 5 µs at 1,000,000 chars / 100,000 runs, and within 2× of the 1,000-char figure:');
+  for (const k of KINDS) {
+    const big = figures.get(`1000000/100000/${k}`) ?? Number.NaN;
+    const small = figures.get(`1000/1/${k}`) ?? Number.NaN;
+    console.log(`  ${pad(k, 6)}: ${fmtUs(big)} (${big <= 5 ? 'ok' : 'MISSED'}), ${(big / small).toFixed(2)}× the 1k figure (${big / small <= 2 ? 'ok' : 'MISSED'})`);
+  }
+  return figures;
+}
+
+function traceTable(): void {
+  console.log('\n## automerge-paper trace (259,778 edits), replayed through apply and through Yjs\n');
+  const trace = loadAutomergePaper();
+  if (trace === undefined) {
+    console.log('traces not found (set RELAY_TRACES to the folder holding automerge-paper.json.gz): skipped');
+    return;
+  }
+  // Three rounds interleaved, so drift in machine load hits every contender alike.
+  const tree: number[] = [];
+  const yjs: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    tree.push(replayTree(trace));
+    yjs.push(replayYjs(trace));
+  }
+  const old = replayReference(trace);
+  const t = median(tree);
+  const y = median(yjs);
+  console.log('| replay | median of 3 | edits/s |');
+  console.log('|---|---|---|');
+  console.log(`| new (Doc, apply) | ${t.toFixed(0)} ms | ${fmtInt((trace.changes.length / t) * 1000)} |`);
+  console.log(`| old (run array, apply), 1 round | ${old.toFixed(0)} ms | ${fmtInt((trace.changes.length / old) * 1000)} |`);
+  console.log(`| Yjs ${yjsVersion()} (Y.Text, local) | ${y.toFixed(0)} ms | ${fmtInt((trace.changes.length / y) * 1000)} |`);
+  console.log(`\nnew vs old: ${(old / t).toFixed(1)}× faster; new vs Yjs: ${(y / t).toFixed(2)}× (${t < y ? 'faster' : 'SLOWER'}); target <= 500 ms: ${t <= 500 ? 'ok' : 'MISSED'}`);
+  console.log(`Trace credit: ${TRACE_CREDIT}.`);
+}
+
+function yjsVersion(): string {
+  const pkg: unknown = createRequire(import.meta.url)('yjs/package.json');
+  return typeof pkg === 'object' && pkg !== null && 'version' in pkg ? String(pkg.version) : '?';
+}
+
+function heapOf(build: () => unknown): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const before = process.memoryUsage().heapUsed;
+  const kept = build();
+  gc?.();
+  const bytes = process.memoryUsage().heapUsed - before;
+  if (kept === undefined) throw new Error('unreachable');
+  return bytes;
+}
+
+function memoryTable(): void {
+  console.log('\n## Heap held by one document (1,000,000 chars, 100,000 runs)\n');
+  if ((globalThis as { gc?: unknown }).gc === undefined) console.log('(run with node --expose-gc for exact figures)');
+  const runList = makeRuns(1_000_000, 100_000, rng(7));
+  // Both forms share the run texts (about 2 MiB of characters), so this is structure overhead.
+  const tree = heapOf(() => Doc.fromRuns(runList));
+  const array = heapOf(() => referenceNormalize(runList));
+  console.log(`structure beyond the shared texts: new (tree) ${(tree / 2 ** 20).toFixed(1)} MiB; old (run array) ${(array / 2 ** 20).toFixed(1)} MiB`);
+}
+
+console.log(`# bench:ot — ${describeEnvironment()}`);
+console.log(`yjs ${yjsVersion()}`);
+editTable();
+traceTable();
+memoryTable();
