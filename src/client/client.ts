@@ -3,7 +3,11 @@ import type { ServerMessage, UserInfo } from '../protocol/messages.js';
 import { DocumentSession, type DocumentMessage, type DocumentTransport } from './document.js';
 import { Emitter } from './emitter.js';
 import { silentLogger, type Logger } from './logger.js';
-import { randomDelay, refreshDelayMs, tokenExpiry } from './token.js';
+import { Backoff, fullJitter } from './backoff.js';
+import { NetworkWatch } from './network-watch.js';
+import { UnauthorizedError, type ClientStatus, type ConnectionState } from './status.js';
+import { httpTokenChecker, tokenCheckUrl, type TokenChecker } from './token-check.js';
+import { refreshDelayMs, tokenExpiry } from './token.js';
 
 /** The part of the WHATWG WebSocket the client uses: browsers' WebSocket and the `ws` package fit. */
 export interface WebSocketLike {
@@ -27,8 +31,17 @@ export interface RelayClientOptions {
   readonly WebSocket?: WebSocketConstructor;
   /** This client session's actor id (a UUID); made once per RelayClient by default. */
   readonly actor?: string;
-  /** Reconnect delays are drawn uniformly from [minDelayMs, maxDelayMs] (defaults 500, 10000). */
+  /**
+   * Exponential backoff with full jitter: the n-th retry in a row waits a uniform random time
+   * in [0, min(maxDelayMs, minDelayMs · 2^n)] (defaults 500 and 30000).
+   */
   readonly reconnect?: { readonly minDelayMs?: number; readonly maxDelayMs?: number };
+  /**
+   * How a socket that closed before opening is told apart from a network failure (browsers
+   * hide the HTTP status of a refused upgrade). Default: GET `<url>/check-token`; false: never
+   * check (a refused token is then retried like a network failure).
+   */
+  readonly tokenCheck?: TokenChecker | false;
   /** Give up on a connection attempt that has no `hello` after this long (default 15000). */
   readonly connectTimeoutMs?: number;
   /** Defaults to silence; `console` works. Tokens are never logged. */
@@ -44,11 +57,17 @@ export interface ClientEvents {
   disconnected: (info: { code: number; reason: string; reconnectInMs: number | undefined }) => void;
   /** Something failed that the client handles itself (a token fetch, a socket error). */
   warning: (message: string) => void;
+  /** The connection state or the number of pending edits changed. */
+  status: (status: ClientStatus) => void;
+  /** The relay refused the token: the client stops retrying until `reconnect()`. */
+  unauthorized: (info: { reason: string }) => void;
 }
 
 const OPEN = 1;
 const MIN_REFRESH_DELAY_MS = 5_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A connection that lasted this long was a success: the next failure backs off from the start. */
+const STABLE_CONNECTION_MS = 10_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -76,6 +95,15 @@ export class RelayClient extends Emitter<ClientEvents> {
   private readonly minDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly logger: Logger;
+  private readonly backoff: Backoff;
+  private readonly network: NetworkWatch;
+  private readonly tokenChecker: TokenChecker | undefined;
+  private connectionState: ConnectionState = { state: 'connecting' };
+  private lastEmitted = '';
+  /** Whether the current socket ever opened, and with which token: a refusal is checked only before. */
+  private socketOpened = false;
+  private socketToken: string | undefined;
+  private connectedAt: number | undefined;
 
   constructor(private readonly options: RelayClientOptions) {
     super();
@@ -85,8 +113,19 @@ export class RelayClient extends Emitter<ClientEvents> {
     this.actor = options.actor ?? globalThis.crypto.randomUUID();
     if (!UUID.test(this.actor)) throw new TypeError('options.actor must be a UUID');
     this.minDelayMs = options.reconnect?.minDelayMs ?? 500;
-    this.maxDelayMs = Math.max(this.minDelayMs, options.reconnect?.maxDelayMs ?? 10_000);
+    this.maxDelayMs = Math.max(this.minDelayMs, options.reconnect?.maxDelayMs ?? 30_000);
     this.logger = options.logger ?? silentLogger;
+    this.backoff = new Backoff(this.minDelayMs, this.maxDelayMs);
+    const checkUrl = tokenCheckUrl(options.url);
+    this.tokenChecker = options.tokenCheck === false ? undefined : (options.tokenCheck ?? (checkUrl ? httpTokenChecker(checkUrl) : undefined));
+    this.network = new NetworkWatch({ online: () => this.onOnline(), offline: () => this.onOffline() });
+  }
+
+  /** What to show the user: the connection state and the local edits not yet acknowledged. */
+  get status(): ClientStatus {
+    let pending = 0;
+    for (const doc of this.documents.values()) pending += doc.pendingEdits;
+    return { ...this.connectionState, pending };
   }
 
   /** True while a relay connection is up and greeted. */
@@ -105,6 +144,7 @@ export class RelayClient extends Emitter<ClientEvents> {
    */
   async open(documentId: string): Promise<DocumentSession> {
     if (this.closedByUser) throw new Error('the client is closed');
+    if (this.connectionState.state === 'unauthorized') throw new UnauthorizedError(this.connectionState.reason);
     if (!UUID.test(documentId)) throw new TypeError(`document ids are UUIDs, got "${documentId.slice(0, 40)}"`);
     // The relay answers in lower case; the same spelling keeps the routing of its replies simple.
     const docId = documentId.toLowerCase();
@@ -114,7 +154,9 @@ export class RelayClient extends Emitter<ClientEvents> {
       this.documents.set(docId, created);
       created.on('closed', () => {
         if (this.documents.get(docId) === created) this.documents.delete(docId);
+        this.emitStatus();
       });
+      created.on('pending', () => this.emitStatus());
       if (this.connected) this.send(created.joinMessage());
       doc = created;
     }
@@ -131,10 +173,26 @@ export class RelayClient extends Emitter<ClientEvents> {
   /** Closes the connection for good. */
   close(): void {
     this.closedByUser = true;
+    this.network.dispose();
     this.clearTimers();
     for (const doc of [...this.documents.values()]) doc.close();
     this.documents.clear();
     this.socket?.close(CloseCode.normal, 'client closed');
+    this.setState({ state: 'closed' });
+  }
+
+  /**
+   * Connects now instead of waiting for the next retry: for a "reconnect now" button, and after
+   * `unauthorized` once the user has logged in again (the token provider must then return a
+   * good token).
+   */
+  reconnect(): void {
+    if (this.closedByUser) return;
+    if (this.connectionState.state === 'unauthorized') this.setState({ state: 'connecting' });
+    this.backoff.reset();
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    void this.ensureConnected();
   }
 
   /** For tests and "reconnect now" buttons: drops the connection as a network failure would. */
@@ -161,7 +219,7 @@ export class RelayClient extends Emitter<ClientEvents> {
       get cursorThrottleMs() {
         return client.limits.cursorThrottleMs;
       },
-      retryDelayMs: () => randomDelay(client.minDelayMs, client.maxDelayMs),
+      retryDelayMs: () => fullJitter(Math.min(client.maxDelayMs, client.minDelayMs * 4)),
       reconnect: (reason) => client.dropSocket(reason),
       logger: client.logger,
     };
@@ -183,7 +241,12 @@ export class RelayClient extends Emitter<ClientEvents> {
   }
 
   private ensureConnected(): Promise<void> {
-    if (this.closedByUser || this.socket || this.reconnectTimer) return Promise.resolve();
+    if (this.closedByUser || this.socket || this.reconnectTimer || this.connectionState.state === 'unauthorized') return Promise.resolve();
+    if (!this.network.online) {
+      this.setState({ state: 'offline' });
+      return Promise.resolve();
+    }
+    if (!this.connecting) this.setState({ state: 'connecting' });
     this.connecting ??= this.connect().finally(() => {
       this.connecting = undefined;
     });
@@ -196,21 +259,26 @@ export class RelayClient extends Emitter<ClientEvents> {
       token = await this.options.token();
     } catch (err) {
       this.warn(`token provider failed: ${err instanceof Error ? err.message : String(err)}`);
-      this.scheduleReconnect(randomDelay(this.minDelayMs, this.maxDelayMs));
+      this.scheduleReconnect(this.backoff.next());
       return;
     }
-    if (this.closedByUser) return;
+    if (this.closedByUser || this.connectionState.state === 'unauthorized') return;
     let socket: WebSocketLike;
     try {
       socket = new this.WebSocketImpl(this.options.url, [PROTOCOL, `${TOKEN_PROTOCOL_PREFIX}${token}`]);
     } catch (err) {
       this.warn(`cannot open a WebSocket: ${err instanceof Error ? err.message : String(err)}`);
-      this.scheduleReconnect(randomDelay(this.minDelayMs, this.maxDelayMs));
+      this.scheduleReconnect(this.backoff.next());
       return;
     }
     this.socket = socket;
     this.greeted = false;
     this.draining = undefined;
+    this.socketOpened = false;
+    this.socketToken = token;
+    socket.onopen = () => {
+      if (socket === this.socket) this.socketOpened = true;
+    };
     socket.onmessage = (event) => this.onMessage(socket, event.data);
     socket.onerror = () => undefined; // a close event follows
     socket.onclose = (event) => this.onClose(socket, event.code, event.reason);
@@ -261,6 +329,8 @@ export class RelayClient extends Emitter<ClientEvents> {
         this.session = message.session;
         this.limits = message.limits;
         this.logger.info('connected to the relay', { session: message.session });
+        this.connectedAt = Date.now();
+        this.setState({ state: 'connected' });
         this.startPings(socket);
         this.emit('connected', { session: message.session, user: message.user });
         for (const doc of this.documents.values()) this.send(doc.joinMessage());
@@ -310,22 +380,80 @@ export class RelayClient extends Emitter<ClientEvents> {
     this.refreshTimer = undefined;
     this.connectTimer = undefined;
     for (const doc of this.documents.values()) doc.connectionLost();
-    if (this.closedByUser) {
+    if (this.connectedAt !== undefined && Date.now() - this.connectedAt >= STABLE_CONNECTION_MS) this.backoff.reset();
+    this.connectedAt = undefined;
+    if (this.closedByUser || !this.network.online) {
       this.emit('disconnected', { code, reason, reconnectInMs: undefined });
+      if (!this.closedByUser) this.setState({ state: 'offline' });
       return;
     }
+    const refusedToken = !this.socketOpened ? this.socketToken : undefined;
+    if (refusedToken !== undefined && this.tokenChecker) {
+      void this.checkRefusal(refusedToken, code, reason);
+      return;
+    }
+    this.reconnectAfterClose(code, reason);
+  }
+
+  /** The socket never opened: was it the token? A 401 from the check ends the retries. */
+  private async checkRefusal(token: string, code: number, reason: string): Promise<void> {
+    const verdict = this.tokenChecker ? await this.tokenChecker(token) : { valid: undefined };
+    if (this.closedByUser || this.socket) return;
+    if (verdict.valid === false) {
+      this.logger.warn('the relay refused the token', { reason: verdict.reason });
+      this.emit('disconnected', { code, reason, reconnectInMs: undefined });
+      this.setState({ state: 'unauthorized', reason: verdict.reason });
+      const error = new UnauthorizedError(verdict.reason);
+      for (const doc of this.documents.values()) doc.failJoin(error);
+      this.emit('unauthorized', { reason: verdict.reason });
+      return;
+    }
+    this.reconnectAfterClose(code, reason);
+  }
+
+  private reconnectAfterClose(code: number, reason: string): void {
     let delay: number;
     if (this.draining) delay = this.draining.reconnectAfterMs;
     else if (code === CloseCode.tokenExpired) delay = Math.min(this.minDelayMs, 1000);
-    else delay = randomDelay(this.minDelayMs, this.maxDelayMs);
+    else delay = this.backoff.next();
     this.draining = undefined;
     this.logger.info('disconnected from the relay', { code, reason, reconnectInMs: delay });
     this.emit('disconnected', { code, reason, reconnectInMs: delay });
     this.scheduleReconnect(delay);
   }
 
+  private onOffline(): void {
+    if (this.closedByUser || this.connectionState.state === 'unauthorized') return;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const socket = this.socket;
+    // Waiting for a heartbeat to notice would take up to three intervals.
+    if (socket) this.abandon(socket, 'the browser went offline');
+    else this.setState({ state: 'offline' });
+  }
+
+  private onOnline(): void {
+    if (this.closedByUser || this.connectionState.state === 'unauthorized') return;
+    this.reconnect();
+  }
+
+  private setState(state: ConnectionState): void {
+    this.connectionState = state;
+    this.emitStatus();
+  }
+
+  /** Emits the status when it differs from the last one emitted. */
+  private emitStatus(): void {
+    const status = this.status;
+    const key = JSON.stringify(status);
+    if (key === this.lastEmitted) return;
+    this.lastEmitted = key;
+    this.emit('status', status);
+  }
+
   private scheduleReconnect(delayMs: number): void {
     if (this.closedByUser || this.reconnectTimer) return;
+    this.setState({ state: 'reconnecting', at: Date.now() + delayMs });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       void this.ensureConnected();

@@ -32,6 +32,8 @@ export interface DocumentEvents {
   resynced: () => void;
   closed: (reason: CloseReason) => void;
   role: (role: Role) => void;
+  /** The number of local edits not yet acknowledged changed (see `pendingEdits`). */
+  pending: (count: number) => void;
 }
 
 /** What a document sends; the connection adds its own (auth, ping). */
@@ -103,6 +105,9 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   private joinWaiters: Waiter[] = [];
   private syncWaiters: Waiter[] = [];
   private resendTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Local edits (submit calls) in the buffer and in flight, for "N pending" displays. */
+  private bufferEdits = 0;
+  private inflightEdits = 0;
   private joinRetryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -162,6 +167,11 @@ export class DocumentSession extends Emitter<DocumentEvents> {
     return this.inflight !== undefined || this.buffer !== undefined;
   }
 
+  /** Local edits (submit calls) not yet acknowledged by the relay. */
+  get pendingEdits(): number {
+    return this.pending ? this.bufferEdits + this.inflightEdits : 0;
+  }
+
   /** True while a change is sent and not yet acknowledged. */
   get changeInFlight(): boolean {
     return this.inflight !== undefined;
@@ -215,8 +225,10 @@ export class DocumentSession extends Emitter<DocumentEvents> {
     this.local = apply(this.local, ops);
     const buffer = this.buffer ? compose(this.buffer, ops) : ops;
     this.buffer = buffer.length > 0 ? buffer : undefined;
+    this.bufferEdits += 1;
     this.outbox.transform(ops);
     this.flush();
+    this.emit('pending', this.pendingEdits);
     if (this.others.size > 0) this.emitPresence();
     if (!this.pending) this.settled();
   }
@@ -244,6 +256,11 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   /** The join message for the current state: a rejoin asks only for what it missed. */
   joinMessage(): DocumentMessage {
     return this.hasBase ? { type: 'join', doc: this.id, rev: this.base } : { type: 'join', doc: this.id };
+  }
+
+  /** The connection cannot join anyone (the token was refused): open() calls waiting for this document fail. */
+  failJoin(error: Error): void {
+    for (const w of this.joinWaiters.splice(0)) w.reject(error);
   }
 
   waitJoined(): Promise<void> {
@@ -306,6 +323,9 @@ export class DocumentSession extends Emitter<DocumentEvents> {
     if (!this.joinedNow || !this.transport.connected || this.inflight || !this.buffer) return;
     const { first, rest } = takeChange(this.buffer, this.transport.maxOps, this.transport.maxMessageBytes);
     this.buffer = rest.length > 0 ? rest : undefined;
+    // The edits count with the last piece of a split buffer.
+    this.inflightEdits = this.buffer ? 0 : this.bufferEdits;
+    if (!this.buffer) this.bufferEdits = 0;
     this.inflight = { seq: this.nextSeq++, sentOps: first, sentRev: this.base, ops: first };
     this.sendInflight();
   }
@@ -341,6 +361,8 @@ export class DocumentSession extends Emitter<DocumentEvents> {
       this.base = message.rev;
       this.inflight = undefined;
       this.buffer = undefined;
+      this.bufferEdits = 0;
+      this.inflightEdits = 0;
     } else {
       // joinedNow is still false here, so an ack among these sends nothing until the list is done.
       for (const change of message.changes ?? []) {
@@ -423,6 +445,8 @@ export class DocumentSession extends Emitter<DocumentEvents> {
       return;
     }
     this.inflight = undefined;
+    this.inflightEdits = 0;
+    this.emit('pending', this.pendingEdits);
     if (count > 0) {
       this.base = rev + count;
       // Stored selections are at the relay's revision, which now includes our change.
@@ -496,6 +520,9 @@ export class DocumentSession extends Emitter<DocumentEvents> {
     this.transport.logger.warn('resynchronising a document', { doc: this.id, reason });
     this.inflight = undefined;
     this.buffer = undefined;
+    this.bufferEdits = 0;
+    this.inflightEdits = 0;
+    this.emit('pending', 0);
     this.hasBase = false;
     this.joinedNow = false;
     this.resyncing = true;

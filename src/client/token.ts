@@ -19,8 +19,3 @@ export function refreshDelayMs(expiresAt: number, nowMs: number): number {
   const remaining = expiresAt * 1000 - nowMs;
   return Math.max(0, remaining > 120_000 ? remaining - 60_000 : remaining / 2);
 }
-
-/** A reconnect delay drawn uniformly from [min, max]: clients spread out instead of stampeding. */
-export function randomDelay(minMs: number, maxMs: number, random: () => number = Math.random): number {
-  return Math.round(minMs + random() * Math.max(0, maxMs - minMs));
-}

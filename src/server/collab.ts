@@ -20,6 +20,7 @@ import { Connection, type JoinedDocument, type SocketData } from './connection.j
 import { sendJson } from './http.js';
 import { RateLimiter } from './rate-limit.js';
 import { readUpgradeRequest } from './upgrade.js';
+import { addTokenCheckRoute } from './token-check.js';
 import { userInfoFrom } from './user-info.js';
 
 const MAX_DOCUMENTS_PER_CONNECTION = 100;
@@ -115,6 +116,7 @@ export class CollabServer implements CommitListener, BusHandlers {
         this.closed(ws);
       },
     });
+    addTokenCheckRoute(this.app, this.deps.keys, this.deps.verify, this.deps.log);
     this.heartbeatTimer = setInterval(() => this.heartbeat(), config.heartbeatIntervalSecs * 1000);
     this.heartbeatTimer.unref();
     // Joined connections are re-checked often enough that a revocation takes effect within

@@ -407,7 +407,7 @@ describe('RelayClient over a scripted network', () => {
     client.close();
   });
 
-  it('reconnects after a random delay within [min, max], never before', async () => {
+  it('reconnects after a delay with full jitter under a doubling ceiling, never before', async () => {
     for (const draw of [0, 0.37, 0.999999]) {
       vi.spyOn(Math, 'random').mockReturnValue(draw);
       const net = new FakeNetwork();
@@ -417,10 +417,9 @@ describe('RelayClient over a scripted network', () => {
       await openDoc(net, client);
       net.sockets[0]?.drop();
       const delay = delays[0] ?? -1;
-      expect(delay).toBeGreaterThanOrEqual(500);
-      expect(delay).toBeLessThanOrEqual(10_000);
-      await vi.advanceTimersByTimeAsync(delay - 1);
-      expect(net.sockets).toHaveLength(0);
+      expect(delay).toBe(Math.round(draw * 500));
+      await vi.advanceTimersByTimeAsync(Math.max(0, delay - 1));
+      if (delay > 0) expect(net.sockets).toHaveLength(0);
       await vi.advanceTimersByTimeAsync(1);
       expect(net.sockets).toHaveLength(1);
       await settle(net);
@@ -428,6 +427,90 @@ describe('RelayClient over a scripted network', () => {
       client.close();
       vi.restoreAllMocks();
     }
+  });
+
+  it('doubles the ceiling with every failure in a row, up to maxDelayMs, and reports reconnecting(at)', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.999999);
+    const net = new FakeNetwork();
+    const client = makeClient(net, { min: 100, max: 1000 });
+    const delays: Array<number | undefined> = [];
+    const states: string[] = [];
+    client.on('disconnected', ({ reconnectInMs }) => delays.push(reconnectInMs));
+    client.on('status', (s) => states.push(s.state === 'reconnecting' ? `reconnecting+${s.at - Date.now()}` : s.state));
+    await openDoc(net, client);
+    for (let i = 0; i < 6; i++) {
+      net.sockets[0]?.drop();
+      await vi.advanceTimersByTimeAsync(delays.at(-1) ?? 0);
+      await settle(net);
+    }
+    expect(delays).toEqual([100, 200, 400, 800, 1000, 1000]);
+    expect(states.slice(0, 4)).toEqual(['connecting', 'connected', 'reconnecting+100', 'connecting']);
+    client.close();
+    expect(client.status.state).toBe('closed');
+  });
+
+  it('counts pending edits in its status until the relay acknowledges them', async () => {
+    const net = new FakeNetwork();
+    const client = makeClient(net);
+    const doc = await openDoc(net, client);
+    const seen: number[] = [];
+    client.on('status', (s) => seen.push(s.pending));
+    doc.insert(0, 'a');
+    doc.insert(1, 'b');
+    doc.insert(2, 'c');
+    expect(client.status).toEqual({ state: 'connected', pending: 3 });
+    await settle(net);
+    expect(client.status).toEqual({ state: 'connected', pending: 0 });
+    expect(seen).toEqual([1, 2, 3, 2, 0]);
+    client.close();
+  });
+
+  it('rejects open() and reports unauthorized when the socket never opened and the token check says 401', async () => {
+    const net = new FakeNetwork();
+    const checked: string[] = [];
+    const client = new RelayClient({
+      url: 'ws://relay.test/collab',
+      token: () => token('mallory'),
+      WebSocket: net.WebSocket,
+      tokenCheck: async (t) => {
+        checked.push(t);
+        return { valid: false, reason: 'token expired' };
+      },
+    });
+    const unauthorized: string[] = [];
+    client.on('unauthorized', ({ reason }) => unauthorized.push(reason));
+    const opening = client.open(DOC);
+    const failed = expect(opening).rejects.toMatchObject({ code: 'unauthorized', reason: 'token expired' });
+    await vi.advanceTimersByTimeAsync(0);
+    net.sockets[0]?.drop(); // refused before open, as a browser sees a 401
+    await vi.advanceTimersByTimeAsync(0);
+    await failed;
+    expect(checked).toEqual([token('mallory')]);
+    expect(unauthorized).toEqual(['token expired']);
+    expect(client.status.state).toBe('unauthorized');
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(net.sockets).toHaveLength(0); // no retries
+    await expect(client.open(DOC)).rejects.toMatchObject({ code: 'unauthorized' });
+    client.close();
+  });
+
+  it('retries as a network failure when the token check cannot say', async () => {
+    const net = new FakeNetwork();
+    const client = new RelayClient({
+      url: 'ws://relay.test/collab',
+      token: () => token('alice'),
+      WebSocket: net.WebSocket,
+      reconnect: { minDelayMs: 100, maxDelayMs: 100 },
+      tokenCheck: async () => ({ valid: undefined }),
+    });
+    const opening = client.open(DOC);
+    await vi.advanceTimersByTimeAsync(0);
+    net.sockets[0]?.drop();
+    await vi.advanceTimersByTimeAsync(100);
+    await settle(net);
+    await opening;
+    expect(client.status.state).toBe('connected');
+    client.close();
   });
 
   it('counts its own change among the missed ones as the ack when the ack was lost (applied once, not resent)', async () => {

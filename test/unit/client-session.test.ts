@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DocumentSession, type DocumentMessage, type DocumentTransport } from '../../src/client/document.js';
 import { silentLogger } from '../../src/client/logger.js';
-import { randomDelay, refreshDelayMs, tokenExpiry } from '../../src/client/token.js';
+import { Backoff, fullJitter } from '../../src/client/backoff.js';
+import { tokenCheckUrl } from '../../src/client/token-check.js';
+import { refreshDelayMs, tokenExpiry } from '../../src/client/token.js';
 import { docFromText } from '../../src/ot/index.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
 
@@ -307,13 +309,22 @@ describe('client document session: refusals and recovery', () => {
 });
 
 describe('client timing helpers', () => {
-  it('draws reconnect delays uniformly within [min, max]', () => {
-    expect(randomDelay(500, 10_000, () => 0)).toBe(500);
-    expect(randomDelay(500, 10_000, () => 0.9999999)).toBe(10_000);
-    const draws = Array.from({ length: 1000 }, () => randomDelay(100, 200));
-    expect(Math.min(...draws)).toBeGreaterThanOrEqual(100);
+  it('draws reconnect delays with full jitter under a ceiling that doubles up to the cap', () => {
+    const top = new Backoff(500, 10_000, () => 0.9999999);
+    expect(Array.from({ length: 7 }, () => top.next())).toEqual([500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
+    top.reset();
+    expect(top.next()).toBe(500);
+    expect(new Backoff(500, 10_000, () => 0).next()).toBe(0);
+    const draws = Array.from({ length: 1000 }, () => fullJitter(200));
+    expect(Math.min(...draws)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...draws)).toBeLessThanOrEqual(200);
     expect(new Set(draws).size).toBeGreaterThan(50);
+  });
+
+  it('maps the collab URL to its token check endpoint', () => {
+    expect(tokenCheckUrl('wss://relay.example.com/collab')).toBe('https://relay.example.com/collab/check-token');
+    expect(tokenCheckUrl('ws://127.0.0.1:8080/collab/?access_token=x')).toBe('http://127.0.0.1:8080/collab/check-token');
+    expect(tokenCheckUrl('not a url')).toBeUndefined();
   });
 
   it('reads exp from a JWT and refreshes a minute early, or halfway through a short lifetime', () => {
