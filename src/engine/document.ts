@@ -2,7 +2,7 @@ import { OtError, apply, docLength, emptyDoc, transform, transformSelection, val
 import type { Change, DocState, Selection } from '../ot/types.js';
 import { ErrorCode } from '../protocol/codes.js';
 import { EngineError } from './errors.js';
-import { RevisionConflict, type ActorRecord, type CommittedChange, type OpLogStore } from './ports.js';
+import { RevisionConflict, StoreRejected, type ActorRecord, type CommittedChange, type OpLogStore } from './ports.js';
 import { PresenceTable } from './presence.js';
 
 /** A change as a client sent it: ops made on the document at revision `rev`. */
@@ -48,6 +48,8 @@ export interface EngineOptions {
   /** Delay before retrying a commit after the database failed (attempt 0, 1, ...). */
   readonly retryDelayMs: (attempt: number) => number;
   readonly onStoreError: (docId: string, err: unknown, attempt: number) => void;
+  /** A change the op log refused for good (e.g. a value PostgreSQL cannot hold): it was refused, the rest committed. */
+  readonly onChangeRejectedByStore?: (docId: string, err: StoreRejected) => void;
 }
 
 interface Queued {
@@ -100,9 +102,12 @@ export class DocumentEngine {
     this.lastSnapshotRev = snapshot.rev;
   }
 
-  /** Loads a document: its latest snapshot plus the ops committed after it. */
+  /**
+   * Loads a document: its latest snapshot plus the ops committed after it. A document never
+   * written is empty at revision 0; its row is created by its first commit, not here, so joins
+   * to ids nobody writes to leave nothing behind.
+   */
   static async load(id: string, store: OpLogStore, listener: CommitListener, options: EngineOptions): Promise<DocumentEngine> {
-    await store.ensureDocument(id);
     const snapshot = (await store.latestSnapshot(id)) ?? { rev: 0, content: emptyDoc };
     const tail = await store.readChanges(id, snapshot.rev);
     let content = snapshot.content;
@@ -204,7 +209,12 @@ export class DocumentEngine {
     if (sub.rev > this.head) {
       throw new EngineError(ErrorCode.badClock, `clock claims revision ${sub.rev} but the document is at ${this.head}`);
     }
-    const record = await this.loadActorPatiently(sub.actor);
+    let record = await this.loadActorPatiently(sub.actor);
+    if (record && sub.seq > record.lastSeq + 1) {
+      // Our record may be stale: another replica may have committed this actor's changes
+      // since, and one that transformed into nothing was never broadcast. The log knows.
+      record = await this.loadActorPatiently(sub.actor, true);
+    }
     // Everything from here to the enqueue is synchronous, so the checks hold when it is queued.
     if (record && record.userId !== sub.userId) {
       throw new EngineError(ErrorCode.badClock, 'actor id belongs to another user');
@@ -257,11 +267,12 @@ export class DocumentEngine {
   }
 
   /** A database outage must not turn a valid change into an error: wait for the log to answer. */
-  private async loadActorPatiently(actor: string): Promise<ActorRecord | undefined> {
+  private async loadActorPatiently(actor: string, fresh = false): Promise<ActorRecord | undefined> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.loadActor(actor);
+        return await this.loadActor(actor, fresh);
       } catch (err) {
+        if (err instanceof StoreRejected) throw new EngineError(ErrorCode.badClock, 'the clock names an actor the op log cannot hold');
         if (this.closed) throw new EngineError(ErrorCode.unavailable, 'the relay is shutting down; resend after reconnecting');
         this.options.onStoreError(this.id, err, attempt);
         await new Promise((r) => setTimeout(r, this.options.retryDelayMs(attempt)));
@@ -269,16 +280,16 @@ export class DocumentEngine {
     }
   }
 
-  private loadActor(actor: string): Promise<ActorRecord | undefined> {
+  /** The actor's progress, from memory unless `fresh` (then re-read from the log). */
+  private loadActor(actor: string, fresh = false): Promise<ActorRecord | undefined> {
     const known = this.actors.get(actor);
-    if (known) return Promise.resolve(known);
+    if (known && !fresh) return Promise.resolve(known);
     let loading = this.actorLoads.get(actor);
     if (!loading) {
       loading = this.store.actor(this.id, actor).then(
         (record) => {
           this.actorLoads.delete(actor);
-          // A commit may have recorded a newer state while we read.
-          if (record && !this.actors.has(actor)) this.actors.set(actor, record);
+          this.noteActor(actor, record);
           return this.actors.get(actor);
         },
         (err: unknown) => {
@@ -289,6 +300,11 @@ export class DocumentEngine {
       this.actorLoads.set(actor, loading);
     }
     return loading;
+  }
+
+  /** Keeps the newest progress we know of (a commit may have recorded a newer one while we read). */
+  private noteActor(actor: string, record: ActorRecord | undefined): void {
+    if (record && (this.actors.get(actor)?.lastSeq ?? 0) < record.lastSeq) this.actors.set(actor, record);
   }
 
   // ---- the commit loop -----------------------------------------------------------------------
@@ -363,14 +379,19 @@ export class DocumentEngine {
         await this.backOff(err, attempt, live);
         continue;
       }
-      const toWrite = prepared.changes.filter((c) => c.ops.length > 0);
       try {
-        if (toWrite.length > 0) await this.store.append(this.id, toWrite);
+        // Empty changes too: the log records their actor's progress.
+        if (prepared.changes.length > 0) await this.store.append(this.id, prepared.changes);
       } catch (err) {
         if (err instanceof RevisionConflict) {
-          // Another replica committed first: take its changes, then transform ours again.
-          await this.catchUpFromLog().catch((e: unknown) => this.options.onStoreError(this.id, e, attempt));
+          // Another replica committed first: take its changes (and the progress of actors it
+          // committed for), then transform ours again.
+          await this.catchUpAfterConflict(err).catch((e: unknown) => this.options.onStoreError(this.id, e, attempt));
           continue;
+        }
+        if (err instanceof StoreRejected) {
+          await this.isolateRejected(live, err);
+          return;
         }
         await this.backOff(err, attempt, live);
         continue;
@@ -427,6 +448,25 @@ export class DocumentEngine {
       }
     }
     return { changes, owners, content };
+  }
+
+  private async catchUpAfterConflict(conflict: RevisionConflict): Promise<void> {
+    await this.catchUpFromLog();
+    for (const actor of conflict.actors) this.noteActor(actor, await this.store.actor(this.id, actor));
+  }
+
+  /**
+   * The log refused a value for good (no retry can help). Alone, the change is refused; in a
+   * batch, each change is committed on its own, so only the one that cannot be stored is.
+   */
+  private async isolateRejected(live: Queued[], err: StoreRejected): Promise<void> {
+    const [only] = live;
+    if (only && live.length === 1) {
+      this.options.onChangeRejectedByStore?.(this.id, err);
+      this.refuse(only, new EngineError(ErrorCode.invalidOp, 'the op log cannot store this change (it holds a value PostgreSQL refuses); it was not applied'));
+      return;
+    }
+    for (const q of live) if (!q.done) await this.commitBatch([q]);
   }
 
   private async backOff(err: unknown, attempt: number, live: Queued[]): Promise<void> {

@@ -1,6 +1,7 @@
 import type { DocState, Op } from '../ot/types.js';
 import { RevisionConflict, type ActorRecord, type ChangePosition, type CommittedChange, type OpLogStore, type Snapshot } from '../engine/ports.js';
 import type { Sql } from './db.js';
+import { UNIQUE_VIOLATION, rethrowStoreError, sqlStateOf } from './errors.js';
 
 interface OpRow {
   revision: number;
@@ -16,23 +17,37 @@ interface OpRow {
   created_at: Date;
 }
 
-const UNIQUE_VIOLATION = '23505';
+interface ProgressRow {
+  document_id: string;
+  actor_id: string;
+  user_id: string;
+  last_seq: number;
+  last_rev: number;
+  last_count: number;
+}
 
-/** The op log in PostgreSQL: one row per op, keyed (document_id, revision). */
+/**
+ * The op log in PostgreSQL: one row per op, keyed (document_id, revision), and each actor's
+ * progress (`actor_progress`). Semantics and errors: OpLogStore in engine/ports.ts.
+ */
 export class PostgresOpLog implements OpLogStore {
   constructor(private readonly sql: Sql) {}
 
-  async ensureDocument(docId: string): Promise<void> {
-    await this.sql`INSERT INTO documents (id) VALUES (${docId}) ON CONFLICT (id) DO NOTHING`;
+  async latestSnapshot(docId: string): Promise<Snapshot | undefined> {
+    return this.query(() => this.readSnapshot(docId));
   }
 
-  async latestSnapshot(docId: string): Promise<Snapshot | undefined> {
+  private async readSnapshot(docId: string): Promise<Snapshot | undefined> {
     const [row] = await this.sql<{ revision: number; content: DocState }[]>`
       SELECT revision, content FROM document_snapshots WHERE document_id = ${docId} ORDER BY revision DESC LIMIT 1`;
     return row ? { rev: row.revision, content: row.content } : undefined;
   }
 
   async readChanges(docId: string, fromRev: number, toRev?: number): Promise<CommittedChange[]> {
+    return this.query(() => this.readRows(docId, fromRev, toRev));
+  }
+
+  private async readRows(docId: string, fromRev: number, toRev?: number): Promise<CommittedChange[]> {
     // Rows are ops; revision r is op number r, so base revision b covers rows b+1 .. .
     const rows = await this.sql<OpRow[]>`
       SELECT revision, actor_id, user_id, seq, op_index, operation_type, position, content, length, attributes, created_at
@@ -43,52 +58,106 @@ export class PostgresOpLog implements OpLogStore {
   }
 
   async append(docId: string, changes: readonly CommittedChange[]): Promise<void> {
-    const rows = changes.flatMap((c) =>
-      c.ops.map((op, i) => ({
-        document_id: docId,
-        revision: c.rev + i + 1,
-        actor_id: c.actor,
-        user_id: c.userId,
-        seq: c.seq,
-        op_index: i,
-        operation_type: op.type,
-        position: op.pos,
-        content: op.type === 'insert' ? op.text : null,
-        length: op.type === 'insert' ? null : op.len,
-        attributes: op.type === 'delete' ? null : (op.attrs ?? null),
-        vector_clock: { actor: c.actor, seq: c.seq, rev: c.rev },
-        created_at: new Date(c.committedAt),
-      })),
-    );
+    if (changes.length === 0) return;
+    const rows = changes.flatMap((c) => opRows(docId, c));
+    const progress = progressRows(docId, changes);
     try {
-      await this.sql`INSERT INTO operations ${this.sql(rows as never)}`;
+      await this.sql.begin(async (tx) => {
+        // Pipelined on the transaction's connection: one round trip for the three statements.
+        const [, , advanced] = await Promise.all([
+          tx`INSERT INTO documents (id) VALUES (${docId}) ON CONFLICT (id) DO NOTHING`,
+          rows.length > 0 ? tx`INSERT INTO operations ${tx(rows as never)}` : Promise.resolve([]),
+          tx<{ actor_id: string }[]>`
+            INSERT INTO actor_progress ${tx(progress as never)}
+            ON CONFLICT (document_id, actor_id) DO UPDATE
+              SET user_id = EXCLUDED.user_id, last_seq = EXCLUDED.last_seq, last_rev = EXCLUDED.last_rev,
+                  last_count = EXCLUDED.last_count, updated_at = now()
+              WHERE actor_progress.last_seq < EXCLUDED.last_seq
+            RETURNING actor_id::text`,
+        ]);
+        if (advanced.length < progress.length) {
+          // Another writer already committed one of these seqs (a change with no ops takes no
+          // revision, so only this tells): roll back, like a taken revision.
+          const moved = new Set(advanced.map((r) => r.actor_id.toLowerCase()));
+          const behind = progress.filter((p) => !moved.has(p.actor_id.toLowerCase())).map((p) => p.actor_id);
+          throw new RevisionConflict(`an actor's change was already committed on ${docId}`, behind);
+        }
+      });
     } catch (err) {
-      if ((err as { code?: string }).code === UNIQUE_VIOLATION) throw new RevisionConflict(`revision already committed on ${docId}`);
-      throw err;
+      if (err instanceof RevisionConflict) throw err;
+      if (sqlStateOf(err) === UNIQUE_VIOLATION) throw new RevisionConflict(`revision already committed on ${docId}`);
+      rethrowStoreError(err);
     }
   }
 
   async actor(docId: string, actor: string): Promise<ActorRecord | undefined> {
-    const [row] = await this.sql<{ user_id: string; seq: number; first: number; count: number }[]>`
-      SELECT user_id, seq, min(revision) AS first, count(*)::int AS count FROM operations
-      WHERE document_id = ${docId} AND actor_id = ${actor}
-        AND seq = (SELECT max(seq) FROM operations WHERE document_id = ${docId} AND actor_id = ${actor})
-      GROUP BY user_id, seq`;
-    return row ? { userId: row.user_id, lastSeq: row.seq, lastRev: row.first - 1, lastCount: row.count } : undefined;
+    const [row] = await this.query(
+      () => this.sql<ProgressRow[]>`
+        SELECT user_id, last_seq, last_rev, last_count FROM actor_progress WHERE document_id = ${docId} AND actor_id = ${actor}`,
+    );
+    return row ? { userId: row.user_id, lastSeq: row.last_seq, lastRev: row.last_rev, lastCount: row.last_count } : undefined;
   }
 
   async findChange(docId: string, actor: string, seq: number): Promise<ChangePosition | undefined> {
-    const [row] = await this.sql<{ first: number | null; count: number }[]>`
-      SELECT min(revision) AS first, count(*)::int AS count FROM operations WHERE document_id = ${docId} AND actor_id = ${actor} AND seq = ${seq}`;
+    const [row] = await this.query(
+      () => this.sql<{ first: number | null; count: number }[]>`
+        SELECT min(revision) AS first, count(*)::int AS count FROM operations WHERE document_id = ${docId} AND actor_id = ${actor} AND seq = ${seq}`,
+    );
     return row && row.first !== null ? { rev: row.first - 1, count: row.count } : undefined;
   }
 
   async saveSnapshot(docId: string, snapshot: Snapshot): Promise<void> {
-    await this.sql`
-      INSERT INTO document_snapshots (document_id, revision, content)
-      VALUES (${docId}, ${snapshot.rev}, ${this.sql.json(snapshot.content as never)})
-      ON CONFLICT DO NOTHING`;
+    await this.query(
+      () => this.sql`
+        INSERT INTO document_snapshots (document_id, revision, content)
+        VALUES (${docId}, ${snapshot.rev}, ${this.sql.json(snapshot.content as never)})
+        ON CONFLICT DO NOTHING`,
+    );
   }
+
+  /** Runs a statement; a value PostgreSQL will never accept becomes StoreRejected. */
+  private async query<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      rethrowStoreError(err);
+    }
+  }
+}
+
+function opRows(docId: string, c: CommittedChange) {
+  return c.ops.map((op, i) => ({
+    document_id: docId,
+    revision: c.rev + i + 1,
+    actor_id: c.actor,
+    user_id: c.userId,
+    seq: c.seq,
+    op_index: i,
+    operation_type: op.type,
+    position: op.pos,
+    content: op.type === 'insert' ? op.text : null,
+    length: op.type === 'insert' ? null : op.len,
+    attributes: op.type === 'delete' ? null : (op.attrs ?? null),
+    vector_clock: { actor: c.actor, seq: c.seq, rev: c.rev },
+    created_at: new Date(c.committedAt),
+  }));
+}
+
+/** Each actor's last change in the batch (an actor has one change in flight, but be exact). */
+function progressRows(docId: string, changes: readonly CommittedChange[]): ProgressRow[] {
+  const last = new Map<string, CommittedChange>();
+  for (const c of changes) {
+    const seen = last.get(c.actor);
+    if (!seen || seen.seq < c.seq) last.set(c.actor, c);
+  }
+  return [...last.values()].map((c) => ({
+    document_id: docId,
+    actor_id: c.actor,
+    user_id: c.userId,
+    last_seq: c.seq,
+    last_rev: c.rev,
+    last_count: c.ops.length,
+  }));
 }
 
 function rowToOp(row: OpRow): Op {

@@ -1,17 +1,24 @@
-import { RevisionConflict, type ActorRecord, type ChangePosition, type CommittedChange, type OpLogStore, type Snapshot } from '../../src/engine/ports.js';
+import { RevisionConflict, StoreRejected, type ActorRecord, type ChangePosition, type CommittedChange, type OpLogStore, type Snapshot } from '../../src/engine/ports.js';
 
 /**
- * An in-memory op log for engine unit tests only (integration tests use PostgreSQL). Like the
- * real one, a revision can be taken once; `failing` makes every call throw, like a database
- * that went away.
+ * An in-memory op log for engine unit tests (integration tests use PostgreSQL). It passes the
+ * same conformance suite as the real one (test/integration/oplog-conformance.test.ts): a revision can
+ * be taken once, actor progress is written with the batch (empty changes too), and a value
+ * PostgreSQL would refuse for good (a NUL character) is refused with StoreRejected. `failing`
+ * makes every call throw, like a database that went away.
  */
 export class MemoryOpLog implements OpLogStore {
   readonly changes = new Map<string, CommittedChange[]>();
   readonly snapshots = new Map<string, Snapshot[]>();
+  readonly progress = new Map<string, Map<string, ActorRecord>>();
+  /** Documents that have a row (created by their first commit). */
+  readonly documents = new Set<string>();
   failing = false;
   appendCalls = 0;
   /** Artificial latency of each call, to let commits overlap. */
   delayMs = 0;
+  /** Makes saveSnapshot refuse, like a document past jsonb's size limit. */
+  refuseSnapshots = false;
 
   private async io(): Promise<void> {
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
@@ -28,14 +35,18 @@ export class MemoryOpLog implements OpLogStore {
     return list;
   }
 
+  private actors(docId: string): Map<string, ActorRecord> {
+    let map = this.progress.get(docId);
+    if (!map) {
+      map = new Map();
+      this.progress.set(docId, map);
+    }
+    return map;
+  }
+
   head(docId: string): number {
     const last = this.log(docId).at(-1);
     return last ? last.rev + last.ops.length : 0;
-  }
-
-  async ensureDocument(docId: string): Promise<void> {
-    await this.io();
-    this.log(docId);
   }
 
   async latestSnapshot(docId: string): Promise<Snapshot | undefined> {
@@ -51,17 +62,22 @@ export class MemoryOpLog implements OpLogStore {
   async append(docId: string, changes: readonly CommittedChange[]): Promise<void> {
     await this.io();
     this.appendCalls++;
-    const first = changes[0];
-    if (!first) return;
-    if (first.rev !== this.head(docId)) throw new RevisionConflict(`revision ${first.rev + 1} taken`);
-    this.log(docId).push(...changes);
+    if (changes.length === 0) return;
+    for (const c of changes) if (hasNul(c)) throw new StoreRejected('PostgreSQL refused the value: invalid byte sequence for encoding "UTF8": 0x00', '22021');
+    const withOps = changes.filter((c) => c.ops.length > 0);
+    const first = withOps[0];
+    if (first && first.rev !== this.head(docId)) throw new RevisionConflict(`revision ${first.rev + 1} taken`);
+    const actors = this.actors(docId);
+    const behind = changes.filter((c) => (actors.get(c.actor)?.lastSeq ?? 0) >= c.seq).map((c) => c.actor);
+    if (behind.length > 0) throw new RevisionConflict(`an actor's change was already committed on ${docId}`, behind);
+    this.documents.add(docId);
+    this.log(docId).push(...withOps);
+    for (const c of changes) actors.set(c.actor, { userId: c.userId, lastSeq: c.seq, lastRev: c.rev, lastCount: c.ops.length });
   }
 
   async actor(docId: string, actor: string): Promise<ActorRecord | undefined> {
     await this.io();
-    const mine = this.log(docId).filter((c) => c.actor === actor);
-    const last = mine.at(-1);
-    return last ? { userId: last.userId, lastSeq: last.seq, lastRev: last.rev, lastCount: last.ops.length } : undefined;
+    return this.actors(docId).get(actor);
   }
 
   async findChange(docId: string, actor: string, seq: number): Promise<ChangePosition | undefined> {
@@ -72,8 +88,16 @@ export class MemoryOpLog implements OpLogStore {
 
   async saveSnapshot(docId: string, snapshot: Snapshot): Promise<void> {
     await this.io();
+    if (this.refuseSnapshots) throw new StoreRejected('PostgreSQL refused the value: total size of jsonb object elements exceeds the maximum', '54000');
     const list = this.snapshots.get(docId) ?? [];
-    list.push(snapshot);
+    if (!list.some((s) => s.rev === snapshot.rev)) list.push(snapshot);
+    list.sort((a, b) => a.rev - b.rev);
     this.snapshots.set(docId, list);
   }
+}
+
+/** PostgreSQL text and jsonb cannot hold U+0000. */
+function hasNul(c: CommittedChange): boolean {
+  if (c.userId.includes('\u0000')) return true;
+  return c.ops.some((op) => (op.type === 'insert' && op.text.includes('\u0000')) || (op.type !== 'delete' && op.attrs !== undefined && JSON.stringify(op.attrs).includes('\\u0000')));
 }
