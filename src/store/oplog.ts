@@ -1,6 +1,10 @@
 import type { DocState, Op } from '../ot/types.js';
 import { RevisionConflict, type ActorRecord, type ChangePosition, type CommittedChange, type OpLogStore, type Snapshot } from '../engine/ports.js';
+import type postgres from 'postgres';
 import type { Sql } from './db.js';
+
+/** What statements run on: a transaction of postgres.js, or a connection reserved for one. */
+export type Statements = postgres.ISql;
 import { UNIQUE_VIOLATION, rethrowStoreError, sqlStateOf } from './errors.js';
 
 interface OpRow {
@@ -17,7 +21,7 @@ interface OpRow {
   created_at: Date;
 }
 
-interface ProgressRow {
+export interface ProgressRow {
   document_id: string;
   actor_id: string;
   user_id: string;
@@ -59,34 +63,10 @@ export class PostgresOpLog implements OpLogStore {
 
   async append(docId: string, changes: readonly CommittedChange[]): Promise<void> {
     if (changes.length === 0) return;
-    const rows = changes.flatMap((c) => opRows(docId, c));
-    const progress = progressRows(docId, changes);
     try {
-      await this.sql.begin(async (tx) => {
-        // Pipelined on the transaction's connection: one round trip for the three statements.
-        const [, , advanced] = await Promise.all([
-          tx`INSERT INTO documents (id) VALUES (${docId}) ON CONFLICT (id) DO NOTHING`,
-          rows.length > 0 ? tx`INSERT INTO operations ${tx(rows as never)}` : Promise.resolve([]),
-          tx<{ actor_id: string }[]>`
-            INSERT INTO actor_progress ${tx(progress as never)}
-            ON CONFLICT (document_id, actor_id) DO UPDATE
-              SET user_id = EXCLUDED.user_id, last_seq = EXCLUDED.last_seq, last_rev = EXCLUDED.last_rev,
-                  last_count = EXCLUDED.last_count, updated_at = now()
-              WHERE actor_progress.last_seq < EXCLUDED.last_seq
-            RETURNING actor_id::text`,
-        ]);
-        if (advanced.length < progress.length) {
-          // Another writer already committed one of these seqs (a change with no ops takes no
-          // revision, so only this tells): roll back, like a taken revision.
-          const moved = new Set(advanced.map((r) => r.actor_id.toLowerCase()));
-          const behind = progress.filter((p) => !moved.has(p.actor_id.toLowerCase())).map((p) => p.actor_id);
-          throw new RevisionConflict(`an actor's change was already committed on ${docId}`, behind);
-        }
-      });
+      await this.sql.begin((tx) => writeAppend(tx, docId, changes));
     } catch (err) {
-      if (err instanceof RevisionConflict) throw err;
-      if (sqlStateOf(err) === UNIQUE_VIOLATION) throw new RevisionConflict(`revision already committed on ${docId}`);
-      rethrowStoreError(err);
+      rethrowAppendError(err, docId);
     }
   }
 
@@ -125,7 +105,45 @@ export class PostgresOpLog implements OpLogStore {
   }
 }
 
-function opRows(docId: string, c: CommittedChange) {
+/**
+ * The statements of one document's append, inside a transaction the caller opened and
+ * commits (PostgresOpLog.append, or a cross-document group commit). Throws RevisionConflict
+ * when an actor's progress was already past one of these seqs; a failed statement rejects
+ * with PostgreSQL's error (see rethrowAppendError).
+ */
+export async function writeAppend(tx: Statements, docId: string, changes: readonly CommittedChange[]): Promise<void> {
+  const rows = changes.flatMap((c) => opRows(docId, c));
+  const progress = progressRows(docId, changes);
+  // Pipelined on the transaction's connection: one round trip for the three statements.
+  // execute() sends each now, in this order (a caller may have statements of its own around).
+  const [, , advanced] = await Promise.all([
+    tx`INSERT INTO documents (id) VALUES (${docId}) ON CONFLICT (id) DO NOTHING`.execute(),
+    rows.length > 0 ? tx`INSERT INTO operations ${tx(rows as never)}`.execute() : Promise.resolve([]),
+    tx<{ actor_id: string }[]>`
+      INSERT INTO actor_progress ${tx(progress as never)}
+      ON CONFLICT (document_id, actor_id) DO UPDATE
+        SET user_id = EXCLUDED.user_id, last_seq = EXCLUDED.last_seq, last_rev = EXCLUDED.last_rev,
+            last_count = EXCLUDED.last_count, updated_at = now()
+        WHERE actor_progress.last_seq < EXCLUDED.last_seq
+      RETURNING actor_id::text`.execute(),
+  ]);
+  if (advanced.length < progress.length) {
+    // Another writer already committed one of these seqs (a change with no ops takes no
+    // revision, so only this tells): roll back, like a taken revision.
+    const moved = new Set(advanced.map((r) => r.actor_id.toLowerCase()));
+    const behind = progress.filter((p) => !moved.has(p.actor_id.toLowerCase())).map((p) => p.actor_id);
+    throw new RevisionConflict(`an actor's change was already committed on ${docId}`, behind);
+  }
+}
+
+/** An append's failure as the port names it: RevisionConflict, StoreRejected, or an outage as is. */
+export function rethrowAppendError(err: unknown, docId: string): never {
+  if (err instanceof RevisionConflict) throw err;
+  if (sqlStateOf(err) === UNIQUE_VIOLATION) throw new RevisionConflict(`revision already committed on ${docId}`);
+  rethrowStoreError(err);
+}
+
+export function opRows(docId: string, c: CommittedChange) {
   return c.ops.map((op, i) => ({
     document_id: docId,
     revision: c.rev + i + 1,
@@ -144,7 +162,7 @@ function opRows(docId: string, c: CommittedChange) {
 }
 
 /** Each actor's last change in the batch (an actor has one change in flight, but be exact). */
-function progressRows(docId: string, changes: readonly CommittedChange[]): ProgressRow[] {
+export function progressRows(docId: string, changes: readonly CommittedChange[]): ProgressRow[] {
   const last = new Map<string, CommittedChange>();
   for (const c of changes) {
     const seen = last.get(c.actor);

@@ -1,0 +1,272 @@
+import type { CommittedChange, OpLogStore, Snapshot } from '../engine/ports.js';
+import type { Sql } from './db.js';
+import { opRows, progressRows, rethrowAppendError, writeAppend, type Statements } from './oplog.js';
+
+/** Subtransactions past 64 per transaction overflow PostgreSQL's per-backend cache and slow every snapshot. */
+const MAX_DOCUMENTS_PER_COMMIT = 48;
+
+const IN_FAILED_TRANSACTION = '25P02';
+
+interface Pending {
+  readonly docId: string;
+  readonly changes: readonly CommittedChange[];
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+export interface GroupCommitStats {
+  /** Transactions committed (each holding one or more documents' appends). */
+  readonly commits: number;
+  /** Document appends committed. */
+  readonly appends: number;
+  /** Groups that went again document by document, behind savepoints, after the one statement failed. */
+  readonly retries: number;
+}
+
+/**
+ * A replica-wide group commit over the PostgreSQL op log: the appends of every document that
+ * arrive while a commit is in flight go into the next single transaction, so the number of
+ * commits per second stays bounded however many documents are busy. Each document's append
+ * sits behind its own SAVEPOINT: one that fails (another replica took the revision, a value
+ * PostgreSQL refuses) is rolled back alone, the others commit. An append resolves only after
+ * the COMMIT (synchronous_commit stays on: resolved means durable); the engine then acks and
+ * fans out in its own revision order. Everything but append goes straight to the op log.
+ *
+ * The usual group takes two round trips and one statement: BEGIN with a single INSERT of
+ * every document's rows (passed as JSON, so encoding costs one JSON.stringify), then COMMIT.
+ * Only when that statement fails or an actor's progress did not advance does the group go
+ * again, each document behind its savepoint, to find out which document it was.
+ */
+export class GroupCommitOpLog implements OpLogStore {
+  private queue: Pending[] = [];
+  private flushing = false;
+  private scheduled = false;
+  private commitCount = 0;
+  private appendCount = 0;
+  private retryCount = 0;
+
+  constructor(
+    private readonly log: OpLogStore,
+    private readonly sql: Sql,
+  ) {}
+
+  get stats(): GroupCommitStats {
+    return { commits: this.commitCount, appends: this.appendCount, retries: this.retryCount };
+  }
+
+  latestSnapshot(docId: string): Promise<Snapshot | undefined> {
+    return this.log.latestSnapshot(docId);
+  }
+
+  readChanges(docId: string, fromRev: number, toRev?: number): Promise<CommittedChange[]> {
+    return this.log.readChanges(docId, fromRev, toRev);
+  }
+
+  actor(docId: string, actor: string) {
+    return this.log.actor(docId, actor);
+  }
+
+  findChange(docId: string, actor: string, seq: number) {
+    return this.log.findChange(docId, actor, seq);
+  }
+
+  saveSnapshot(docId: string, snapshot: Snapshot): Promise<void> {
+    return this.log.saveSnapshot(docId, snapshot);
+  }
+
+  append(docId: string, changes: readonly CommittedChange[]): Promise<void> {
+    if (changes.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.queue.push({ docId, changes, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /**
+   * While idle, the first append waits for the end of the current I/O phase only, so the
+   * changes that arrived in the same burst share its commit; while a commit is in flight,
+   * everything waits for it.
+   */
+  private schedule(): void {
+    if (this.flushing || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) await this.commitGroup(this.takeGroup());
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** One append per document (a second one of a document waits for the next group), oldest first. */
+  private takeGroup(): Pending[] {
+    const group: Pending[] = [];
+    const docs = new Set<string>();
+    const rest: Pending[] = [];
+    for (const p of this.queue) {
+      if (group.length < MAX_DOCUMENTS_PER_COMMIT && !docs.has(p.docId)) {
+        group.push(p);
+        docs.add(p.docId);
+      } else {
+        rest.push(p);
+      }
+    }
+    this.queue = rest;
+    return group;
+  }
+
+  private async commitGroup(group: Pending[]): Promise<void> {
+    const failed = new Map<Pending, unknown>();
+    if (!(await this.commitAtOnce(group))) {
+      this.retryCount++;
+      await this.commitBySavepoints(group, failed);
+    }
+    this.settle(group, failed);
+  }
+
+  /** The fast path: true when the whole group committed; false when nothing did. */
+  private async commitAtOnce(group: readonly Pending[]): Promise<boolean> {
+    let connection: Awaited<ReturnType<Sql['reserve']>> | undefined;
+    try {
+      connection = await this.sql.reserve();
+      void connection`BEGIN`.execute().catch(() => undefined);
+      const advanced = await insertGroup(connection, group);
+      const expected = group.reduce((n, p) => n + progressRows(p.docId, p.changes).length, 0);
+      if (advanced !== expected) {
+        await connection`ROLLBACK`;
+        return false;
+      }
+      const commit = await connection`COMMIT`;
+      return commit.command === 'COMMIT';
+    } catch {
+      // Whatever it was (a taken revision, a refused value, an outage), the slow path finds
+      // out per document and reports it to that document alone.
+      if (connection) await connection`ROLLBACK`.catch(() => undefined);
+      return false;
+    } finally {
+      connection?.release();
+    }
+  }
+
+  private async commitBySavepoints(group: readonly Pending[], failed: Map<Pending, unknown>): Promise<void> {
+    let connection: Awaited<ReturnType<Sql['reserve']>> | undefined;
+    try {
+      connection = await this.sql.reserve();
+      void connection`BEGIN`.execute().catch(() => undefined);
+      let todo = group;
+      let round = 0;
+      while (todo.length > 0) {
+        const outcome = await writeRound(connection, todo, round++);
+        if (!outcome) break;
+        failed.set(outcome.culprit, outcome.error);
+        await connection.unsafe(`ROLLBACK TO SAVEPOINT ${outcome.savepoint}`);
+        todo = outcome.after;
+      }
+      const commit = await connection`COMMIT`;
+      // COMMIT of a transaction that failed meanwhile answers ROLLBACK, not an error.
+      if (commit.command !== 'COMMIT') throw new Error(`group commit ended in ${commit.command}`);
+    } catch (err) {
+      // The database is unreachable or the transaction failed as a whole: nothing was
+      // written; each engine retries its batch.
+      if (connection) await connection`ROLLBACK`.catch(() => undefined);
+      for (const p of group) if (!failed.has(p)) failed.set(p, err);
+    } finally {
+      connection?.release();
+    }
+  }
+
+  private settle(group: readonly Pending[], failed: ReadonlyMap<Pending, unknown>): void {
+    let committed = 0;
+    for (const p of group) {
+      if (!failed.has(p)) {
+        committed++;
+        p.resolve();
+        continue;
+      }
+      try {
+        rethrowAppendError(failed.get(p), p.docId);
+      } catch (mapped) {
+        p.reject(mapped);
+      }
+    }
+    if (committed > 0) this.commitCount++;
+    this.appendCount += committed;
+  }
+}
+
+/**
+ * Every document's rows in one statement: documents first created, ops, and actors' progress
+ * (advanced only forward). Resolves with how many progress rows advanced. The rows travel as
+ * three JSON parameters: one JSON.stringify each, and one statement text PostgreSQL prepares once.
+ */
+async function insertGroup(tx: Statements, group: readonly Pending[]): Promise<number> {
+  const docs = group.map((p) => ({ id: p.docId }));
+  const ops = group.flatMap((p) => p.changes.flatMap((c) => opRows(p.docId, c)));
+  const progress = group.flatMap((p) => progressRows(p.docId, p.changes));
+  const rows = await tx<{ n: number }[]>`
+    WITH new_documents AS (
+      INSERT INTO documents (id)
+      SELECT id FROM jsonb_to_recordset(${tx.json(docs as never)}) AS r(id uuid)
+      ON CONFLICT (id) DO NOTHING
+    ), new_operations AS (
+      INSERT INTO operations (document_id, revision, actor_id, user_id, seq, op_index, operation_type, position, content, length, attributes, vector_clock, created_at)
+      SELECT document_id, revision, actor_id, user_id, seq, op_index, operation_type, position, content, length, attributes, vector_clock, created_at
+      FROM jsonb_to_recordset(${tx.json(ops as never)}) AS r(
+        document_id uuid, revision bigint, actor_id uuid, user_id text, seq bigint, op_index smallint, operation_type varchar(20),
+        position integer, content text, length integer, attributes jsonb, vector_clock jsonb, created_at timestamptz)
+    ), advanced AS (
+      INSERT INTO actor_progress (document_id, actor_id, user_id, last_seq, last_rev, last_count)
+      SELECT document_id, actor_id, user_id, last_seq, last_rev, last_count
+      FROM jsonb_to_recordset(${tx.json(progress as never)}) AS r(
+        document_id uuid, actor_id uuid, user_id text, last_seq bigint, last_rev bigint, last_count integer)
+      ON CONFLICT (document_id, actor_id) DO UPDATE
+        SET user_id = EXCLUDED.user_id, last_seq = EXCLUDED.last_seq, last_rev = EXCLUDED.last_rev,
+            last_count = EXCLUDED.last_count, updated_at = now()
+        WHERE actor_progress.last_seq < EXCLUDED.last_seq
+      RETURNING 1
+    )
+    SELECT count(*)::int AS n FROM advanced`;
+  return rows[0]?.n ?? 0;
+}
+
+/**
+ * Writes each document's append behind its own savepoint, all pipelined. Undefined when all
+ * went through; otherwise the first that failed, its savepoint (rolling back to it undoes it
+ * and everything after) and the appends after it, which must be written again.
+ */
+async function writeRound(tx: Statements, todo: readonly Pending[], round: number): Promise<{ culprit: Pending; error: unknown; savepoint: string; after: Pending[] } | undefined> {
+  const savepoints = todo.map((_, i) => `g${round}_${i}`);
+  // execute() sends a query now (postgres.js otherwise sends it when first awaited): each
+  // savepoint goes out right before its document's statements.
+  const writes = todo.map((p, i) => {
+    const savepoint = tx.unsafe(`SAVEPOINT ${savepoints[i]}`).execute();
+    const write = writeAppend(tx, p.docId, p.changes);
+    return Promise.all([savepoint, write]).then(
+      () => undefined,
+      (err: unknown) => err ?? new Error('append failed'),
+    );
+  });
+  const results = await Promise.all(writes);
+  const index = results.findIndex((err) => err !== undefined && !isAbortedTransaction(err));
+  if (index < 0) {
+    const aborted = results.find((err) => err !== undefined);
+    if (aborted !== undefined) throw aborted;
+    return undefined;
+  }
+  const culprit = todo[index];
+  const savepoint = savepoints[index];
+  if (!culprit || !savepoint) return undefined;
+  return { culprit, error: results[index], savepoint, after: todo.slice(index + 1) };
+}
+
+function isAbortedTransaction(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === IN_FAILED_TRANSACTION;
+}
