@@ -32,10 +32,11 @@ export interface GroupCommitStats {
  * the COMMIT (synchronous_commit stays on: resolved means durable); the engine then acks and
  * fans out in its own revision order. Everything but append goes straight to the op log.
  *
- * The usual group takes two round trips and one statement: BEGIN with a single INSERT of
- * every document's rows (passed as JSON, so encoding costs one JSON.stringify), then COMMIT.
- * Only when that statement fails or an actor's progress did not advance does the group go
- * again, each document behind its savepoint, to find out which document it was.
+ * The usual group is one statement and one round trip: a single INSERT of every document's
+ * rows (passed as JSON, so encoding costs one JSON.stringify), committed on its own. Only when
+ * that statement fails (a taken revision, a seq already used, a refused value) does the group
+ * go again, in one transaction with each document behind its savepoint, to find out which
+ * document it was.
  */
 export class GroupCommitOpLog implements OpLogStore {
   private queue: Pending[] = [];
@@ -132,27 +133,18 @@ export class GroupCommitOpLog implements OpLogStore {
     this.settle(group, failed);
   }
 
-  /** The fast path: true when the whole group committed; false when nothing did. */
+  /**
+   * The fast path: the whole group as one statement, which PostgreSQL commits on its own
+   * (one round trip). True when it committed; false when nothing did.
+   */
   private async commitAtOnce(group: readonly Pending[]): Promise<boolean> {
-    let connection: Awaited<ReturnType<Sql['reserve']>> | undefined;
     try {
-      connection = await this.sql.reserve();
-      void connection`BEGIN`.execute().catch(() => undefined);
-      const advanced = await insertGroup(connection, group);
-      const expected = group.reduce((n, p) => n + progressRows(p.docId, p.changes).length, 0);
-      if (advanced !== expected) {
-        await connection`ROLLBACK`;
-        return false;
-      }
-      const commit = await connection`COMMIT`;
-      return commit.command === 'COMMIT';
+      await insertGroup(this.sql, group);
+      return true;
     } catch {
-      // Whatever it was (a taken revision, a refused value, an outage), the slow path finds
-      // out per document and reports it to that document alone.
-      if (connection) await connection`ROLLBACK`.catch(() => undefined);
+      // Whatever it was (a taken revision, a seq already used, a refused value, an outage),
+      // the savepoint path finds out per document and reports it to that document alone.
       return false;
-    } finally {
-      connection?.release();
     }
   }
 
@@ -204,28 +196,30 @@ export class GroupCommitOpLog implements OpLogStore {
 
 /**
  * Every document's rows in one statement: documents first created, ops, and actors' progress
- * (advanced only forward). Resolves with how many progress rows advanced. The rows travel as
- * three JSON parameters: one JSON.stringify each, and one statement text PostgreSQL prepares once.
+ * (advanced only forward). The rows travel as three JSON parameters: one JSON.stringify each,
+ * and one statement text PostgreSQL prepares once. When an actor's progress did not advance
+ * (another replica committed that seq), the last line divides by zero: the statement fails as
+ * a whole and nothing of the group is committed.
  */
-async function insertGroup(tx: Statements, group: readonly Pending[]): Promise<number> {
+async function insertGroup(sql: Statements, group: readonly Pending[]): Promise<void> {
   const docs = group.map((p) => ({ id: p.docId }));
   const ops = group.flatMap((p) => p.changes.flatMap((c) => opRows(p.docId, c)));
   const progress = group.flatMap((p) => progressRows(p.docId, p.changes));
-  const rows = await tx<{ n: number }[]>`
+  await sql`
     WITH new_documents AS (
       INSERT INTO documents (id)
-      SELECT id FROM jsonb_to_recordset(${tx.json(docs as never)}) AS r(id uuid)
+      SELECT id FROM jsonb_to_recordset(${sql.json(docs as never)}) AS r(id uuid)
       ON CONFLICT (id) DO NOTHING
     ), new_operations AS (
       INSERT INTO operations (document_id, revision, actor_id, user_id, seq, op_index, operation_type, position, content, length, attributes, vector_clock, created_at)
       SELECT document_id, revision, actor_id, user_id, seq, op_index, operation_type, position, content, length, attributes, vector_clock, created_at
-      FROM jsonb_to_recordset(${tx.json(ops as never)}) AS r(
+      FROM jsonb_to_recordset(${sql.json(ops as never)}) AS r(
         document_id uuid, revision bigint, actor_id uuid, user_id text, seq bigint, op_index smallint, operation_type varchar(20),
         position integer, content text, length integer, attributes jsonb, vector_clock jsonb, created_at timestamptz)
     ), advanced AS (
       INSERT INTO actor_progress (document_id, actor_id, user_id, last_seq, last_rev, last_count)
       SELECT document_id, actor_id, user_id, last_seq, last_rev, last_count
-      FROM jsonb_to_recordset(${tx.json(progress as never)}) AS r(
+      FROM jsonb_to_recordset(${sql.json(progress as never)}) AS r(
         document_id uuid, actor_id uuid, user_id text, last_seq bigint, last_rev bigint, last_count integer)
       ON CONFLICT (document_id, actor_id) DO UPDATE
         SET user_id = EXCLUDED.user_id, last_seq = EXCLUDED.last_seq, last_rev = EXCLUDED.last_rev,
@@ -233,8 +227,7 @@ async function insertGroup(tx: Statements, group: readonly Pending[]): Promise<n
         WHERE actor_progress.last_seq < EXCLUDED.last_seq
       RETURNING 1
     )
-    SELECT count(*)::int AS n FROM advanced`;
-  return rows[0]?.n ?? 0;
+    SELECT 1 / (CASE WHEN (SELECT count(*) FROM advanced) = ${progress.length} THEN 1 ELSE 0 END) AS all_advanced`;
 }
 
 /**
