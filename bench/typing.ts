@@ -13,7 +13,8 @@
  * Options (env):
  *   BENCH_RATES        offered ops/s to sweep (1000,2000,4000,8000)
  *   BENCH_BEYOND       after the last rate, keep raising it ×1.5 until fan-out p99 passes
- *                      BENCH_STOP_P99_MS (500) or a run does not drain (1; 0 = no)
+ *                      BENCH_STOP_P99_MS (500) or a run does not drain (1; 0 = no); every
+ *                      server runs every listed rate unless one did not drain
  *   BENCH_MAX_RATE     never offer more than this (40000)
  *   BENCH_DOCS (20), BENCH_CLIENTS_PER_DOC (5), BENCH_GENERATORS (2)
  *   BENCH_WARMUP_SECS (2), BENCH_SECONDS (8) measured per rate, BENCH_DRAIN_SECS (30)
@@ -339,7 +340,10 @@ async function main(): Promise<void> {
         rows.push(row);
         const state = row.diverged.length > 0 ? `DIVERGED (${row.diverged.length} documents)` : row.undelivered > 0 ? 'did not drain' : 'converged';
         console.log(`${target.name} at ${rate} ops/s: ${state}`);
-        if (saturated(row, options)) active = active.filter((t) => t !== target);
+        // Every server runs every listed rate (unless it could not even drain); past the list,
+        // each goes on until it saturates.
+        const beyondList = i >= options.rates.length - 1;
+        if (row.undelivered > 0 || (beyondList && saturated(row, options))) active = active.filter((t) => t !== target);
       }
       const next = options.rates[i + 1];
       if (next !== undefined) rate = next;
