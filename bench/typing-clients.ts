@@ -14,6 +14,8 @@ export interface WireEvents {
   sent(id: string): void;
   acked(id: string): void;
   applied(id: string): void;
+  /** Something the client was told went wrong, or did about it (a resync drops pending edits). */
+  problem(description: string): void;
 }
 
 export interface TypingClient {
@@ -94,6 +96,8 @@ export async function openRelayClient(wsUrl: string, token: string, docId: strin
   };
   const client = new RelayClient({ url: wsUrl, token: () => token, WebSocket: Socket });
   const doc: DocumentHandle = await client.open(docId);
+  doc.on('error', (e) => events.problem(`${e.code}: ${e.message}`));
+  doc.on('resynced', () => events.problem('resynced: the local copy was replaced by the relay\'s'));
   return {
     get text() {
       return doc.text;
@@ -137,6 +141,7 @@ export async function openShareDBClient(url: string, docId: string, create: bool
   const socket = new TappedSocket(url, undefined, tap);
   connection = new ShareDBClient.Connection(socket as unknown as ConstructorParameters<typeof ShareDBClient.Connection>[0]);
   const doc = connection.get('docs', docId);
+  doc.on('error', (err) => events.problem(`sharedb: ${err.message}`));
   await new Promise<void>((resolve, reject) => doc.subscribe((err) => (err ? reject(err) : resolve())));
   if (create && !doc.type) await new Promise<void>((resolve, reject) => doc.create('', 'text-unicode', (err) => (err ? reject(err) : resolve())));
   const open = connection;

@@ -28,10 +28,12 @@ export interface GeneratorResult {
   readonly typed: number;
   /** Keystrokes or changes still not acked or not applied by everyone after the drain. */
   readonly undelivered: number;
-  /** Documents whose clients ended with different texts, or with fewer characters than typed. */
+  /** Documents whose clients ended with different texts, or with fewer characters than typed (why, per document). */
   readonly diverged: string[];
   /** How late the open-loop schedule ran, p99 ms: the generator's own CPU starvation. */
   readonly scheduleLagP99Ms: number;
+  /** What the clients were told went wrong (error codes and messages, once each). */
+  readonly errors: string[];
 }
 
 export type ParentMessage = { kind: 'setup'; setup: GeneratorSetup } | { kind: 'type' } | { kind: 'measure' } | { kind: 'stop' } | { kind: 'close' };
@@ -47,7 +49,7 @@ interface Typist {
   typed: number;
 }
 
-async function openDocument(setup: GeneratorSetup, d: number, tracker: DocumentTracker): Promise<TypingClient[]> {
+async function openDocument(setup: GeneratorSetup, d: number, tracker: DocumentTracker, problems: Set<string>): Promise<TypingClient[]> {
   const docId = setup.docs[d] ?? '';
   const clients: TypingClient[] = [];
   for (let c = 0; c < setup.clientsPerDoc; c++) {
@@ -55,6 +57,7 @@ async function openDocument(setup: GeneratorSetup, d: number, tracker: DocumentT
       sent: (id: string) => tracker.sent(c, id),
       acked: (id: string) => tracker.acked(id, performance.now()),
       applied: (id: string) => tracker.applied(id, performance.now()),
+      problem: (description: string) => problems.add(description.slice(0, 200)),
     };
     clients.push(
       setup.system === 'relay'
@@ -72,6 +75,7 @@ class Generator {
   private typists: Typist[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly lagMs: number[] = [];
+  private readonly problems = new Set<string>();
   private windowStart = 0;
   private windowEnd = 0;
 
@@ -80,7 +84,7 @@ class Generator {
   async open(): Promise<void> {
     for (let d = 0; d < this.setup.docs.length; d++) {
       const tracker = new DocumentTracker(this.setup.clientsPerDoc, this.totals, this.window);
-      this.documents.push({ clients: await openDocument(this.setup, d, tracker), tracker, typed: 0 });
+      this.documents.push({ clients: await openDocument(this.setup, d, tracker, this.problems), tracker, typed: 0 });
     }
   }
 
@@ -113,7 +117,9 @@ class Generator {
     this.documents.forEach((doc, d) => {
       const texts = doc.clients.map((c) => c.text);
       const typed = this.typists.filter((t) => t.tracker === doc.tracker).reduce((n, t) => n + t.typed, 0);
-      if (texts.some((t) => t !== texts[0]) || texts[0]?.length !== typed) diverged.push(this.setup.docs[d] ?? String(d));
+      const id = this.setup.docs[d] ?? String(d);
+      if (texts.some((t) => t !== texts[0])) diverged.push(`${id}: clients hold different texts`);
+      else if (texts[0]?.length !== typed) diverged.push(`${id}: ${texts[0]?.length ?? 0} characters for ${typed} keystrokes`);
     });
     this.lagMs.sort((a, b) => a - b);
     return {
@@ -125,6 +131,7 @@ class Generator {
       undelivered: outstanding(),
       diverged,
       scheduleLagP99Ms: percentile(this.lagMs, 99),
+      errors: [...this.problems],
     };
   }
 

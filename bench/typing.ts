@@ -103,6 +103,7 @@ interface Row {
   readonly scheduleLagP99Ms: number;
   readonly undelivered: number;
   readonly diverged: string[];
+  readonly errors: string[];
 }
 
 // ---- servers -----------------------------------------------------------------------------------
@@ -277,6 +278,7 @@ async function runStep(target: Target, rate: number, options: Options, pgPid: nu
       scheduleLagP99Ms: Math.max(...results.map((r) => r.scheduleLagP99Ms)),
       undelivered: results.reduce((n, r) => n + r.undelivered, 0),
       diverged: results.flatMap((r) => r.diverged),
+      errors: [...new Set(results.flatMap((r) => r.errors))],
     };
   } finally {
     for (const g of generators) if (g.child.connected) g.send({ kind: 'close' });
@@ -320,6 +322,14 @@ async function main(): Promise<void> {
   const pg = await startBenchPostgres();
   const admin = postgres(pg.url, { max: 1, onnotice: () => undefined });
   const targets: Target[] = [];
+  // Interrupted: still stop the servers and PostgreSQL this run started.
+  const interrupted = () => {
+    void Promise.allSettled(targets.map((t) => t.stop()))
+      .then(() => pg.stop())
+      .finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     const pgPid = postmasterPid(pg.dir);
     console.log(`database: ${(await admin<{ version: string }[]>`SELECT version()`)[0]?.version ?? '?'}, synchronous_commit=${(await admin<{ s: string }[]>`SELECT current_setting('synchronous_commit') AS s`)[0]?.s ?? '?'}`);
@@ -340,6 +350,7 @@ async function main(): Promise<void> {
         rows.push(row);
         const state = row.diverged.length > 0 ? `DIVERGED (${row.diverged.length} documents)` : row.undelivered > 0 ? 'did not drain' : 'converged';
         console.log(`${target.name} at ${rate} ops/s: ${state}`);
+        for (const e of row.errors.slice(0, 5)) console.log(`  a client was told: ${e}`);
         // Every server runs every listed rate (unless it could not even drain); past the list,
         // each goes on until it saturates.
         const beyondList = i >= options.rates.length - 1;
@@ -353,7 +364,7 @@ async function main(): Promise<void> {
     const diverged = rows.filter((r) => r.diverged.length > 0);
     if (diverged.length > 0) {
       // A run whose clients disagree measured something other than collaborative editing.
-      for (const r of diverged) console.error(`${r.target} at ${r.offered} ops/s: clients diverged on ${r.diverged.join(', ')}`);
+      for (const r of diverged) console.error(`${r.target} at ${r.offered} ops/s: clients diverged on ${r.diverged.join('; ')}`);
       console.error('no figures reported: the clients did not converge');
       process.exitCode = 1;
       return;
