@@ -259,7 +259,12 @@ async function runStep(target: Target, rate: number, options: Options, pgPid: nu
     const after = await sample(target, pgPid, admin);
     const loop = await eventLoopDelay(target);
     const rss = processRssBytes(target.pid);
-    const results: GeneratorResult[] = await Promise.all(generators.map(async (g) => (await expect(g, 'result')).result));
+    // An overloaded generator can fall so far behind that even its drain never ends.
+    const results: GeneratorResult[] = await withDeadline(
+      Promise.all(generators.map(async (g) => (await expect(g, 'result')).result)),
+      options.drainSecs * 1000 + 60_000,
+      'the load generators did not finish (overloaded)',
+    );
     const committedPerSec = results.reduce((n, r) => n + r.committedInWindow / r.windowSecs, 0);
     const secs = (after.at - before.at) / 1000;
     const ops = committedPerSec * secs;
@@ -281,9 +286,21 @@ async function runStep(target: Target, rate: number, options: Options, pgPid: nu
       errors: [...new Set(results.flatMap((r) => r.errors))],
     };
   } finally {
-    for (const g of generators) if (g.child.connected) g.send({ kind: 'close' });
+    for (const g of generators) {
+      if (g.child.connected) g.send({ kind: 'close' });
+      // One that does not leave on its own (still busy) is stopped.
+      setTimeout(() => g.child.exitCode === null && g.child.kill('SIGKILL'), 5000).unref();
+    }
     await Promise.all(generators.map((g) => (g.child.exitCode === null ? new Promise((r) => g.child.once('exit', r)) : undefined)));
   }
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 function sleep(ms: number): Promise<void> {
@@ -346,7 +363,14 @@ async function main(): Promise<void> {
     for (let i = 0; active.length > 0 && rate <= options.maxRate; i++) {
       // Rate-major, servers interleaved: a burst of noise from elsewhere hits all of them alike.
       for (const target of [...active]) {
-        const row = await runStep(target, rate, options, pgPid, admin);
+        let row: Row;
+        try {
+          row = await runStep(target, rate, options, pgPid, admin);
+        } catch (err) {
+          console.log(`${target.name} at ${rate} ops/s: no result: ${err instanceof Error ? err.message : String(err)}`);
+          active = active.filter((t) => t !== target);
+          continue;
+        }
         rows.push(row);
         const state = row.diverged.length > 0 ? `DIVERGED (${row.diverged.length} documents)` : row.undelivered > 0 ? 'did not drain' : 'converged';
         console.log(`${target.name} at ${rate} ops/s: ${state}`);

@@ -2,10 +2,8 @@ import type { CommittedChange, OpLogStore, Snapshot } from '../engine/ports.js';
 import type { Sql } from './db.js';
 import { opRows, progressRows, rethrowAppendError, writeAppend, type Statements } from './oplog.js';
 
-/** Subtransactions past 64 per transaction overflow PostgreSQL's per-backend cache and slow every snapshot. */
+/** Bounds one statement's size; on the savepoint path, PostgreSQL's per-backend cache holds 64 subtransactions. */
 const MAX_DOCUMENTS_PER_COMMIT = 48;
-
-const IN_FAILED_TRANSACTION = '25P02';
 
 interface Pending {
   readonly docId: string;
@@ -34,9 +32,9 @@ export interface GroupCommitStats {
  *
  * The usual group is one statement and one round trip: a single INSERT of every document's
  * rows (passed as JSON, so encoding costs one JSON.stringify), committed on its own. Only when
- * that statement fails (a taken revision, a seq already used, a refused value) does the group
- * go again, in one transaction with each document behind its savepoint, to find out which
- * document it was.
+ * that statement fails (a taken revision, a seq already used, a refused value, an outage) does
+ * the group go again, in one transaction with each document behind its savepoint, so that
+ * only the document at fault fails.
  */
 export class GroupCommitOpLog implements OpLogStore {
   private queue: Pending[] = [];
@@ -148,30 +146,25 @@ export class GroupCommitOpLog implements OpLogStore {
     }
   }
 
+  /**
+   * The slow path, after the one statement failed: one transaction, each document behind its
+   * own savepoint, one after the other, so a document that fails is rolled back alone.
+   */
   private async commitBySavepoints(group: readonly Pending[], failed: Map<Pending, unknown>): Promise<void> {
-    let connection: Awaited<ReturnType<Sql['reserve']>> | undefined;
     try {
-      connection = await this.sql.reserve();
-      void connection`BEGIN`.execute().catch(() => undefined);
-      let todo = group;
-      let round = 0;
-      while (todo.length > 0) {
-        const outcome = await writeRound(connection, todo, round++);
-        if (!outcome) break;
-        failed.set(outcome.culprit, outcome.error);
-        await connection.unsafe(`ROLLBACK TO SAVEPOINT ${outcome.savepoint}`);
-        todo = outcome.after;
-      }
-      const commit = await connection`COMMIT`;
-      // COMMIT of a transaction that failed meanwhile answers ROLLBACK, not an error.
-      if (commit.command !== 'COMMIT') throw new Error(`group commit ended in ${commit.command}`);
+      await this.sql.begin(async (tx) => {
+        for (const p of group) {
+          try {
+            await tx.savepoint((sp) => writeAppend(sp, p.docId, p.changes));
+          } catch (err) {
+            failed.set(p, err);
+          }
+        }
+      });
     } catch (err) {
       // The database is unreachable or the transaction failed as a whole: nothing was
       // written; each engine retries its batch.
-      if (connection) await connection`ROLLBACK`.catch(() => undefined);
       for (const p of group) if (!failed.has(p)) failed.set(p, err);
-    } finally {
-      connection?.release();
     }
   }
 
@@ -228,38 +221,4 @@ async function insertGroup(sql: Statements, group: readonly Pending[]): Promise<
       RETURNING 1
     )
     SELECT 1 / (CASE WHEN (SELECT count(*) FROM advanced) = ${progress.length} THEN 1 ELSE 0 END) AS all_advanced`;
-}
-
-/**
- * Writes each document's append behind its own savepoint, all pipelined. Undefined when all
- * went through; otherwise the first that failed, its savepoint (rolling back to it undoes it
- * and everything after) and the appends after it, which must be written again.
- */
-async function writeRound(tx: Statements, todo: readonly Pending[], round: number): Promise<{ culprit: Pending; error: unknown; savepoint: string; after: Pending[] } | undefined> {
-  const savepoints = todo.map((_, i) => `g${round}_${i}`);
-  // execute() sends a query now (postgres.js otherwise sends it when first awaited): each
-  // savepoint goes out right before its document's statements.
-  const writes = todo.map((p, i) => {
-    const savepoint = tx.unsafe(`SAVEPOINT ${savepoints[i]}`).execute();
-    const write = writeAppend(tx, p.docId, p.changes);
-    return Promise.all([savepoint, write]).then(
-      () => undefined,
-      (err: unknown) => err ?? new Error('append failed'),
-    );
-  });
-  const results = await Promise.all(writes);
-  const index = results.findIndex((err) => err !== undefined && !isAbortedTransaction(err));
-  if (index < 0) {
-    const aborted = results.find((err) => err !== undefined);
-    if (aborted !== undefined) throw aborted;
-    return undefined;
-  }
-  const culprit = todo[index];
-  const savepoint = savepoints[index];
-  if (!culprit || !savepoint) return undefined;
-  return { culprit, error: results[index], savepoint, after: todo.slice(index + 1) };
-}
-
-function isAbortedTransaction(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === IN_FAILED_TRANSACTION;
 }
