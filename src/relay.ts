@@ -18,7 +18,6 @@ import { addDemoRoutes } from './server/demo-page.js';
 import { CollabServer } from './server/collab.js';
 import { DocumentRegistry } from './engine/registry.js';
 import { PostgresOpLog } from './store/oplog.js';
-import { GroupCommitOpLog } from './store/group-commit.js';
 import { DEV_AUDIENCE, DEV_ISSUER } from './auth/dev-keys.js';
 import { randomUUID } from 'node:crypto';
 import type { Bus } from './bus/bus.js';
@@ -117,8 +116,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       bus,
       access,
     });
-    // One transaction for the appends of every busy document (src/store/group-commit.ts).
-    const registry = new DocumentRegistry(new GroupCommitOpLog(new PostgresOpLog(sql), sql), collab, {
+    const registry = new DocumentRegistry(new PostgresOpLog(sql), collab, {
       maxOps: config.operationBatchSize,
       historyTtlMs: config.operationHistoryTtlSecs * 1000,
       historyMaxChanges: 20_000,
