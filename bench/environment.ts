@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { resolve } from 'node:path';
 
 /** What the figures were measured on: printed with every benchmark. */
 export function describeEnvironment(): string {
@@ -19,4 +21,18 @@ export function percentile(sorted: readonly number[], p: number): number {
 
 export function median(values: readonly number[]): number {
   return percentile([...values].sort((a, b) => a - b), 50);
+}
+
+/** Installed versions of the named packages (from their package.json), for the record. */
+export function describeVersions(packages: readonly string[]): string {
+  return packages
+    .map((name) => {
+      try {
+        const pkg = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../node_modules', name, 'package.json'), 'utf8')) as { version?: string };
+        return `${name} ${pkg.version ?? '?'}`;
+      } catch {
+        return `${name} (not installed)`;
+      }
+    })
+    .join(', ');
 }

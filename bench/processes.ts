@@ -17,18 +17,23 @@ export async function startBenchPostgres(): Promise<RunningPostgres> {
 export interface BenchRelay {
   readonly url: string;
   readonly wsUrl: string;
+  /** Its Prometheus endpoint (METRICS_PORT). */
+  readonly metricsUrl: string;
   readonly child: ChildProcess;
   stop(): Promise<void>;
 }
 
-/** The built relay (dist/src/main.js) as a child process, like production runs it. */
-export async function startBenchRelay(env: Record<string, string>): Promise<BenchRelay> {
+/**
+ * The built relay (dist/src/main.js) as a child process, like production runs it. `main`
+ * names another build (e.g. of the main branch, to compare before and after in one run).
+ */
+export async function startBenchRelay(env: Record<string, string>, main = resolve(import.meta.dirname, '../src/main.js'), nodeArgs: readonly string[] = []): Promise<BenchRelay> {
   const port = await freePort();
-  const main = resolve(import.meta.dirname, '../src/main.js');
-  const child = spawn(process.execPath, [...(process.env.BENCH_RELAY_NODE_ARGS ?? '').split(' ').filter(Boolean), main], {
+  const metricsPort = await freePort();
+  const child = spawn(process.execPath, [...(process.env.BENCH_RELAY_NODE_ARGS ?? '').split(' ').filter(Boolean), ...nodeArgs, main], {
     // The benchmark measures throughput: a client keeping one change in flight can pass the
     // per-connection message rate limit meant for humans.
-    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'warn', RATE_LIMIT_MESSAGES_PER_SEC: '1000000', RATE_LIMIT_BURST: '1000000', RELAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'relay-bench-data-')), BIND_ADDRESS: `127.0.0.1:${port}`, METRICS_PORT: String(await freePort()), ...env },
+    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'warn', RATE_LIMIT_MESSAGES_PER_SEC: '1000000', RATE_LIMIT_BURST: '1000000', RELAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'relay-bench-data-')), BIND_ADDRESS: `127.0.0.1:${port}`, METRICS_PORT: String(metricsPort), ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -44,6 +49,7 @@ export async function startBenchRelay(env: Record<string, string>): Promise<Benc
   return {
     url,
     wsUrl: `ws://127.0.0.1:${port}/collab`,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     child,
     stop: () =>
       new Promise((done) => {
