@@ -120,6 +120,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       maxOps: config.operationBatchSize,
       historyTtlMs: config.operationHistoryTtlSecs * 1000,
       historyMaxChanges: 20_000,
+      historyMaxBytes: config.operationHistoryMaxMb * 2 ** 20,
       snapshotIntervalOps: config.snapshotIntervalOps,
       idleUnloadMs: config.documentIdleSecs * 1000,
       now: Date.now,
