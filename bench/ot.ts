@@ -171,8 +171,40 @@ function memoryTable(): void {
   console.log(`structure beyond the shared texts: new (tree) ${(tree / 2 ** 20).toFixed(1)} MiB; old (run array) ${(array / 2 ** 20).toFixed(1)} MiB`);
 }
 
+/** The CPU part of a cold join (no database): snapshot runs to Doc, a tail of ops, the runs and JSON sent. */
+function coldJoinTable(): void {
+  console.log('\n## Cold join, CPU part (1,000,000 chars, 100,000 runs; snapshot + 1,000-op tail; median of 5)\n');
+  const next = rng(3);
+  const snapshot = JSON.parse(JSON.stringify(makeRuns(1_000_000, 100_000, next))) as Run[];
+  const tail: Change[] = [];
+  let length = 1_000_000;
+  for (let i = 0; i < 1000; i++) {
+    const kind = KINDS[i % 3] as Kind;
+    tail.push(randomEdit(kind, length, next));
+    length += kind === 'insert' ? 1 : kind === 'delete' ? -1 : 0;
+  }
+  const load: number[] = [];
+  const replay: number[] = [];
+  const serialize: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    const t0 = performance.now();
+    let doc = Doc.fromRuns(snapshot);
+    const t1 = performance.now();
+    for (const c of tail) doc = apply(doc, c);
+    const t2 = performance.now();
+    const bytes = JSON.stringify(doc.runs()).length;
+    const t3 = performance.now();
+    if (bytes === 0) throw new Error('unreachable');
+    load.push(t1 - t0);
+    replay.push(t2 - t1);
+    serialize.push(t3 - t2);
+  }
+  console.log(`snapshot runs -> Doc ${median(load).toFixed(1)} ms; 1,000-op tail ${median(replay).toFixed(1)} ms; runs + JSON for the joined message (also the snapshot write) ${median(serialize).toFixed(1)} ms`);
+}
+
 console.log(`# bench:ot — ${describeEnvironment()}`);
 console.log(`yjs ${yjsVersion()}`);
 editTable();
 traceTable();
 memoryTable();
+coldJoinTable();

@@ -149,6 +149,8 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: 'Seconds a document permission lookup is cached.' },
   { name: 'OPERATION_HISTORY_TTL', group: 'optional', default: '600', schema: positiveInt(),
     description: 'Seconds committed ops stay in memory for transforming late changes; older ones are read back from PostgreSQL.' },
+  { name: 'OPERATION_HISTORY_MAX_MB', group: 'optional', default: '16', schema: positiveInt(),
+    description: 'Per open document, the in-memory history of committed ops also stays under about this many MiB (besides 20,000 changes and OPERATION_HISTORY_TTL); older ones are read back from PostgreSQL.' },
   // The spec's performance tuning variables.
   { name: 'CURSOR_THROTTLE_MS', group: 'tuning', default: '50', schema: nonNegativeInt(),
     description: 'Minimum interval between cursor/presence broadcasts of one connection.' },
@@ -247,6 +249,7 @@ export interface Config {
   readonly redisPassword: string | undefined;
   readonly permissionCacheTtlSecs: number;
   readonly operationHistoryTtlSecs: number;
+  readonly operationHistoryMaxMb: number;
   readonly cursorThrottleMs: number;
   readonly typingDebounceMs: number;
   readonly operationBatchSize: number;
@@ -367,6 +370,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     redisPassword: get('REDIS_PASSWORD'),
     permissionCacheTtlSecs: get('PERMISSION_CACHE_TTL'),
     operationHistoryTtlSecs: get('OPERATION_HISTORY_TTL'),
+    operationHistoryMaxMb: get('OPERATION_HISTORY_MAX_MB'),
     cursorThrottleMs: get('CURSOR_THROTTLE_MS'),
     typingDebounceMs: get('TYPING_DEBOUNCE_MS'),
     operationBatchSize: get('OPERATION_BATCH_SIZE'),

@@ -130,6 +130,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       maxOps: config.operationBatchSize,
       historyTtlMs: config.operationHistoryTtlSecs * 1000,
       historyMaxChanges: 20_000,
+      historyMaxBytes: config.operationHistoryMaxMb * 2 ** 20,
       snapshotIntervalOps: config.snapshotIntervalOps,
       maxDocumentChars: config.maxDocumentChars,
       maxChangeBytes: config.maxChangeBytes,

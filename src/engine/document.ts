@@ -1,6 +1,7 @@
 import { OtError, apply, docLength, emptyDoc, transform, transformSelection, validateChangeShape } from '../ot/index.js';
 import type { Change, DocState, Selection } from '../ot/types.js';
 import { Doc } from '../ot/document.js';
+import { changeMemoryBytes } from '../ot/change.js';
 import { ErrorCode } from '../protocol/codes.js';
 import { EngineError } from './errors.js';
 import { RevisionConflict, StoreRejected, type ActorRecord, type CommittedChange, type OpLogStore } from './ports.js';
@@ -45,6 +46,8 @@ export interface EngineOptions {
   readonly historyTtlMs: number;
   /** The window also holds at most this many changes, so a hot document's memory stays bounded. */
   readonly historyMaxChanges: number;
+  /** ...and at most about this many bytes of ops (changeMemoryBytes), so a few huge pastes cannot hold memory either (default: no byte bound). */
+  readonly historyMaxBytes?: number;
   readonly snapshotIntervalOps: number;
   /** Largest document, in UTF-16 code units: a change that would grow it past this is refused (default: no cap). */
   readonly maxDocumentChars?: number;
@@ -89,6 +92,8 @@ export class DocumentEngine {
   /** Changes after `historyStart`, consecutive up to `head`. */
   private history: CommittedChange[] = [];
   private historyStart: number;
+  /** changeMemoryBytes summed over `history`. */
+  private historyBytes = 0;
   private readonly actors = new Map<string, ActorRecord>();
   private readonly actorLoads = new Map<string, Promise<ActorRecord | undefined>>();
   private queue: Queued[] = [];
@@ -572,8 +577,9 @@ export class DocumentEngine {
     if (change.ops.length > 0) {
       this.head = change.rev + change.ops.length;
       this.history.push(change);
+      this.historyBytes += changeMemoryBytes(change.ops);
       this.presence.transform(change.ops);
-      if (this.history.length > this.options.historyMaxChanges) this.trimHistory();
+      if (this.history.length > this.options.historyMaxChanges || this.historyBytes > this.maxHistoryBytes) this.trimHistory();
     }
     const known = this.actors.get(change.actor);
     if (!known || known.lastSeq < change.seq) {
@@ -598,10 +604,22 @@ export class DocumentEngine {
     const cutoff = this.options.now() - this.options.historyTtlMs;
     // Trim in chunks past the count bound, so trimming is not a copy per change.
     let drop = Math.max(0, this.history.length - this.options.historyMaxChanges + (this.history.length > this.options.historyMaxChanges ? Math.ceil(this.options.historyMaxChanges / 4) : 0));
-    while (drop < this.history.length && (this.history[drop]?.committedAt ?? Infinity) < cutoff) drop++;
+    let bytes = this.historyBytes;
+    for (let i = 0; i < drop; i++) bytes -= changeMemoryBytes(this.history[i]?.ops ?? []);
+    // Past the byte bound, trim to three quarters of it, so trimming is not a copy per change either.
+    const byteTarget = this.historyBytes > this.maxHistoryBytes ? this.maxHistoryBytes * 0.75 : this.maxHistoryBytes;
+    for (let entry = this.history[drop]; entry !== undefined && (bytes > byteTarget || entry.committedAt < cutoff); entry = this.history[drop]) {
+      bytes -= changeMemoryBytes(entry.ops);
+      drop++;
+    }
     if (drop === 0) return;
+    this.historyBytes = bytes;
     this.history = this.history.slice(drop);
     this.historyStart = this.history[0]?.rev ?? this.head;
+  }
+
+  private get maxHistoryBytes(): number {
+    return this.options.historyMaxBytes ?? Infinity;
   }
 
   private maybeSnapshot(): void {

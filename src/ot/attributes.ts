@@ -32,6 +32,10 @@ export function attrsEqual(a: Attributes | undefined, b: Attributes | undefined)
 /** Drops null values and returns undefined for an empty result (the normalized form). */
 export function cleanAttrs(a: Attributes | undefined): Attributes | undefined {
   if (a === undefined) return undefined;
+  // Already clean (the common case: every run of a snapshot): share it rather than copy.
+  const keys = Object.keys(a);
+  if (keys.length === 0) return undefined;
+  if (keys.every((k) => a[k] !== null)) return a;
   return fromEntries(Object.entries(a).filter(([, v]) => v !== null));
 }
 
