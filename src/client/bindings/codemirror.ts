@@ -189,7 +189,9 @@ class RelayView {
       }
     }
     if (typed) this.doc.setTyping(true);
-    if (update.selectionSet || update.docChanged) {
+    // Only this user's own moves are news: others' edits move the caret on the relay too.
+    const local = update.transactions.some((tr) => !tr.annotation(fromRelay) && (tr.selection !== undefined || tr.docChanged));
+    if (local) {
       const main = update.state.selection.main;
       this.doc.setSelection({ anchor: main.anchor, head: main.head });
     }

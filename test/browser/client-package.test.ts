@@ -1,0 +1,61 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+/* The @relay/client package as a user gets it: built, packed with npm pack, installed into a scratch project. */
+
+const root = resolve(import.meta.dirname, '../..');
+const scratch = mkdtempSync(join(tmpdir(), 'relay-client-scratch-'));
+
+describe('the @relay/client package', () => {
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('packs with ESM bundles and declarations only, installs, and works from a scratch project', () => {
+    execFileSync(process.execPath, [join(root, 'packages/client/build.mjs')], { cwd: root, stdio: 'pipe' });
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', scratch], { cwd: join(root, 'packages/client'), encoding: 'utf8' })) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    const tarball = packed[0];
+    if (!tarball) throw new Error('npm pack produced nothing');
+    const files = tarball.files.map((f) => f.path);
+    expect(files).toContain('dist/index.js');
+    expect(files).toContain('dist/codemirror.js');
+    expect(files).toContain('dist/types/client/index.d.ts');
+    expect(files.filter((f) => f.includes('server') || f.includes('/store/') || f.includes('/engine/'))).toEqual([]);
+    for (const file of files.filter((f) => f.endsWith('.js'))) {
+      const code = readFileSync(join(root, 'packages/client', file), 'utf8');
+      expect(code).not.toMatch(/uWebSockets|ioredis|from"zod"|from "zod"|node:/);
+    }
+
+    writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'scratch', private: true, type: 'module' }));
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', join(scratch, tarball.filename)], { cwd: scratch, stdio: 'pipe' });
+    writeFileSync(
+      join(scratch, 'main.mjs'),
+      `import { RelayClient, invert, transform, UndoManager } from '@relay/client';
+import { deltaToOps } from '@relay/client/quill';
+import { diffToOps } from '@relay/client/textarea';
+class NoSocket { constructor() { this.readyState = 0; } send() {} close() {} }
+const client = new RelayClient({ url: 'ws://127.0.0.1:1/collab', token: () => 't', WebSocket: NoSocket, tokenCheck: false });
+console.log(JSON.stringify({
+  status: client.status.state,
+  ops: deltaToOps({ ops: [{ retain: 2 }, { insert: 'x' }] }),
+  diff: diffToOps('ab', 'axb'),
+  inverse: invert([{ type: 'insert', pos: 0, text: 'a' }], []),
+  moved: transform([{ type: 'insert', pos: 1, text: 'b' }], [{ type: 'insert', pos: 0, text: 'a' }], 'right'),
+  undo: typeof UndoManager,
+}));
+client.close();
+`,
+    );
+    const out = JSON.parse(execFileSync(process.execPath, ['main.mjs'], { cwd: scratch, encoding: 'utf8' })) as Record<string, unknown>;
+    expect(out).toEqual({
+      status: 'connecting',
+      ops: [{ type: 'insert', pos: 2, text: 'x' }],
+      diff: [{ type: 'insert', pos: 1, text: 'x' }],
+      inverse: [{ type: 'delete', pos: 0, len: 1 }],
+      moved: [{ type: 'insert', pos: 2, text: 'b' }],
+      undo: 'function',
+    });
+    expect(readdirSync(join(scratch, 'node_modules/@relay/client/dist'))).toContain('types');
+  });
+});
