@@ -33,7 +33,7 @@ export async function startBenchRelay(env: Record<string, string>, main = resolv
   const child = spawn(process.execPath, [...(process.env.BENCH_RELAY_NODE_ARGS ?? '').split(' ').filter(Boolean), ...nodeArgs, main], {
     // The benchmark measures throughput: a client keeping one change in flight can pass the
     // per-connection message rate limit meant for humans.
-    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'warn', RATE_LIMIT_MESSAGES_PER_SEC: '1000000', RATE_LIMIT_BURST: '1000000', RELAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'relay-bench-data-')), BIND_ADDRESS: `127.0.0.1:${port}`, METRICS_PORT: String(metricsPort), ...env },
+    env: { ...process.env, NODE_ENV: 'test', DEV_AUTH: '1', LOG_LEVEL: 'warn', RATE_LIMIT_MESSAGES_PER_SEC: '1000000', RATE_LIMIT_BURST: '1000000', RELAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'relay-bench-data-')), BIND_ADDRESS: `127.0.0.1:${port}`, METRICS_PORT: String(metricsPort), ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

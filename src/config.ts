@@ -70,6 +70,14 @@ const bindAddress = z.string().trim().transform((raw, ctx): BindAddress => {
   return { host: host, port: portNumber };
 });
 
+/** A host for a listener: an IP address, `[IPv6]`, `localhost`, or a dotted host name. */
+const metricsHost = z.string().trim().transform((raw, ctx): string => {
+  const host = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
+  if (isIP(host) !== 0 || host === 'localhost' || (host.includes('.') && hostnamePattern.test(host) && !/^[\d.]+$/.test(host))) return host;
+  ctx.addIssue({ code: 'custom', message: 'must be a host or IP address without a port, e.g. 127.0.0.1 or 10.0.0.5' });
+  return z.NEVER;
+});
+
 const url = (protocols: readonly string[]) =>
   z
     .string()
@@ -131,18 +139,20 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'JWT_PUBLIC_KEY_URL', group: 'required', default: undefined, schema: url(['http:', 'https:']).optional(),
     description: 'JWKS endpoint of the identity service. Unset outside production: development auth (the relay makes its own key, serves its JWKS and mints tokens on loopback).' },
   { name: 'BIND_ADDRESS', group: 'required', default: '0.0.0.0:8081', schema: bindAddress,
-    description: 'Address of the WebSocket and health/readiness listener (host:port).' },
+    description: 'Address of the WebSocket and health/readiness listener (host:port). Unset in development auth mode: 127.0.0.1:8081, so a development relay is not reachable from the network.' },
   // The spec's optional variables; Rust-only knobs mapped to their Node equivalents.
   { name: 'LOG_LEVEL', group: 'optional', default: 'info', schema: logLevel,
     description: 'Log level (replaces RUST_LOG; RUST_LOG is read as a fallback when it holds a plain level).' },
   { name: 'LOG_ERROR_STACKS', group: 'optional', default: '0', schema: flag,
-    description: 'Include stack traces in error logs (replaces RUST_BACKTRACE).' },
+    description: "Include stack traces in error logs (the spec's RUST_BACKTRACE; RUST_BACKTRACE itself is not read, since base images set it for their own programs)." },
   { name: 'UV_THREADPOOL_SIZE', group: 'optional', default: '4', schema: positiveInt(),
     description: "Size of Node's libuv worker pool (replaces TOKIO_WORKER_THREADS). JavaScript runs on one thread per replica; scale with replicas." },
   { name: 'MAX_CONNECTIONS', group: 'optional', default: '10000', schema: positiveInt(),
     description: 'Maximum concurrent WebSocket connections per replica; further upgrades get HTTP 503.' },
   { name: 'METRICS_PORT', group: 'optional', default: '9090', schema: port,
     description: 'Port of the Prometheus /metrics listener (same host as BIND_ADDRESS).' },
+  { name: 'METRICS_ADDRESS', group: 'optional', default: undefined, schema: metricsHost.optional(),
+    description: "Host or IP the /metrics listener binds to, e.g. an internal interface or 127.0.0.1 for a sidecar scraper. Default: BIND_ADDRESS's host." },
   { name: 'REDIS_POOL_SIZE', group: 'optional', default: '50', schema: positiveInt(),
     description: 'Upper bound on Redis connections per replica (ioredis pipelines commands; the relay uses one publisher and one subscriber connection within this bound).' },
   { name: 'PERMISSION_CACHE_TTL', group: 'optional', default: '300', schema: nonNegativeInt(),
@@ -165,6 +175,8 @@ export const VARIABLES: readonly VariableSpec[] = [
   // Our own.
   { name: 'NODE_ENV', group: 'relay', default: 'development', schema: z.enum(['development', 'production', 'test']),
     description: 'production requires DATABASE_URL, REDIS_URL (or REDIS_SENTINELS / REDIS_CLUSTER_NODES) and JWT_PUBLIC_KEY_URL.' },
+  { name: 'DEV_AUTH', group: 'relay', default: '0', schema: flag,
+    description: 'Allow development auth (no JWT_PUBLIC_KEY_URL: the relay mints its own tokens) while DATABASE_URL or Redis is set. Without it such a start is refused, so a deployment that forgot NODE_ENV=production and JWT_PUBLIC_KEY_URL does not hand out tokens for a real database. Not needed for `npm start` with no environment.' },
   { name: 'RELAY_DATA_DIR', group: 'relay', default: '.relay-data', schema: z.string().trim().min(1),
     description: 'Folder for the embedded PostgreSQL data and the development signing key (kept across restarts).' },
   { name: 'EMBEDDED_POSTGRES_PORT', group: 'relay', default: '54329', schema: port,
@@ -242,6 +254,8 @@ export interface Config {
   readonly uvThreadpoolSize: number;
   readonly maxConnections: number;
   readonly metricsPort: number;
+  /** Where /metrics listens: METRICS_ADDRESS, or BIND_ADDRESS's host. */
+  readonly metricsHost: string;
   readonly redisPoolSize: number;
   readonly redisSentinels: readonly HostPort[] | undefined;
   readonly redisSentinelName: string;
@@ -313,9 +327,8 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     const first = env.RUST_LOG.split(',')[0]?.trim().toLowerCase();
     if (first && !first.includes('=')) effective.LOG_LEVEL = first;
   }
-  if (effective.LOG_ERROR_STACKS === undefined && env.RUST_BACKTRACE !== undefined) {
-    effective.LOG_ERROR_STACKS = env.RUST_BACKTRACE === '0' ? '0' : '1';
-  }
+  // RUST_BACKTRACE is deliberately not mapped to LOG_ERROR_STACKS: base images set it for
+  // their own programs, and it must not switch on stack traces in our logs.
   if (effective.UV_THREADPOOL_SIZE === undefined && env.TOKIO_WORKER_THREADS !== undefined) {
     effective.UV_THREADPOOL_SIZE = env.TOKIO_WORKER_THREADS;
   }
@@ -336,6 +349,11 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
       }
     }
   }
+  const devAuth = nodeEnv !== 'production' && values.get('JWT_PUBLIC_KEY_URL') === undefined;
+  if (devAuth) refuseAccidentalDevAuth(values, redisWays);
+  // A development relay listens on loopback unless told otherwise.
+  const bindUnset = effective.BIND_ADDRESS === undefined || effective.BIND_ADDRESS === '';
+  const bind: BindAddress = devAuth && bindUnset ? { host: '127.0.0.1', port: 8081 } : get<BindAddress>('BIND_ADDRESS');
   const reconnectMinDelayMs = get<number>('RECONNECT_MIN_DELAY_MS');
   const reconnectMaxDelayMs = get<number>('RECONNECT_MAX_DELAY_MS');
   if (reconnectMaxDelayMs < reconnectMinDelayMs) {
@@ -357,12 +375,13 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     databaseUrl: get('DATABASE_URL'),
     redisUrl: get('REDIS_URL'),
     jwtPublicKeyUrl: get('JWT_PUBLIC_KEY_URL'),
-    bind: get('BIND_ADDRESS'),
+    bind,
     logLevel: get('LOG_LEVEL'),
     logErrorStacks: get('LOG_ERROR_STACKS'),
     uvThreadpoolSize: get('UV_THREADPOOL_SIZE'),
     maxConnections: get('MAX_CONNECTIONS'),
     metricsPort: get('METRICS_PORT'),
+    metricsHost: get<string | undefined>('METRICS_ADDRESS') ?? bind.host,
     redisPoolSize: get('REDIS_POOL_SIZE'),
     redisSentinels: get('REDIS_SENTINELS'),
     redisSentinelName: get('REDIS_SENTINEL_NAME'),
@@ -407,6 +426,20 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     reconnectMaxDelayMs,
     version,
   };
+}
+
+/**
+ * Development auth next to a real database or Redis is how a deployment that forgot
+ * NODE_ENV=production and JWT_PUBLIC_KEY_URL would end up minting admin tokens for production
+ * data: it needs DEV_AUTH=1. With nothing external (plain `npm start`) nothing is at stake.
+ */
+function refuseAccidentalDevAuth(values: ReadonlyMap<string, unknown>, redisWays: readonly string[]): void {
+  if (values.get('DEV_AUTH') === true) return;
+  const external = [...(values.get('DATABASE_URL') !== undefined ? ['DATABASE_URL'] : []), ...redisWays];
+  if (external.length === 0) return;
+  throw new ConfigError(
+    `JWT_PUBLIC_KEY_URL is unset, so development auth would mint tokens for the database or Redis in ${external.join(', ')}: set JWT_PUBLIC_KEY_URL and NODE_ENV=production, or DEV_AUTH=1 to allow development auth with them`,
+  );
 }
 
 /** Development mode: no JWKS URL and not production. */

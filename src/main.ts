@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { startRelay } from './relay.js';
+import { ListenError } from './server/listen.js';
+import { EmbeddedPostgresMissing } from './store/embedded-postgres.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -26,6 +28,12 @@ let relay: Awaited<ReturnType<typeof startRelay>>;
 try {
   relay = await startRelay(config, log);
 } catch (err) {
+  // A taken address or a production install without DATABASE_URL: one line says what to change.
+  if (err instanceof ListenError || err instanceof EmbeddedPostgresMissing) {
+    log.flush();
+    process.stderr.write(`relay: ${err.message}\n`);
+    process.exit(1);
+  }
   log.fatal({ err }, 'relay failed to start');
   process.exit(1);
 }

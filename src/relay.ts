@@ -8,7 +8,7 @@ import { loadOrCreateDevKeys } from './auth/dev-keys.js';
 import type { KeySource } from './auth/keys.js';
 import { createRemoteKeySource } from './auth/remote-keys.js';
 import { connectDatabase, describeDatabaseUrl, pingDatabase, type Sql } from './store/db.js';
-import { startEmbeddedPostgres, type RunningPostgres } from './store/embedded-postgres.js';
+import type { RunningPostgres } from './store/embedded-postgres.js';
 import { migrateUp } from './store/migrate.js';
 import { assertNativeUws, listen, type Listener } from './server/listen.js';
 import { startMetricsServer } from './server/metrics-server.js';
@@ -53,11 +53,14 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
     let databaseUrl = config.databaseUrl;
     if (databaseUrl === undefined) {
       const dir = resolve(config.dataDir, 'postgres');
+      // Loaded only here: embedded-postgres is a devDependency, absent from production installs.
+      const { startEmbeddedPostgres } = await import('./store/embedded-postgres.js');
       embedded = await startEmbeddedPostgres({
         dir,
         port: config.embeddedPostgresPort,
         database: 'relay',
         onLog: (line) => log.debug({ component: 'embedded-postgres' }, line.trim()),
+        ownProcessGroup: true,
       });
       cleanups.push(() => embedded?.stop());
       databaseUrl = embedded.url;
@@ -85,6 +88,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       addDemoRoutes(app, log);
       keys = devKeys;
       log.info({ role: 'auth', kind: 'development' }, 'auth: development key (tokens from GET /dev/token on loopback)');
+      warnDevelopmentAuth(config, log);
     } else {
       keys = await createRemoteKeySource(
         { url: config.jwtPublicKeyUrl ?? '', cooldownMs: config.jwksRefetchCooldownSecs * 1000, refreshMs: config.jwksRefreshSecs * 1000, onFetchError: () => metrics.jwksFetchFailures.inc() },
@@ -186,9 +190,10 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
 
     const listener: Listener = await listen(app, config.bind.host, config.bind.port);
     cleanups.push(() => listener.close());
-    const metricsListener = await startMetricsServer(config.bind.host, config.metricsPort, metrics, log);
+    const metricsListener = await startMetricsServer(config.metricsHost, config.metricsPort, metrics, log);
     cleanups.push(() => metricsListener.close());
     log.info({ port: listener.port, metrics_port: metricsListener.port, version: config.version, startup_ms: Date.now() - startedAt }, 'relay listening');
+    if (isDevAuth(config)) log.info(`open ${browserUrl(config.bind.host, listener.port)}`);
 
     return {
       port: listener.port,
@@ -206,6 +211,29 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
     await runCleanups(cleanups, log);
     throw err;
   }
+}
+
+/** Where a person on this machine reaches a relay bound to `host`. */
+function browserUrl(host: string, port: number): string {
+  const local = host === '0.0.0.0' || host === '::' || host === '127.0.0.1' || host === '::1' || host === 'localhost';
+  const shown = local ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${shown}:${port}/`;
+}
+
+const DEV_AUTH_WARNING_EVERY_MS = 15 * 60 * 1000;
+
+/**
+ * Development auth lets any loopback caller mint any token, admin included: say so at start and
+ * again every quarter of an hour, so it is never on unnoticed.
+ */
+function warnDevelopmentAuth(config: Config, log: Logger): void {
+  const warn = () =>
+    log.warn(
+      { role: 'auth', kind: 'development', bind: config.bind.host },
+      'DEVELOPMENT AUTH IS ON: any local caller can mint tokens (admin included) at /dev/token; never expose this relay. Set JWT_PUBLIC_KEY_URL and NODE_ENV=production for real use',
+    );
+  warn();
+  setInterval(warn, DEV_AUTH_WARNING_EVERY_MS).unref();
 }
 
 /**

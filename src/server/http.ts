@@ -62,6 +62,18 @@ export function remoteAddress(res: HttpResponse): string {
   return Buffer.from(res.getRemoteAddressAsText()).toString();
 }
 
+/**
+ * 127.0.0.0/8 and ::1, in any spelling: uWS gives addresses of an IPv6 listener ([::]) in full
+ * form, with IPv4 clients mapped (0000:…:ffff:7f00:0001 for 127.0.0.1).
+ */
 export function isLoopback(address: string): boolean {
-  return address === '127.0.0.1' || address === '::1' || address.startsWith('127.') || address === '0000:0000:0000:0000:0000:0000:0000:0001' || address.startsWith('::ffff:127.');
+  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address)) return true;
+  if (!address.includes(':')) return false;
+  let canonical: string;
+  try {
+    canonical = new URL(`http://[${address}]/`).hostname;
+  } catch {
+    return false;
+  }
+  return canonical === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(canonical);
 }

