@@ -6,8 +6,8 @@ import { loadConfig } from '../../src/config.js';
 describe('Redis configuration', () => {
   it('picks a URL, sentinels or cluster nodes, and never two', () => {
     expect(redisTargetOf(loadConfig({}))).toBeUndefined();
-    expect(redisTargetOf(loadConfig({ REDIS_URL: 'redis://:secret@h:6379/0' }))).toEqual({ kind: 'url', url: 'redis://:secret@h:6379/0' });
-    expect(redisTargetOf(loadConfig({ REDIS_SENTINELS: 's1:26379, [::1]:26380', REDIS_SENTINEL_NAME: 'relay', REDIS_PASSWORD: 'pw' }))).toEqual({
+    expect(redisTargetOf(loadConfig({ DEV_AUTH: '1', REDIS_URL: 'redis://:secret@h:6379/0' }))).toEqual({ kind: 'url', url: 'redis://:secret@h:6379/0' });
+    expect(redisTargetOf(loadConfig({ DEV_AUTH: '1', REDIS_SENTINELS: 's1:26379, [::1]:26380', REDIS_SENTINEL_NAME: 'relay', REDIS_PASSWORD: 'pw' }))).toEqual({
       kind: 'sentinel',
       sentinels: [
         { host: 's1', port: 26379 },
@@ -16,7 +16,7 @@ describe('Redis configuration', () => {
       name: 'relay',
       password: 'pw',
     });
-    expect(redisTargetOf(loadConfig({ REDIS_CLUSTER_NODES: 'c1:7000,c2:7001' }))).toMatchObject({ kind: 'cluster', nodes: [{ host: 'c1', port: 7000 }, { host: 'c2', port: 7001 }] });
+    expect(redisTargetOf(loadConfig({ DEV_AUTH: '1', REDIS_CLUSTER_NODES: 'c1:7000,c2:7001' }))).toMatchObject({ kind: 'cluster', nodes: [{ host: 'c1', port: 7000 }, { host: 'c2', port: 7001 }] });
     expect(() => loadConfig({ REDIS_URL: 'redis://h:6379', REDIS_CLUSTER_NODES: 'c1:7000' })).toThrow(/set only one of REDIS_URL, REDIS_CLUSTER_NODES/);
     expect(() => loadConfig({ REDIS_SENTINELS: 's1' })).toThrow(/REDIS_SENTINELS must be a comma-separated list of host:port/);
   });
