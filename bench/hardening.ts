@@ -42,6 +42,7 @@ async function startRelay(main: string, pg: RunningPostgres): Promise<Relay> {
       NODE_ENV: 'test',
       LOG_LEVEL: 'error',
       DATABASE_URL: pg.url,
+      DEV_AUTH: '1',
       RELAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'relay-bench-data-')),
       BIND_ADDRESS: `127.0.0.1:${port}`,
       METRICS_PORT: String(await freePort()),
