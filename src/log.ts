@@ -1,14 +1,18 @@
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import { pino, type Logger, type TransportSingleOptions } from 'pino';
 
 export type { Logger };
 
 /**
  * JSON logs on stdout. Anything that could carry a credential is redacted by path, and tokens
- * are never passed to the logger in the first place (see auth/).
+ * are never passed to the logger in the first place (see auth/). `pretty` asks for lines a
+ * person reads on a terminal instead; it is honoured only where pino-pretty is installed (a
+ * devDependency: a production image keeps JSON whatever it is told).
  */
-export function createLogger(level: string, errorStacks: boolean): Logger {
+export function createLogger(level: string, errorStacks: boolean, pretty = false): Logger {
   return pino({
     level,
+    ...(pretty ? prettyTransport() : {}),
     base: { service: 'relay' },
     redact: {
       paths: ['token', '*.token', 'authorization', '*.authorization', 'databaseUrl', 'redisUrl', 'password', '*.password'],
@@ -25,4 +29,18 @@ export function createLogger(level: string, errorStacks: boolean): Logger {
     },
     timestamp: pino.stdTimeFunctions.isoTime,
   });
+}
+
+/** Whether logs go to a person: a terminal, outside production. */
+export function wantsPrettyLogs(nodeEnv: string, stdoutIsTty: boolean | undefined): boolean {
+  return nodeEnv !== 'production' && stdoutIsTty === true;
+}
+
+function prettyTransport(): { transport?: TransportSingleOptions } {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty');
+  } catch {
+    return {};
+  }
+  return { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } };
 }

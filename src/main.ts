@@ -3,7 +3,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from './config.js';
-import { createLogger } from './log.js';
+import { createLogger, wantsPrettyLogs } from './log.js';
 import { startRelay } from './relay.js';
 import { ListenError } from './server/listen.js';
 import { EmbeddedPostgresMissing } from './store/embedded-postgres.js';
@@ -23,7 +23,7 @@ try {
 // libuv reads this when its pool first starts, which has not happened yet.
 process.env.UV_THREADPOOL_SIZE = String(config.uvThreadpoolSize);
 
-const log = createLogger(config.logLevel, config.logErrorStacks);
+const log = createLogger(config.logLevel, config.logErrorStacks, wantsPrettyLogs(config.nodeEnv, process.stdout.isTTY));
 let relay: Awaited<ReturnType<typeof startRelay>>;
 try {
   relay = await startRelay(config, log);

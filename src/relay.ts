@@ -143,6 +143,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       retryDelayMs: defaultRetryDelayMs,
       onStoreError: (doc, err, attempt) => log.debug({ err, doc, attempt }, 'op log call failed; retrying'),
       health: storeHealth,
+      onBatchCommitted: (doc, batch) => log.debug({ doc, ...batch }, 'committed a batch'),
       onChangeRejectedByStore: (doc, err) => {
         metrics.changesRejectedByStore.inc();
         log.warn({ doc, sql_state: err.sqlState, reason: err.message }, 'change refused: PostgreSQL will never accept a value in it; the rest of its batch committed');

@@ -59,6 +59,8 @@ export interface EngineOptions {
   readonly onStoreError: (docId: string, err: unknown, attempt: number) => void;
   /** A change the op log refused for good (e.g. a value PostgreSQL cannot hold): it was refused, the rest committed. */
   readonly onChangeRejectedByStore?: (docId: string, err: StoreRejected) => void;
+  /** Told of every batch this engine committed (for debug logs: counts and revisions, never text). */
+  readonly onBatchCommitted?: (docId: string, batch: { changes: number; ops: number; fromRev: number; toRev: number; attempts: number }) => void;
   /** The replica's commit-path health: retry streaks, early retry when the database answers again, readiness. */
   readonly health?: Pick<StoreHealth, 'failed' | 'succeeded' | 'forget' | 'retryAfter'>;
 }
@@ -425,6 +427,7 @@ export class DocumentEngine {
         continue;
       }
       this.storeAnswered();
+      const fromRev = this.head;
       this.content = prepared.content;
       prepared.changes.forEach((change, i) => {
         const owner = prepared.owners[i];
@@ -433,6 +436,7 @@ export class DocumentEngine {
         this.record(change);
         this.listener.applied(this.id, change, owner.origins, true);
       });
+      this.options.onBatchCommitted?.(this.id, { changes: prepared.changes.length, ops: this.head - fromRev, fromRev, toRev: this.head, attempts: attempt + 1 });
       this.maybeSnapshot();
       return;
     }

@@ -195,6 +195,7 @@ export class CollabServer implements CommitListener, BusHandlers {
       connection.close(CloseCode.handshakeTimeout, 'no join within the handshake timeout');
     }, config.handshakeTimeoutSecs * 1000);
     this.guard.scheduleExpiry(connection);
+    this.deps.log.debug({ session: connection.session, user: connection.principal.userId }, 'client connected');
     connection.send({
       type: 'hello',
       protocol: 1,
@@ -216,6 +217,7 @@ export class CollabServer implements CommitListener, BusHandlers {
     connection.clearTimers();
     this.connections.delete(connection);
     this.deps.metrics.connectionsActive.set(this.connections.size);
+    this.deps.log.debug({ session: connection.session, user: connection.principal.userId, docs: connection.docs.size }, 'client disconnected');
     for (const docId of [...connection.docs.keys()]) this.leave(connection, docId, false);
   }
 
@@ -430,6 +432,7 @@ export class CollabServer implements CommitListener, BusHandlers {
     }
     const ws = connection.ws;
     if (!ws) return;
+    this.deps.log.debug({ session: connection.session, user: connection.principal.userId, doc: docId, role: joined.role, rev: engine.revision, replay: missed?.length }, 'joined a document');
     ws.cork(() => {
       ws.subscribe(topicOf(docId));
       const presence = this.presenceRelay.announce(ws, connection, docId, engine);
@@ -447,6 +450,7 @@ export class CollabServer implements CommitListener, BusHandlers {
   private leave(connection: Connection, docId: string, stillOpen: boolean): void {
     const joined = connection.docs.get(docId);
     if (!joined) return;
+    this.deps.log.debug({ session: connection.session, user: connection.principal.userId, doc: docId }, 'left a document');
     this.presenceRelay.withdraw(connection, docId, joined.engine);
     connection.docs.delete(docId);
     if (stillOpen) connection.ws?.unsubscribe(topicOf(docId));
