@@ -201,15 +201,15 @@ describe('/collab protocol against the real relay', () => {
     expect(docText(joined.content ?? [])).toBe('1234567890123456789012345');
   });
 
-  it('serves the try-it page and the SDK modules it needs in development, and nothing else of the installation', async () => {
+  it('serves the try-it page and its bundled script in development, and nothing else of the installation', async () => {
     const page = await fetch(`${relay.url}/`);
     expect(page.headers.get('content-type')).toContain('text/html');
-    expect(await page.text()).toContain("from '/sdk/client/index.js'");
-    const sdk = await fetch(`${relay.url}/sdk/client/index.js`);
-    expect(sdk.status).toBe(200);
-    expect(await sdk.text()).toContain('RelayClient');
-    expect((await fetch(`${relay.url}/sdk/ot/index.js`)).status).toBe(200);
-    for (const path of ['/sdk/store/db.js', '/sdk/client/..%2F..%2Fconfig.js', '/sdk/client/index.js.map', '/sdk/config.js']) {
+    expect(await page.text()).toContain('src="/demo.js"');
+    const bundle = await fetch(`${relay.url}/demo.js`);
+    expect(bundle.status).toBe(200);
+    expect(bundle.headers.get('content-type')).toContain('javascript');
+    expect(await bundle.text()).toContain('relay-caret');
+    for (const path of ['/sdk/client/index.js', '/sdk/store/db.js', '/demo/../src/config.js', '/demo.js.map', '/config.js']) {
       expect((await fetch(`${relay.url}${path}`)).status, path).toBe(404);
     }
   });
