@@ -16,6 +16,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bench ./bench
 COPY examples ./examples
+# The demo bundle (development only) and the client package are built by its build.mjs.
+COPY packages/client ./packages/client
 RUN npm run build
 RUN npm prune --omit=dev --no-audit --no-fund
 
