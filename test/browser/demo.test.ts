@@ -110,13 +110,13 @@ describe('the demo in a real browser', () => {
         return el ? window.relayDemo?.view.posAtDOM(el) : undefined;
       });
     await b.waitForFunction(() => document.querySelector('.cm-relay-caret-label')?.textContent === 'Ada');
-    await expect.poll(() => caretIn(b)).toBe(6);
+    await expect.poll(() => caretIn(b), { timeout: 10_000 }).toBe(6);
     await setCaret(b, 0);
     await b.keyboard.type('>> ');
-    await expect.poll(() => caretIn(b)).toBe(9);
+    await expect.poll(() => caretIn(b), { timeout: 10_000 }).toBe(9);
     await converged([a, b]);
     await b.keyboard.press('End');
-    await expect.poll(() => caretIn(b)).toBe(9);
+    await expect.poll(() => caretIn(b), { timeout: 10_000 }).toBe(9);
     const shots = await Promise.all([a.screenshot(), b.screenshot()]);
     await saveSideBySide(b, shots);
     await ca.close();
