@@ -6,7 +6,7 @@
  *   node packages/client/build.mjs --demo     demo only (part of `npm run build`)
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -26,9 +26,25 @@ const ENTRIES = {
 /** @param {number} n */
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
 
+/**
+ * True when the bundle is newer than every file it was built from (esbuild's own list of
+ * inputs, kept beside it): `npm start` then skips the bundling, so a second start is quick.
+ * @param {string} outfile @param {string} inputsFile
+ */
+function demoIsFresh(outfile, inputsFile) {
+  if (!existsSync(outfile) || !existsSync(inputsFile)) return false;
+  const builtAt = statSync(outfile).mtimeMs;
+  /** @type {string[]} */
+  const inputs = JSON.parse(readFileSync(inputsFile, 'utf8'));
+  return inputs.every((file) => existsSync(join(root, file)) && statSync(join(root, file)).mtimeMs < builtAt);
+}
+
 async function buildDemo() {
   const outfile = join(root, 'dist/demo/demo.js');
-  const result = await build({ entryPoints: [join(root, 'src/client/demo/main.ts')], bundle: true, minify: true, format: 'esm', target: 'es2022', outfile, metafile: true, logLevel: 'warning' });
+  const inputsFile = join(root, 'dist/demo/inputs.json');
+  if (demoIsFresh(outfile, inputsFile)) return;
+  const result = await build({ entryPoints: [join(root, 'src/client/demo/main.ts')], bundle: true, minify: true, format: 'esm', target: 'es2022', outfile, metafile: true, logLevel: 'warning', absWorkingDir: root });
+  writeFileSync(inputsFile, JSON.stringify(Object.keys(result.metafile.inputs)));
   const size = readFileSync(outfile);
   console.log(`demo bundle ${relative(root, outfile)}: ${kb(size.length)} (${kb(gzipSync(size).length)} gzip)`);
   return result;
