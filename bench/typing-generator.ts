@@ -7,7 +7,7 @@
  */
 import { percentile } from './environment.js';
 import { openRelayClient, openShareDBClient, type TypingClient } from './typing-clients.js';
-import { DocumentTracker, type TrackerTotals } from './typing-tracker.js';
+import { DocumentTracker, divergedDocuments, type TrackerTotals } from './typing-tracker.js';
 
 export interface GeneratorSetup {
   readonly system: 'relay' | 'sharedb';
@@ -26,9 +26,9 @@ export interface GeneratorResult {
   readonly committedInWindow: number;
   readonly windowSecs: number;
   readonly typed: number;
-  /** Keystrokes or changes still not acked or not applied by everyone after the drain. */
+  /** Keystrokes or changes still not acked or not applied by everyone after the drain, plus clients with edits pending. */
   readonly undelivered: number;
-  /** Documents whose clients ended with different texts, or with fewer characters than typed (why, per document). */
+  /** Documents whose clients ended with different texts, or with fewer characters than typed (why, per document); judged only when the run drained. */
   readonly diverged: string[];
   /** How late the open-loop schedule ran, p99 ms: the generator's own CPU starvation. */
   readonly scheduleLagP99Ms: number;
@@ -110,17 +110,17 @@ class Generator {
   async drain(): Promise<GeneratorResult> {
     const deadline = performance.now() + this.setup.drainTimeoutMs;
     const outstanding = () => this.documents.reduce((n, d) => n + d.tracker.outstanding, 0);
-    while ((outstanding() > 0 || this.documents.some((d) => d.clients.some((c) => !c.settled))) && performance.now() < deadline) {
+    const unsettled = () => this.documents.reduce((n, d) => n + d.clients.filter((c) => !c.settled).length, 0);
+    while ((outstanding() > 0 || unsettled() > 0) && performance.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    const diverged: string[] = [];
-    this.documents.forEach((doc, d) => {
-      const texts = doc.clients.map((c) => c.text);
-      const typed = this.typists.filter((t) => t.tracker === doc.tracker).reduce((n, t) => n + t.typed, 0);
-      const id = this.setup.docs[d] ?? String(d);
-      if (texts.some((t) => t !== texts[0])) diverged.push(`${id}: clients hold different texts`);
-      else if (texts[0]?.length !== typed) diverged.push(`${id}: ${texts[0]?.length ?? 0} characters for ${typed} keystrokes`);
-    });
+    const undelivered = outstanding() + unsettled();
+    const documents = this.documents.map((doc, d) => ({
+      id: this.setup.docs[d] ?? String(d),
+      texts: doc.clients.map((c) => c.text),
+      typed: this.typists.filter((t) => t.tracker === doc.tracker).reduce((n, t) => n + t.typed, 0),
+    }));
+    const diverged = divergedDocuments(documents, undelivered === 0);
     this.lagMs.sort((a, b) => a - b);
     return {
       ackMs: this.totals.ackMs,
@@ -128,7 +128,7 @@ class Generator {
       committedInWindow: this.totals.committedInWindow,
       windowSecs: (this.windowEnd - this.windowStart) / 1000,
       typed: this.totals.typed,
-      undelivered: outstanding(),
+      undelivered,
       diverged,
       scheduleLagP99Ms: percentile(this.lagMs, 99),
       errors: [...this.problems],

@@ -83,3 +83,19 @@ export class DocumentTracker {
     if (change.acked && change.receivers >= this.clients - 1) this.changes.delete(id);
   }
 }
+
+/**
+ * Which documents ended wrong: clients holding different texts, or fewer characters than
+ * were typed. Only a drained run can be judged: until every change is acked and applied
+ * everywhere, clients legitimately hold different texts, and calling that a divergence hid
+ * what really happened (the run did not drain in time) behind a false correctness failure.
+ */
+export function divergedDocuments(documents: readonly { id: string; texts: readonly string[]; typed: number }[], drained: boolean): string[] {
+  if (!drained) return [];
+  const diverged: string[] = [];
+  for (const { id, texts, typed } of documents) {
+    if (texts.some((t) => t !== texts[0])) diverged.push(`${id}: clients hold different texts`);
+    else if (texts[0]?.length !== typed) diverged.push(`${id}: ${texts[0]?.length ?? 0} characters for ${typed} keystrokes`);
+  }
+  return diverged;
+}
