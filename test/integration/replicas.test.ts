@@ -38,8 +38,13 @@ describe('replicas over Redis', () => {
       const others = clients.filter((o) => o !== c && o.docId === c.docId).map((o) => o.user);
       expect([...c.seenUsers].sort()).toEqual(expect.arrayContaining(others.sort()));
       expect(c.errors).toEqual([]);
-      expect(c.closes).toEqual([]);
+      // A client the relay found too slow to read its frames is closed (4008, or 1006 when uWS
+      // hits the backpressure limit inside a topic publish) and resumes from its clock: allowed,
+      // since everyone still converged above. Any other close is a defect.
+      expect(c.closes.filter((close) => !/^(1006|4008) /.test(close))).toEqual([]);
     }
+    const slowCloses = clients.flatMap((c) => c.closes);
+    if (slowCloses.length > 0) console.log(`slow-consumer closes during the run (clients resumed): ${slowCloses.join(', ')}`);
     // Every document had writers on every replica.
     for (const doc of docs) {
       expect(new Set(clients.filter((c) => c.docId === doc).map((c) => c.relayIndex)).size).toBe(3);
