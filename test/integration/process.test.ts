@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { isAlive } from '../../src/store/embedded-postgres.js';
 import { freePort } from '../support/ports.js';
 import { connectRaw } from '../support/raw-client.js';
 import { devToken, getJson, runRelayToExit, startRelayProcess } from '../support/relay-process.js';
@@ -69,15 +70,6 @@ function statusWithHost(port: number, path: string, host: string): Promise<numbe
     req.on('error', reject);
     req.end();
   });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('stopping with clients connected', () => {
