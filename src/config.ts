@@ -241,6 +241,8 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: 'Lower bound of the randomized reconnect delay the relay tells clients when it shuts down.' },
   { name: 'RECONNECT_MAX_DELAY_MS', group: 'relay', default: '10000', schema: positiveInt(),
     description: 'Upper bound of that delay: spreading reconnects avoids a storm after a deploy.' },
+  { name: 'GROUP_COMMIT_MAX_DOCUMENTS', group: 'tuning', default: '64', schema: nonNegativeInt(),
+    description: 'Replica-wide group commit: the changes of up to this many documents that arrive while a commit is in flight share the next single statement (commits per second stay bounded however many documents are busy; acks still follow the commit). 0: every document commits on its own.' },
 ];
 
 export interface Config {
@@ -298,6 +300,8 @@ export interface Config {
   readonly maxDocumentChars: number;
   readonly maxChangeBytes: number;
   readonly reconnectMaxDelayMs: number;
+  /** 0: no cross-document group commit. */
+  readonly groupCommitMaxDocuments: number;
   readonly version: string;
 }
 
@@ -424,6 +428,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     maxDocumentChars: get('MAX_DOCUMENT_CHARS'),
     maxChangeBytes: get('MAX_CHANGE_BYTES'),
     reconnectMaxDelayMs,
+    groupCommitMaxDocuments: get('GROUP_COMMIT_MAX_DOCUMENTS'),
     version,
   };
 }

@@ -20,6 +20,8 @@ import { CollabServer } from './server/collab.js';
 import { DocumentRegistry } from './engine/registry.js';
 import { StoreHealth, defaultRetryDelayMs } from './engine/store-health.js';
 import { PostgresOpLog } from './store/oplog.js';
+import { GroupCommitOpLog } from './store/group-commit.js';
+import type { OpLogStore } from './engine/ports.js';
 import { DEV_AUDIENCE, DEV_ISSUER } from './auth/dev-keys.js';
 import { randomUUID } from 'node:crypto';
 import type { Bus } from './bus/bus.js';
@@ -130,7 +132,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       onFailure: () => metrics.postgresErrors.inc(),
     });
     cleanups.push(() => storeHealth.close());
-    const registry = new DocumentRegistry(instrumentCommits(new PostgresOpLog(sql), metrics), collab, {
+    const registry = new DocumentRegistry(instrumentCommits(opLogFor(new PostgresOpLog(sql), config.groupCommitMaxDocuments), metrics), collab, {
       maxOps: config.operationBatchSize,
       historyTtlMs: config.operationHistoryTtlSecs * 1000,
       historyMaxChanges: 20_000,
@@ -272,4 +274,9 @@ async function runCleanups(cleanups: Array<() => Promise<void> | void>, log: Log
     }
   }
   cleanups.length = 0;
+}
+
+/** The op log the engines commit to: replica-wide group commit unless GROUP_COMMIT_MAX_DOCUMENTS is 0. */
+function opLogFor(log: PostgresOpLog, maxDocuments: number): OpLogStore {
+  return maxDocuments > 0 ? new GroupCommitOpLog(log, { maxDocuments }) : log;
 }

@@ -59,37 +59,51 @@ export class PostgresOpLog implements OpLogStore {
 
   async append(docId: string, changes: readonly CommittedChange[]): Promise<void> {
     if (changes.length === 0) return;
-    const rows = changes.flatMap((c) => opRows(docId, c));
-    const progress = progressRows(docId, changes);
+    try {
+      await this.appendMany([{ docId, changes }]);
+    } catch (err) {
+      rethrowAppendError(err, { docId, changes });
+    }
+  }
+
+  /**
+   * The appends of several documents (one each) in one statement, all or nothing: what a
+   * cross-document group commit sends (src/store/group-commit.ts). Rejects with PostgreSQL's
+   * error as is: which document was at fault is for the caller to find out (append() one by one).
+   */
+  async appendMany(appends: readonly DocumentAppend[]): Promise<void> {
+    const docs: { id: string }[] = [];
+    const rows: OpRowInput[] = [];
+    const progress: ProgressRow[] = [];
+    for (const { docId, changes } of appends) {
+      if (changes.length === 0) continue;
+      docs.push({ id: docId });
+      for (const c of changes) pushOpRows(rows, docId, c);
+      progress.push(...progressRows(docId, changes));
+    }
+    if (docs.length === 0) return;
     // One statement, so all or nothing without a transaction block: postgres.js writes its own
     // ROLLBACK on a connection that died mid-transaction, onto a null socket, from a
     // setImmediate, which kills the process (porsager/postgres#1154, #1208).
-    // Rows travel as one jsonb parameter each: postgres.js's insert helper guesses the statement
-    // kind from the text before it, which a WITH clause confuses.
-    const ops =
-      rows.length > 0
-        ? this.sql`, ops AS (
-            INSERT INTO operations (${this.sql.unsafe(OP_COLUMNS)})
-            SELECT ${this.sql.unsafe(OP_COLUMNS)} FROM jsonb_populate_recordset(NULL::operations, ${this.sql.json(rows as never)}))`
-        : this.sql``;
-    try {
-      await this.sql`
-        WITH doc AS (INSERT INTO documents (id) VALUES (${docId}) ON CONFLICT (id) DO NOTHING)
-        ${ops},
-        progress AS (
-          INSERT INTO actor_progress (${this.sql.unsafe(PROGRESS_COLUMNS)})
-          SELECT ${this.sql.unsafe(PROGRESS_COLUMNS)} FROM jsonb_populate_recordset(NULL::actor_progress, ${this.sql.json(progress as never)})
-          ON CONFLICT (document_id, actor_id) DO UPDATE
-            -- An actor whose progress already reached this seq was committed by another writer:
-            -- NULL violates NOT NULL and aborts the whole statement (see ACTOR_TAKEN below).
-            SET last_seq = CASE WHEN actor_progress.last_seq < EXCLUDED.last_seq THEN EXCLUDED.last_seq END,
-                user_id = EXCLUDED.user_id, last_rev = EXCLUDED.last_rev, last_count = EXCLUDED.last_count, updated_at = now())
-        SELECT 1`;
-    } catch (err) {
-      if (sqlStateOf(err) === UNIQUE_VIOLATION) throw new RevisionConflict(`revision already committed on ${docId}`);
-      if (isActorTaken(err)) throw new RevisionConflict(`an actor's change was already committed on ${docId}`, takenActors(err, progress));
-      rethrowStoreError(err);
-    }
+    // Rows travel as one jsonb parameter each (one JSON.stringify, and one statement text
+    // whatever the number of documents or ops, so PostgreSQL prepares it once); postgres.js's
+    // insert helper guesses the statement kind from the text before it, which a WITH clause confuses.
+    await this.sql`
+      WITH doc AS (
+        INSERT INTO documents (id) SELECT id FROM jsonb_to_recordset(${this.sql.json(docs as never)}) AS r(id uuid)
+        ON CONFLICT (id) DO NOTHING),
+      ops AS (
+        INSERT INTO operations (${this.sql.unsafe(OP_COLUMNS)})
+        SELECT ${this.sql.unsafe(OP_COLUMNS)} FROM jsonb_populate_recordset(NULL::operations, ${this.sql.json(rows as never)})),
+      progress AS (
+        INSERT INTO actor_progress (${this.sql.unsafe(PROGRESS_COLUMNS)})
+        SELECT ${this.sql.unsafe(PROGRESS_COLUMNS)} FROM jsonb_populate_recordset(NULL::actor_progress, ${this.sql.json(progress as never)})
+        ON CONFLICT (document_id, actor_id) DO UPDATE
+          -- An actor whose progress already reached this seq was committed by another writer:
+          -- NULL violates NOT NULL and aborts the whole statement (see ACTOR_TAKEN below).
+          SET last_seq = CASE WHEN actor_progress.last_seq < EXCLUDED.last_seq THEN EXCLUDED.last_seq END,
+              user_id = EXCLUDED.user_id, last_rev = EXCLUDED.last_rev, last_count = EXCLUDED.last_count, updated_at = now())
+      SELECT 1`;
   }
 
   async actor(docId: string, actor: string): Promise<ActorRecord | undefined> {
@@ -127,6 +141,24 @@ export class PostgresOpLog implements OpLogStore {
   }
 }
 
+/** One document's changes in a multi-document append. */
+export interface DocumentAppend {
+  readonly docId: string;
+  readonly changes: readonly CommittedChange[];
+}
+
+/**
+ * An append's failure as the port names it: RevisionConflict when another writer took a
+ * revision or an actor's seq first, StoreRejected for a value PostgreSQL never accepts, an
+ * outage as is.
+ */
+export function rethrowAppendError(err: unknown, { docId, changes }: DocumentAppend): never {
+  if (err instanceof RevisionConflict) throw err;
+  if (sqlStateOf(err) === UNIQUE_VIOLATION) throw new RevisionConflict(`revision already committed on ${docId}`);
+  if (isActorTaken(err)) throw new RevisionConflict(`an actor's change was already committed on ${docId}`, takenActors(err, changes));
+  rethrowStoreError(err);
+}
+
 const NOT_NULL_VIOLATION = '23502';
 const OP_COLUMNS = 'document_id, revision, actor_id, user_id, seq, op_index, operation_type, position, content, length, attributes, vector_clock, created_at';
 const PROGRESS_COLUMNS = 'document_id, actor_id, user_id, last_seq, last_rev, last_count';
@@ -138,29 +170,52 @@ function isActorTaken(err: unknown): boolean {
   return e.table_name === 'actor_progress' && e.column_name === 'last_seq';
 }
 
-/** The actor named in the violation's failing row; every actor of the batch if it cannot be told. */
-function takenActors(err: unknown, progress: readonly ProgressRow[]): string[] {
+/** The actor named in the violation's failing row; every actor of the append if it cannot be told. */
+function takenActors(err: unknown, changes: readonly CommittedChange[]): string[] {
   const detail = typeof err === 'object' && err !== null && 'detail' in err ? String((err as { detail: unknown }).detail) : '';
-  const named = progress.filter((p) => detail.includes(p.actor_id.toLowerCase())).map((p) => p.actor_id);
-  return named.length > 0 ? named : progress.map((p) => p.actor_id);
+  const actors = [...new Set(changes.map((c) => c.actor))];
+  const named = actors.filter((actor) => detail.includes(actor.toLowerCase()));
+  return named.length > 0 ? named : actors;
 }
 
-function opRows(docId: string, c: CommittedChange) {
-  return c.ops.map((op, i) => ({
-    document_id: docId,
-    revision: c.rev + i + 1,
-    actor_id: c.actor,
-    user_id: c.userId,
-    seq: c.seq,
-    op_index: i,
-    operation_type: op.type,
-    position: op.pos,
-    content: op.type === 'insert' ? op.text : null,
-    length: op.type === 'insert' ? null : op.len,
-    attributes: op.type === 'delete' ? null : (op.attrs ?? null),
-    vector_clock: { actor: c.actor, seq: c.seq, rev: c.rev },
-    created_at: new Date(c.committedAt),
-  }));
+/** An operations row as the statement's jsonb parameter carries it. */
+interface OpRowInput {
+  readonly document_id: string;
+  readonly revision: number;
+  readonly actor_id: string;
+  readonly user_id: string;
+  readonly seq: number;
+  readonly op_index: number;
+  readonly operation_type: Op['type'];
+  readonly position: number;
+  readonly content: string | null;
+  readonly length: number | null;
+  readonly attributes: Readonly<Record<string, string | number | boolean | null>> | null;
+  readonly vector_clock: { readonly actor: string; readonly seq: number; readonly rev: number };
+  readonly created_at: string;
+}
+
+/** Appends the rows of a change's ops; what they share (clock, time) is built once per change. */
+function pushOpRows(rows: OpRowInput[], docId: string, c: CommittedChange): void {
+  const vectorClock = { actor: c.actor, seq: c.seq, rev: c.rev };
+  const createdAt = new Date(c.committedAt).toISOString();
+  c.ops.forEach((op, i) => {
+    rows.push({
+      document_id: docId,
+      revision: c.rev + i + 1,
+      actor_id: c.actor,
+      user_id: c.userId,
+      seq: c.seq,
+      op_index: i,
+      operation_type: op.type,
+      position: op.pos,
+      content: op.type === 'insert' ? op.text : null,
+      length: op.type === 'insert' ? null : op.len,
+      attributes: op.type === 'delete' ? null : (op.attrs ?? null),
+      vector_clock: vectorClock,
+      created_at: createdAt,
+    });
+  });
 }
 
 /** Each actor's last change in the batch (an actor has one change in flight, but be exact). */

@@ -5,6 +5,7 @@ import type { Change } from '../../src/ot/types.js';
 import { connectDatabase, type Sql } from '../../src/store/db.js';
 import { migrateUp } from '../../src/store/migrate.js';
 import { PostgresOpLog } from '../../src/store/oplog.js';
+import { GroupCommitOpLog } from '../../src/store/group-commit.js';
 import { MemoryOpLog } from '../support/memory-store.js';
 
 /**
@@ -115,6 +116,13 @@ describeOpLog('PostgreSQL', async () => {
   await migrateUp(url, { info: () => undefined });
   const db: Sql = connectDatabase(url, { max: 4, maxLifetimeSecs: 600, idleTimeoutSecs: 60 });
   return { store: new PostgresOpLog(db), close: () => db.end({ timeout: 5 }) };
+});
+
+describeOpLog('PostgreSQL, cross-document group commit', async () => {
+  const url = inject('databaseUrl');
+  await migrateUp(url, { info: () => undefined });
+  const db: Sql = connectDatabase(url, { max: 4, maxLifetimeSecs: 600, idleTimeoutSecs: 60 });
+  return { store: new GroupCommitOpLog(new PostgresOpLog(db), { maxDocuments: 64 }), close: () => db.end({ timeout: 5 }) };
 });
 
 describe('PostgreSQL op log: documents', () => {
