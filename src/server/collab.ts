@@ -185,7 +185,7 @@ export class CollabServer implements CommitListener, BusHandlers {
 
   private opened(ws: uWS.WebSocket<SocketData>): void {
     const connection = ws.getUserData().connection;
-    connection.ws = ws;
+    connection.attach(ws, this.app);
     this.connections.add(connection);
     this.deps.metrics.connectionsActive.set(this.connections.size);
     const { config } = this.deps;
@@ -489,7 +489,7 @@ export class CollabServer implements CommitListener, BusHandlers {
           countOps('success');
           metrics.operationLatency.observe((performance.now() - receivedAt) / 1000);
         }
-        connection.send({ type: 'ack', doc: message.doc, seq: ack.seq, rev: ack.rev, count: ack.count });
+        connection.sendInOrder({ type: 'ack', doc: message.doc, seq: ack.seq, rev: ack.rev, count: ack.count });
       },
       rejected: (error: EngineError) => {
         settle();

@@ -33,6 +33,8 @@ export class Connection {
   /** Documents whose join is still loading; a close in between must release them. */
   readonly joining = new Set<string>();
   ws: uWS.WebSocket<SocketData> | undefined;
+  /** Publishes to this connection's own topic (sendInOrder); set when the socket opens. */
+  private publishOwn: ((text: string) => void) | undefined;
   open = true;
   lastSeenAt: number;
   principal: Principal;
@@ -58,6 +60,33 @@ export class Connection {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.handshakeTimer = undefined;
     this.expiryTimer = undefined;
+  }
+
+  /**
+   * Takes the opened socket. It also subscribes to a topic of its own, so that frames for it
+   * alone (acks) can travel through the same uWS topic tree as its documents' changes.
+   */
+  attach(ws: uWS.WebSocket<SocketData>, app: uWS.TemplatedApp): void {
+    this.ws = ws;
+    const topic = `session/${this.session}`;
+    ws.subscribe(topic);
+    this.publishOwn = (text) => app.publish(topic, text, false, false);
+  }
+
+  /**
+   * Sends a message in order with everything already published to this connection's documents
+   * (uWS keeps one order across topics), in the same write: uWS drains a subscriber's
+   * published frames once per loop iteration, corked, so an ack and the changes committed with
+   * it cost one send() syscall instead of two or more. Like document traffic, a client past
+   * MAX_BACKPRESSURE_BYTES is dropped by uWS (closeOnBackpressureLimit) and resumes from its clock.
+   */
+  sendInOrder(message: ServerMessage): void {
+    if (!this.open || !this.ws) return;
+    if (!this.publishOwn) {
+      this.send(message);
+      return;
+    }
+    this.publishOwn(JSON.stringify(message));
   }
 
   send(message: ServerMessage): void {

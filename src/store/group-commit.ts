@@ -84,9 +84,11 @@ export class GroupCommitOpLog implements OpLogStore {
       this.queue.push({ docId, changes, resolve, reject });
       if (!this.flushing) {
         this.flushing = true;
-        // Waits for the end of the current I/O phase only: the changes that arrived in the
-        // same burst (their engines append from microtasks of the same callback) share it.
-        setImmediate(() => void this.flush());
+        // Waits only until the current callback's promise chains have run: the engines a
+        // commit's reply (or a message) set going append from those, and share the group.
+        // Not setImmediate: postgres.js defers a small write to setImmediate itself, and one
+        // scheduled from inside an immediate waits a whole loop iteration more.
+        process.nextTick(() => void this.flush());
       }
     });
   }
