@@ -22,7 +22,7 @@
  *   BENCH_RELAYS       name=path/to/dist/src/main.js,… several relay builds in one run
  *                      (e.g. before=/tmp/main/dist/src/main.js,after=dist/src/main.js);
  *                      default: this build, named "relay"
- *   BENCH_RELAY_ENV    extra env for the relays, e.g. GROUP_COMMIT=off (k=v,k=v)
+ *   BENCH_RELAY_ENV    extra env for the relays, e.g. GROUP_COMMIT_MAX_DOCUMENTS=0 (k=v,k=v)
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';

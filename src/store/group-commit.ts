@@ -11,6 +11,12 @@ export interface MultiDocumentOpLog extends OpLogStore {
 export interface GroupCommitOptions {
   /** Most documents in one statement (bounds its size and the work redone when it fails). */
   readonly maxDocuments: number;
+  /**
+   * Group statements in flight at once (default 2). With one, a change that arrives just
+   * after a group left waits for that commit and then its own; a second lets it leave at
+   * once while commits per second stay bounded. A document is in one group at a time.
+   */
+  readonly maxInFlight?: number;
 }
 
 export interface GroupCommitStats {
@@ -28,9 +34,9 @@ interface Pending extends DocumentAppend {
 }
 
 /**
- * A replica-wide group commit: the appends of every document that arrive while a commit is in
- * flight go into the next single statement, so commits per second stay bounded however many
- * documents are busy. Each engine still has one batch in flight and acks and fans out after
+ * A replica-wide group commit: the appends of every document that arrive while commits are in
+ * flight (at most maxInFlight statements) go into the next single statement, so commits per
+ * second stay bounded however many documents are busy. Each engine still has one batch in flight and acks and fans out after
  * its append resolves, in its own revision order; an append resolves only once its statement
  * committed (synchronous_commit stays on: resolved means durable).
  *
@@ -44,7 +50,10 @@ interface Pending extends DocumentAppend {
  */
 export class GroupCommitOpLog implements OpLogStore {
   private queue: Pending[] = [];
-  private flushing = false;
+  /** Documents with an append in a group in flight: their next append waits for it. */
+  private readonly inFlightDocs = new Set<string>();
+  private inFlight = 0;
+  private scheduled = false;
   private commitCount = 0;
   private appendCount = 0;
   private retryCount = 0;
@@ -82,32 +91,48 @@ export class GroupCommitOpLog implements OpLogStore {
     if (changes.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.queue.push({ docId, changes, resolve, reject });
-      if (!this.flushing) {
-        this.flushing = true;
-        // Waits only until the current callback's promise chains have run: the engines a
-        // commit's reply (or a message) set going append from those, and share the group.
-        // Not setImmediate: postgres.js defers a small write to setImmediate itself, and one
-        // scheduled from inside an immediate waits a whole loop iteration more.
-        process.nextTick(() => void this.flush());
-      }
+      this.schedule();
     });
   }
 
-  private async flush(): Promise<void> {
-    try {
-      while (this.queue.length > 0) await this.commitGroup(this.takeGroup());
-    } finally {
-      this.flushing = false;
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= this.maxInFlight) return;
+    this.scheduled = true;
+    // Waits only until the current callback's promise chains have run: the engines a
+    // commit's reply (or a message) set going append from those, and share the group.
+    // Not setImmediate: postgres.js defers a small write to setImmediate itself, and one
+    // scheduled from inside an immediate waits a whole loop iteration more.
+    process.nextTick(() => {
+      this.scheduled = false;
+      this.startGroups();
+    });
+  }
+
+  private startGroups(): void {
+    while (this.inFlight < this.maxInFlight) {
+      const group = this.takeGroup();
+      if (group.length === 0) return;
+      this.inFlight++;
+      for (const p of group) this.inFlightDocs.add(p.docId);
+      void this.commitGroup(group).finally(() => {
+        this.inFlight--;
+        for (const p of group) this.inFlightDocs.delete(p.docId);
+        if (this.queue.length > 0) this.schedule();
+      });
     }
   }
 
-  /** Oldest first, at most one append per document (an engine has one batch in flight; be exact anyway). */
+  private get maxInFlight(): number {
+    return this.options.maxInFlight ?? 2;
+  }
+
+  /** Oldest first, at most one append per document, none of a document already in flight. */
   private takeGroup(): Pending[] {
     const group: Pending[] = [];
     const rest: Pending[] = [];
     const docs = new Set<string>();
     for (const p of this.queue) {
-      if (group.length < this.options.maxDocuments && !docs.has(p.docId)) {
+      if (group.length < this.options.maxDocuments && !docs.has(p.docId) && !this.inFlightDocs.has(p.docId)) {
         group.push(p);
         docs.add(p.docId);
       } else {
