@@ -342,52 +342,18 @@ function parseEnvironment(env: Env): Environment {
 
 /** Reads and validates the whole configuration; throws a ConfigError naming the first bad variable. */
 export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
-  const effective: Record<string, string | undefined> = { ...env };
-  // RUST_LOG can hold filters such as "info,relay=debug": take its first plain level only.
-  if (effective.LOG_LEVEL === undefined && env.RUST_LOG !== undefined) {
-    const first = env.RUST_LOG.split(',')[0]?.trim().toLowerCase();
-    if (first && !first.includes('=')) effective.LOG_LEVEL = first;
-  }
-  // RUST_BACKTRACE is deliberately not mapped to LOG_ERROR_STACKS: base images set it for
-  // their own programs, and it must not switch on stack traces in our logs.
-  if (effective.UV_THREADPOOL_SIZE === undefined && env.TOKIO_WORKER_THREADS !== undefined) {
-    effective.UV_THREADPOOL_SIZE = env.TOKIO_WORKER_THREADS;
-  }
-
+  const effective = withSpecAliases(env);
   const values = parseEnvironment(effective);
-
-  const nodeEnv = values.NODE_ENV;
-  // One way to reach Redis: a URL, sentinels, or cluster nodes; two would leave it ambiguous.
-  const redisWays = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((name) => values[name] !== undefined);
-  if (redisWays.length > 1) throw new ConfigError(`set only one of ${redisWays.join(', ')}`);
-  if (nodeEnv === 'production') {
-    for (const name of ['DATABASE_URL', 'REDIS_URL', 'JWT_PUBLIC_KEY_URL'] as const) {
-      if (name === 'REDIS_URL' && redisWays.length > 0) continue;
-      if (values[name] === undefined) {
-        throw new ConfigError(`${name} is required when NODE_ENV=production (embedded defaults are for development only)`);
-      }
-    }
-  }
-  const devAuth = nodeEnv !== 'production' && values.JWT_PUBLIC_KEY_URL === undefined;
+  const redisWays = checkRequiredServices(values);
+  const devAuth = values.NODE_ENV !== 'production' && values.JWT_PUBLIC_KEY_URL === undefined;
   if (devAuth) refuseAccidentalDevAuth(values, redisWays);
+  checkCombinations(values);
   // A development relay listens on loopback unless told otherwise.
   const bindUnset = effective.BIND_ADDRESS === undefined || effective.BIND_ADDRESS === '';
   const bind: BindAddress = devAuth && bindUnset ? { host: '127.0.0.1', port: 8081 } : values.BIND_ADDRESS;
-  const reconnectMinDelayMs = values.RECONNECT_MIN_DELAY_MS;
-  const reconnectMaxDelayMs = values.RECONNECT_MAX_DELAY_MS;
-  if (reconnectMaxDelayMs < reconnectMinDelayMs) {
-    throw new ConfigError(`RECONNECT_MAX_DELAY_MS must be >= RECONNECT_MIN_DELAY_MS (got ${reconnectMaxDelayMs} < ${reconnectMinDelayMs})`);
-  }
-  // A frame of the largest size must fit in the byte budget, or it could never be sent.
-  const rateLimitBytesBurst = values.RATE_LIMIT_BYTES_BURST;
-  if (rateLimitBytesBurst < values.MAX_MESSAGE_BYTES + 64) {
-    throw new ConfigError(`RATE_LIMIT_BYTES_BURST must be at least MAX_MESSAGE_BYTES + 64 (got ${rateLimitBytesBurst})`);
-  }
-  const heartbeatIntervalSecs = values.HEARTBEAT_INTERVAL_SECS;
-  const heartbeatTimeoutSecs = values.HEARTBEAT_TIMEOUT_SECS;
-  if (heartbeatTimeoutSecs <= heartbeatIntervalSecs) {
-    throw new ConfigError(`HEARTBEAT_TIMEOUT_SECS must be greater than HEARTBEAT_INTERVAL_SECS (got ${heartbeatTimeoutSecs} <= ${heartbeatIntervalSecs})`);
-  }
+  const nodeEnv = values.NODE_ENV;
+  const { RECONNECT_MIN_DELAY_MS: reconnectMinDelayMs, RECONNECT_MAX_DELAY_MS: reconnectMaxDelayMs, RATE_LIMIT_BYTES_BURST: rateLimitBytesBurst } = values;
+  const { HEARTBEAT_INTERVAL_SECS: heartbeatIntervalSecs, HEARTBEAT_TIMEOUT_SECS: heartbeatTimeoutSecs } = values;
 
   return {
     nodeEnv,
@@ -445,6 +411,51 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     reconnectMaxDelayMs,
     version,
   };
+}
+
+/** The spec's Rust-era names, read where our own variable is unset. */
+function withSpecAliases(env: Env): Env {
+  const effective: Record<string, string | undefined> = { ...env };
+  // RUST_LOG can hold filters such as "info,relay=debug": take its first plain level only.
+  if (effective.LOG_LEVEL === undefined && env.RUST_LOG !== undefined) {
+    const first = env.RUST_LOG.split(',')[0]?.trim().toLowerCase();
+    if (first && !first.includes('=')) effective.LOG_LEVEL = first;
+  }
+  // RUST_BACKTRACE is deliberately not mapped to LOG_ERROR_STACKS: base images set it for
+  // their own programs, and it must not switch on stack traces in our logs.
+  if (effective.UV_THREADPOOL_SIZE === undefined && env.TOKIO_WORKER_THREADS !== undefined) {
+    effective.UV_THREADPOOL_SIZE = env.TOKIO_WORKER_THREADS;
+  }
+  return effective;
+}
+
+/** One way to reach Redis at most, and every real service in production; returns the Redis variables set. */
+function checkRequiredServices(values: Environment): Array<'REDIS_URL' | 'REDIS_SENTINELS' | 'REDIS_CLUSTER_NODES'> {
+  // A URL, sentinels, or cluster nodes; two would leave it ambiguous.
+  const redisWays = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((name) => values[name] !== undefined);
+  if (redisWays.length > 1) throw new ConfigError(`set only one of ${redisWays.join(', ')}`);
+  if (values.NODE_ENV !== 'production') return redisWays;
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'JWT_PUBLIC_KEY_URL'] as const) {
+    if (name === 'REDIS_URL' && redisWays.length > 0) continue;
+    if (values[name] === undefined) {
+      throw new ConfigError(`${name} is required when NODE_ENV=production (embedded defaults are for development only)`);
+    }
+  }
+  return redisWays;
+}
+
+/** Values that are each valid but cannot work together. */
+function checkCombinations(values: Environment): void {
+  if (values.RECONNECT_MAX_DELAY_MS < values.RECONNECT_MIN_DELAY_MS) {
+    throw new ConfigError(`RECONNECT_MAX_DELAY_MS must be >= RECONNECT_MIN_DELAY_MS (got ${values.RECONNECT_MAX_DELAY_MS} < ${values.RECONNECT_MIN_DELAY_MS})`);
+  }
+  // A frame of the largest size must fit in the byte budget, or it could never be sent.
+  if (values.RATE_LIMIT_BYTES_BURST < values.MAX_MESSAGE_BYTES + 64) {
+    throw new ConfigError(`RATE_LIMIT_BYTES_BURST must be at least MAX_MESSAGE_BYTES + 64 (got ${values.RATE_LIMIT_BYTES_BURST})`);
+  }
+  if (values.HEARTBEAT_TIMEOUT_SECS <= values.HEARTBEAT_INTERVAL_SECS) {
+    throw new ConfigError(`HEARTBEAT_TIMEOUT_SECS must be greater than HEARTBEAT_INTERVAL_SECS (got ${values.HEARTBEAT_TIMEOUT_SECS} <= ${values.HEARTBEAT_INTERVAL_SECS})`);
+  }
 }
 
 /**
