@@ -5,6 +5,13 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode } from '../protocol/codes.js';
 import type { Connection } from './connection.js';
+import { EditActivity } from './edit-activity.js';
+
+interface AccessPair {
+  readonly docId: string;
+  readonly userId: string;
+  readonly connections: Connection[];
+}
 
 /** setTimeout's ceiling (about 24.8 days); a longer delay would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -28,8 +35,12 @@ export interface SessionGuardDeps {
  */
 export class SessionGuard {
   private checking = false;
+  private seenGeneration: number;
+  private readonly activity = new EditActivity();
 
-  constructor(private readonly deps: SessionGuardDeps) {}
+  constructor(private readonly deps: SessionGuardDeps) {
+    this.seenGeneration = deps.access.generation;
+  }
 
   /** Handles `{type: 'auth'}`: a fresh token for the same user extends the connection. */
   async reauthenticate(connection: Connection, token: string): Promise<void> {
@@ -75,39 +86,57 @@ export class SessionGuard {
   }
 
   /**
-   * Re-reads the role of joined connections (of one user and document, or all): a revoked
-   * client is removed from the document, a changed role takes effect at once.
+   * Brings joined connections' roles up to date. With a filter (the role of that user on that
+   * document changed, here or on another replica; the caller has invalidated the cache entry)
+   * every such connection is re-checked now. Without one (the periodic pass) only what is due:
+   * connections to a document being edited whose cached role expired, or every joined
+   * connection once after `access.forgetAll()`. An idle connection costs no lookup.
    */
   async recheckAccess(filter?: { docId: string; userId: string }): Promise<void> {
-    if (!filter) {
-      if (this.checking) return;
-      this.checking = true;
+    if (filter) {
+      await this.recheck(this.pairs((docId, userId) => docId === filter.docId && userId === filter.userId));
+      return;
     }
+    if (this.checking) return;
+    this.checking = true;
     try {
-      const groups = new Map<string, { docId: string; userId: string; connections: Connection[] }>();
-      for (const connection of this.deps.connections()) {
-        const userId = connection.principal.userId;
-        if (filter && filter.userId !== userId) continue;
-        for (const docId of connection.docs.keys()) {
-          if (filter && filter.docId !== docId) continue;
-          const key = `${docId}:${userId}`;
-          const group = groups.get(key) ?? { docId, userId, connections: [] };
-          group.connections.push(connection);
-          groups.set(key, group);
-        }
-      }
-      for (const { docId, userId, connections } of groups.values()) {
-        let role: Role | undefined;
-        try {
-          role = await this.deps.access.effectiveRole(docId, userId);
-        } catch {
-          // The database is away: keep what we know rather than evict everyone.
-          continue;
-        }
-        for (const connection of connections) this.applyRole(connection, docId, role);
-      }
+      const now = this.deps.now();
+      const everything = this.deps.access.generation !== this.seenGeneration;
+      this.seenGeneration = this.deps.access.generation;
+      const edited = this.activity.sweep(this.deps.connections(), now, this.deps.access.ttlMs);
+      await this.recheck(this.pairs((docId, userId) => everything || (edited.has(docId) && !this.deps.access.isFresh(docId, userId))));
     } finally {
-      if (!filter) this.checking = false;
+      this.checking = false;
+    }
+  }
+
+  /** Joined connections grouped by (document, user), for the pairs `wanted` selects. */
+  private pairs(wanted: (docId: string, userId: string) => boolean): Map<string, AccessPair> {
+    const groups = new Map<string, AccessPair>();
+    for (const connection of this.deps.connections()) {
+      const userId = connection.principal.userId;
+      for (const docId of connection.docs.keys()) {
+        if (!wanted(docId, userId)) continue;
+        const key = `${docId}:${userId}`;
+        const group = groups.get(key) ?? { docId, userId, connections: [] };
+        group.connections.push(connection);
+        groups.set(key, group);
+      }
+    }
+    return groups;
+  }
+
+  /** One lookup per pair, one after the other: a big pass never floods the database. */
+  private async recheck(groups: Map<string, AccessPair>): Promise<void> {
+    for (const { docId, userId, connections } of groups.values()) {
+      let role: Role | undefined;
+      try {
+        role = await this.deps.access.effectiveRole(docId, userId);
+      } catch {
+        // The database is away: keep what we know rather than evict everyone.
+        continue;
+      }
+      for (const connection of connections) this.applyRole(connection, docId, role);
     }
   }
 
