@@ -101,6 +101,8 @@ export class RedisRoleChanges implements RoleChangeChannel {
   private readonly pending = new Map<string, RoleChange>();
   private closed = false;
   private outageLogged = false;
+  /** The latest subscription attempt (one per connection of the subscriber). */
+  private subscribing: Promise<void> | undefined;
 
   constructor(private readonly options: RedisRoleChangesOptions) {}
 
@@ -113,17 +115,19 @@ export class RedisRoleChanges implements RoleChangeChannel {
         if (!this.closed) this.outage(undefined);
       });
     }
-    subscriber.on('ready', () => void this.subscribe());
+    subscriber.on('ready', () => {
+      this.subscribing = this.subscribe();
+    });
     publisher.on('ready', () => this.flush());
     subscriber.on('message', (channel: string, text: string) => {
       if (channel === ROLE_CHANGES_CHANNEL) this.received(text);
     });
     // Connecting does not hold up the start (as for the document bus): until Redis answers,
     // other replicas' changes apply here once cached roles expire.
-    await Promise.race([
-      Promise.allSettled([publisher.connect(), subscriber.connect()]),
-      new Promise<void>((r) => setTimeout(r, 3000).unref()),
-    ]);
+    const timeout = new Promise<void>((r) => setTimeout(r, 3000).unref());
+    await Promise.race([Promise.allSettled([publisher.connect(), subscriber.connect()]), timeout]);
+    // Listening before the subscription is effective would lose changes published meanwhile.
+    await Promise.race([this.subscribing, timeout]);
   }
 
   publish(change: RoleChange): void {

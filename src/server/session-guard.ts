@@ -5,13 +5,18 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode } from '../protocol/codes.js';
 import type { Connection } from './connection.js';
-import { EditActivity } from './edit-activity.js';
+import { RoleConfirmations } from './role-confirmations.js';
 
 interface AccessPair {
   readonly docId: string;
   readonly userId: string;
+  /** The document's revision when the pair was collected. */
+  readonly revision: number;
   readonly connections: Connection[];
 }
+
+// Document ids are UUIDs (no colon), so the pair cannot be ambiguous.
+const pairKey = (docId: string, userId: string) => `${docId}:${userId}`;
 
 /** setTimeout's ceiling (about 24.8 days); a longer delay would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -36,7 +41,7 @@ export interface SessionGuardDeps {
 export class SessionGuard {
   private checking = false;
   private seenGeneration: number;
-  private readonly activity = new EditActivity();
+  private readonly confirmations = new RoleConfirmations();
 
   constructor(private readonly deps: SessionGuardDeps) {
     this.seenGeneration = deps.access.generation;
@@ -89,36 +94,38 @@ export class SessionGuard {
    * Brings joined connections' roles up to date. With a filter (the role of that user on that
    * document changed, here or on another replica; the caller has invalidated the cache entry)
    * every such connection is re-checked now. Without one (the periodic pass) only what is due:
-   * connections to a document being edited whose cached role expired, or every joined
-   * connection once after `access.forgetAll()`. An idle connection costs no lookup.
+   * a (document, user) pair whose cached role expired and whose document changed since its
+   * role was last confirmed (someone is editing it), or every joined pair once after
+   * `access.forgetAll()`. A connection to a document that does not change costs no lookup.
    */
   async recheckAccess(filter?: { docId: string; userId: string }): Promise<void> {
     if (filter) {
-      await this.recheck(this.pairs((docId, userId) => docId === filter.docId && userId === filter.userId));
+      const groups = [...this.pairs().values()].filter((g) => g.docId === filter.docId && g.userId === filter.userId);
+      await this.recheck(groups);
       return;
     }
     if (this.checking) return;
     this.checking = true;
     try {
-      const now = this.deps.now();
       const everything = this.deps.access.generation !== this.seenGeneration;
       this.seenGeneration = this.deps.access.generation;
-      const edited = this.activity.sweep(this.deps.connections(), now, this.deps.access.ttlMs);
-      await this.recheck(this.pairs((docId, userId) => everything || (edited.has(docId) && !this.deps.access.isFresh(docId, userId))));
+      const groups = this.pairs();
+      const moved = this.confirmations.sweep([...groups].map(([key, g]) => [key, g.revision] as const));
+      const due = [...groups].filter(([key, g]) => everything || (moved.has(key) && !this.deps.access.isFresh(g.docId, g.userId)));
+      await this.recheck(due.map(([, g]) => g));
     } finally {
       this.checking = false;
     }
   }
 
-  /** Joined connections grouped by (document, user), for the pairs `wanted` selects. */
-  private pairs(wanted: (docId: string, userId: string) => boolean): Map<string, AccessPair> {
+  /** Joined connections grouped by (document, user), with the document's revision now. */
+  private pairs(): Map<string, AccessPair> {
     const groups = new Map<string, AccessPair>();
     for (const connection of this.deps.connections()) {
       const userId = connection.principal.userId;
-      for (const docId of connection.docs.keys()) {
-        if (!wanted(docId, userId)) continue;
-        const key = `${docId}:${userId}`;
-        const group = groups.get(key) ?? { docId, userId, connections: [] };
+      for (const [docId, joined] of connection.docs) {
+        const key = pairKey(docId, userId);
+        const group = groups.get(key) ?? { docId, userId, revision: joined.engine.revision, connections: [] };
         group.connections.push(connection);
         groups.set(key, group);
       }
@@ -127,8 +134,8 @@ export class SessionGuard {
   }
 
   /** One lookup per pair, one after the other: a big pass never floods the database. */
-  private async recheck(groups: Map<string, AccessPair>): Promise<void> {
-    for (const { docId, userId, connections } of groups.values()) {
+  private async recheck(groups: readonly AccessPair[]): Promise<void> {
+    for (const { docId, userId, revision, connections } of groups) {
       let role: Role | undefined;
       try {
         role = await this.deps.access.effectiveRole(docId, userId);
@@ -136,6 +143,7 @@ export class SessionGuard {
         // The database is away: keep what we know rather than evict everyone.
         continue;
       }
+      this.confirmations.confirm(pairKey(docId, userId), revision);
       for (const connection of connections) this.applyRole(connection, docId, role);
     }
   }

@@ -8,8 +8,8 @@ import { InProcessRoleChanges, decodeRoleChange, encodeRoleChange } from '../../
 import { DocumentEngine, type CommitListener } from '../../src/engine/document.js';
 import { Metrics } from '../../src/metrics.js';
 import { Connection } from '../../src/server/connection.js';
-import { EditActivity } from '../../src/server/edit-activity.js';
 import { RateLimiter } from '../../src/server/rate-limit.js';
+import { RoleConfirmations } from '../../src/server/role-confirmations.js';
 import { SessionGuard } from '../../src/server/session-guard.js';
 import { testEngineOptions } from '../support/engine-options.js';
 import { MemoryOpLog } from '../support/memory-store.js';
@@ -114,7 +114,7 @@ describe('re-checking joined connections', () => {
     await r.join('bob', busy);
     const annQuiet = await r.join('ann', quiet);
     const queries = db.queries;
-    await r.guard.recheckAccess(); // first sight of both documents' revisions
+    await r.guard.recheckAccess(); // first sight: the roles are confirmed at revision 0
     await edit(busy);
     clock.now += 1000;
     await r.guard.recheckAccess();
@@ -126,13 +126,13 @@ describe('re-checking joined connections', () => {
     // The roles cached at the joins have expired; the edit is still within the TTL.
     clock.now += TTL_MS - 1;
     await r.guard.recheckAccess();
-    // busy was edited within the TTL: ann and bob there (2 pairs, 3 connections); quiet is idle.
+    // busy changed since its roles were confirmed: ann and bob there (2 pairs, 3 connections); quiet did not.
     expect(db.queries).toBe(queries + 2);
     expect(r.evicted.map((e) => e.docId).sort()).toEqual([busy.id, busy.id]);
     expect(annBusy.docs.has(busy.id)).toBe(false);
     expect(annQuiet.docs.has(quiet.id)).toBe(true);
 
-    // Once the edit is older than the TTL, busy is idle too.
+    // Confirmed at busy's new revision: nothing is due until it changes again.
     clock.now += TTL_MS;
     await r.guard.recheckAccess();
     expect(db.queries).toBe(queries + 2);
@@ -142,6 +142,25 @@ describe('re-checking joined connections', () => {
     await r.guard.recheckAccess();
     expect(annQuiet.docs.has(quiet.id)).toBe(false);
     expect(db.queries).toBe(queries + 3);
+  });
+
+  it('a document edited all the time costs one lookup per (document, user) per cache lifetime', async () => {
+    const db = new Roles();
+    const clock = { now: 1_000_000 };
+    const [doc] = await documents(1);
+    if (!doc) throw new Error('no doc');
+    const r = replica(db, clock);
+    db.roles.set(`${doc.id}:ann`, 'editor');
+    await r.join('ann', doc);
+    await r.join('ann', doc);
+    const queries = db.queries;
+    for (let pass = 0; pass < 40; pass++) {
+      await edit(doc);
+      clock.now += TTL_MS / 4;
+      await r.guard.recheckAccess();
+    }
+    // 40 passes of a quarter TTL: ten cache lifetimes.
+    expect(db.queries - queries).toBe(10);
   });
 
   it('a role change made through another replica reaches this one at once over the in-process twin of the bus', async () => {
@@ -209,25 +228,19 @@ describe('re-checking joined connections', () => {
   });
 });
 
-describe('edit activity', () => {
-  const conn = (revs: Record<string, number>) => ({ docs: new Map(Object.entries(revs).map(([doc, revision]) => [doc, { engine: { revision } }])) });
-
-  it('a document is being edited for the window after its revision moved; first sight is not an edit', () => {
-    const activity = new EditActivity();
-    expect([...activity.sweep([conn({ a: 5, b: 1 })], 0, 100)]).toEqual([]);
-    expect([...activity.sweep([conn({ a: 6, b: 1 })], 10, 100)]).toEqual(['a']);
-    expect([...activity.sweep([conn({ a: 6, b: 1 })], 109, 100)]).toEqual(['a']);
-    expect([...activity.sweep([conn({ a: 6, b: 1 })], 110, 100)]).toEqual([]);
-  });
-
-  it('with a window of 0 (no cache), edited means moved since the previous pass; documents nobody joined are forgotten', () => {
-    const activity = new EditActivity();
-    activity.sweep([conn({ a: 1 })], 0, 0);
-    expect([...activity.sweep([conn({ a: 2 })], 1, 0)]).toEqual(['a']);
-    expect([...activity.sweep([conn({ a: 2 })], 2, 0)]).toEqual([]);
-    activity.sweep([], 3, 0);
-    // Seen again after it was forgotten: a first sight.
-    expect([...activity.sweep([conn({ a: 9 })], 4, 0)]).toEqual([]);
+describe('role confirmations', () => {
+  it('a pair is due once its document moved past the revision its role was confirmed at; first sight confirms', () => {
+    const c = new RoleConfirmations();
+    expect([...c.sweep([['d:a', 5], ['d:b', 5]])]).toEqual([]);
+    expect([...c.sweep([['d:a', 6], ['d:b', 6]])]).toEqual(['d:a', 'd:b']);
+    c.confirm('d:a', 6);
+    expect([...c.sweep([['d:a', 6], ['d:b', 6]])]).toEqual(['d:b']);
+    // A pair no longer joined is forgotten; seen again, it is a first sight.
+    c.sweep([['d:a', 6]]);
+    expect([...c.sweep([['d:a', 7], ['d:b', 9]])]).toEqual(['d:a']);
+    // confirm() never adds a pair that is not joined.
+    c.confirm('d:zed', 1);
+    expect([...c.sweep([['d:zed', 2]])]).toEqual([]);
   });
 });
 
