@@ -80,15 +80,19 @@ export interface RedisRoleChangesOptions {
   /** Our own subscriber connection: the document bus's may be resubscribing or sharded. */
   readonly subscriber: RedisClient;
   readonly log: Logger;
+  /**
+   * Sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7) on a Redis Cluster, like the document
+   * channels: the channel lives on the node of its slot, and no classic channel is used.
+   */
+  readonly sharded: boolean;
   readonly onError?: () => void;
   /** Changes kept for publication while Redis is away; past it the oldest are dropped. */
   readonly maxPending?: number;
 }
 
 /**
- * Role changes over one classic pub/sub channel. Classic PUBLISH reaches every node of a
- * Redis Cluster, which is what a deployment-wide message needs (they are rare: only the
- * document channels need sharded pub/sub).
+ * Role changes over one pub/sub channel that every replica subscribes to (sharded on a Redis
+ * Cluster: one channel, so one node carries it; role changes are rare).
  *
  * Nothing here is the source of truth: a subscriber that was cut off (or saw Redis restart)
  * assumes it missed changes and forgets every cached role (handlers.missed), and a change that
@@ -119,7 +123,7 @@ export class RedisRoleChanges implements RoleChangeChannel {
       this.subscribing = this.subscribe();
     });
     publisher.on('ready', () => this.flush());
-    subscriber.on('message', (channel: string, text: string) => {
+    subscriber.on(this.options.sharded ? 'smessage' : 'message', (channel: string, text: string) => {
       if (channel === ROLE_CHANGES_CHANNEL) this.received(text);
     });
     // Connecting does not hold up the start (as for the document bus): until Redis answers,
@@ -153,7 +157,8 @@ export class RedisRoleChanges implements RoleChangeChannel {
     if (this.closed || publisher.status !== 'ready') return;
     for (const [key, change] of [...this.pending]) {
       this.pending.delete(key);
-      publisher.publish(ROLE_CHANGES_CHANNEL, encodeRoleChange(replicaId, change)).catch((err: unknown) => {
+      const text = encodeRoleChange(replicaId, change);
+      (this.options.sharded ? publisher.spublish(ROLE_CHANGES_CHANNEL, text) : publisher.publish(ROLE_CHANGES_CHANNEL, text)).catch((err: unknown) => {
         // Kept for the next 'ready' unless a newer change to the pair is waiting already.
         if (!this.pending.has(key)) this.pending.set(key, change);
         this.outage(err);
@@ -167,7 +172,8 @@ export class RedisRoleChanges implements RoleChangeChannel {
    */
   private async subscribe(): Promise<void> {
     try {
-      await this.options.subscriber.subscribe(ROLE_CHANGES_CHANNEL);
+      const { subscriber, sharded } = this.options;
+      await (sharded ? subscriber.ssubscribe(ROLE_CHANGES_CHANNEL) : subscriber.subscribe(ROLE_CHANGES_CHANNEL));
     } catch (err) {
       // The connection went again: the next 'ready' retries.
       this.outage(err);
@@ -202,6 +208,7 @@ export function createRoleChangeChannel(config: Config, replicaId: string, log: 
     publisher: createRedisClient(target, 'publisher'),
     subscriber: createRedisClient(target, 'subscriber'),
     log,
+    sharded: target.kind === 'cluster',
     onError,
   });
 }
