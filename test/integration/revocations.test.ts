@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import postgres from 'postgres';
 import { connectRaw, type RawClient } from '../support/raw-client.js';
+import { startTestRedis, type TestRedis } from '../support/redis.js';
 import { devToken, startRelayProcess, type RelayProcess } from '../support/relay-process.js';
 import { startReplicas, type ReplicaSet } from '../support/replicas.js';
 import { Editor } from '../support/upgrade.js';
@@ -146,5 +148,52 @@ describe('idle connections and the permission cache', () => {
     console.log(`permission lookups in the 2.5 s after one edit (10 users on the edited document, 10 on an idle one): ${afterEdit}`);
     // Each pair of the edited document once (then confirmed at the new revision); none of the other.
     expect(afterEdit).toBe(10);
+  });
+});
+
+describe('role changes across a Redis outage', () => {
+  let redis: TestRedis;
+  let set: ReplicaSet;
+  const clients: RawClient[] = [];
+
+  beforeAll(async () => {
+    // Its own Redis: this one is stopped and restarted.
+    redis = await startTestRedis();
+    set = await startReplicas(2, { DATABASE_URL: databaseUrl, REDIS_URL: redis.url, ACCESS_POLICY: 'acl', PERMISSION_CACHE_TTL: '300' });
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await set?.stop();
+    await redis?.stop();
+  });
+
+  it('a revocation made while Redis is down reaches the other replica when it is back, and what was changed behind the API meanwhile is re-checked', async () => {
+    const [a, b] = set.relays;
+    if (!a || !b) throw new Error('two relays expected');
+    const api = await managementApi(a);
+    const doc = await createDocument(api, { edith: 'editor', victor: 'viewer' });
+    const edith = await joined(b, 'edith', doc, clients);
+    const victor = await joined(b, 'victor', doc, clients);
+
+    await redis.stop();
+    await new Promise((r) => setTimeout(r, 500));
+    // A keeps the change for Redis; nobody edits the document, so B has no other reason to look.
+    expect((await api('DELETE', `/${doc}/members/edith`)).status).toBe(204);
+    const sql = postgres(databaseUrl, { max: 1, onnotice: () => undefined });
+    try {
+      await sql`UPDATE document_permissions SET role = 'editor' WHERE document_id = ${doc} AND user_id = 'victor'`;
+    } finally {
+      await sql.end();
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(edith.client.received.filter((m) => m.type === 'left')).toEqual([]);
+
+    const restarted = Date.now();
+    await redis.restart();
+    expect(await edith.client.next('left', (m) => m.doc === doc, 20_000)).toMatchObject({ reason: 'revoked' });
+    console.log(`revocation made during the outage applied on replica B ${Date.now() - restarted} ms after Redis restarted`);
+    // B's subscription came back: it forgot its cached roles and re-checked every connection.
+    expect(await victor.client.next('role', (m) => m.doc === doc, 20_000)).toMatchObject({ role: 'editor' });
+    console.log(`role changed behind the API during the outage applied on replica B ${Date.now() - restarted} ms after Redis restarted`);
   });
 });
