@@ -40,7 +40,8 @@ export interface SessionGuardDeps {
  */
 export class SessionGuard {
   private checking = false;
-  private seenGeneration: number;
+  /** access.generation at the last complete pass over every pair; undefined: one is owed. */
+  private seenGeneration: number | undefined;
   private readonly confirmations = new RoleConfirmations();
 
   constructor(private readonly deps: SessionGuardDeps) {
@@ -112,7 +113,10 @@ export class SessionGuard {
       const groups = this.pairs();
       const moved = this.confirmations.sweep([...groups].map(([key, g]) => [key, g.revision] as const));
       const due = [...groups].filter(([key, g]) => everything || (moved.has(key) && !this.deps.access.isFresh(g.docId, g.userId)));
-      await this.recheck(due.map(([, g]) => g));
+      const complete = await this.recheck(due.map(([, g]) => g));
+      // A lookup that failed in a pass over everything (database away) is retried next pass,
+      // with all the others: the roles it would have corrected are not otherwise due.
+      if (everything && !complete) this.seenGeneration = undefined;
     } finally {
       this.checking = false;
     }
@@ -133,19 +137,25 @@ export class SessionGuard {
     return groups;
   }
 
-  /** One lookup per pair, one after the other: a big pass never floods the database. */
-  private async recheck(groups: readonly AccessPair[]): Promise<void> {
+  /**
+   * One lookup per pair, one after the other: a big pass never floods the database. False if
+   * a lookup failed.
+   */
+  private async recheck(groups: readonly AccessPair[]): Promise<boolean> {
+    let complete = true;
     for (const { docId, userId, revision, connections } of groups) {
       let role: Role | undefined;
       try {
         role = await this.deps.access.effectiveRole(docId, userId);
       } catch {
         // The database is away: keep what we know rather than evict everyone.
+        complete = false;
         continue;
       }
       this.confirmations.confirm(pairKey(docId, userId), revision);
       for (const connection of connections) this.applyRole(connection, docId, role);
     }
+    return complete;
   }
 
   private applyRole(connection: Connection, docId: string, role: Role | undefined): void {

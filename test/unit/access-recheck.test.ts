@@ -20,8 +20,10 @@ const TTL_MS = 10_000;
 class Roles implements RoleLookup {
   readonly roles = new Map<string, Role>();
   queries = 0;
+  down = false;
   async roleOf(docId: string, userId: string): Promise<Role | undefined> {
     this.queries++;
+    if (this.down) throw new Error('database down');
     return this.roles.get(`${docId}:${userId}`);
   }
 }
@@ -225,6 +227,26 @@ describe('re-checking joined connections', () => {
     clock.now += TTL_MS * 3;
     await r.guard.recheckAccess();
     expect(db.queries).toBe(queries + 6);
+  });
+});
+
+describe('re-checking after missed role changes while the database is down', () => {
+  it('keeps every role, and the pass over everything is owed until it completes', async () => {
+    const db = new Roles();
+    const clock = { now: 1_000_000 };
+    const [doc] = await documents(1);
+    if (!doc) throw new Error('no doc');
+    const r = replica(db, clock);
+    db.roles.set(`${doc.id}:kim`, 'editor');
+    const kim = await r.join('kim', doc);
+    db.roles.delete(`${doc.id}:kim`);
+    r.access.forgetAll();
+    db.down = true;
+    await r.guard.recheckAccess();
+    expect(kim.docs.has(doc.id)).toBe(true);
+    db.down = false;
+    await r.guard.recheckAccess();
+    expect(kim.docs.has(doc.id)).toBe(false);
   });
 });
 
