@@ -101,7 +101,7 @@ export interface RedisRoleChangesOptions {
 export class RedisRoleChanges implements RoleChangeChannel {
   readonly kind = 'redis' as const;
   private handlers: RoleChangeHandlers | undefined;
-  /** Changes not yet published, by `doc:user` (a second change to the pair replaces nothing new). */
+  /** Changes not yet published, by `doc:user`: several changes to one pair need one message (receivers read the role). */
   private readonly pending = new Map<string, RoleChange>();
   private closed = false;
   private outageLogged = false;
