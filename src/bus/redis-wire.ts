@@ -25,6 +25,12 @@ export const replicaDocsKey = (replica: string): string => `${PREFIX}:replica:${
 /** Every replica that has heartbeated and was not yet found dead. */
 export const REPLICAS_KEY = `${PREFIX}:replicas`;
 
+/**
+ * Pub/sub channel of role changes made through the management API (src/bus/revocations.ts):
+ * one for the whole deployment, since every replica may hold connections of the user.
+ */
+export const ROLE_CHANGES_CHANNEL = `${PREFIX}:role-changes`;
+
 const selection = z.object({ anchor: z.number().int().nonnegative(), head: z.number().int().nonnegative() });
 const presenceState = z.object({
   session: z.string(),

@@ -13,7 +13,7 @@ export interface SocketData {
 
 export interface JoinedDocument {
   readonly engine: DocumentEngine;
-  /** Re-checked while joined: a grant or revoke applies within PERMISSION_CACHE_TTL. */
+  /** Kept current while joined: role changes through the API are pushed; see SessionGuard.recheckAccess. */
   role: Role;
   /** Latest presence the client asked for, not yet broadcast because of the throttle. */
   pendingPresence: { selectionRev: number; selection: { anchor: number; head: number } | null; typing: boolean | undefined } | undefined;
