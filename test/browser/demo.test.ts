@@ -112,7 +112,7 @@ describe('the demo in a real browser', () => {
     await b.waitForFunction(() => document.querySelector('.cm-relay-caret-label')?.textContent === 'Ada');
     await expect.poll(() => caretIn(b), { timeout: 10_000 }).toBe(6);
     // Issue 13: when A's typing indicator cleared (TYPING_DEBOUNCE_MS later), A's caret vanished.
-    await b.waitForFunction(() => [...document.querySelectorAll('#people .who')].some((t) => t.textContent === 'Ada'));
+    await b.waitForFunction(() => Array.from(document.querySelectorAll('#people .who')).some((t) => t.textContent === 'Ada'));
     expect(await caretIn(b)).toBe(6);
     await setCaret(b, 0);
     await b.keyboard.type('>> ');
