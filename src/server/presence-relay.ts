@@ -58,6 +58,7 @@ export class PresenceRelay {
       selectionRev: message.selection === undefined ? previous.selectionRev : message.rev,
       selection: message.selection === undefined ? previous.selection : message.selection,
       typing: message.typing ?? previous.typing,
+      data: message.data === undefined ? previous.data : (message.data ?? undefined),
     };
     if (message.typing === true) {
       if (joined.typingTimer) clearTimeout(joined.typingTimer);
@@ -85,7 +86,7 @@ export class PresenceRelay {
    */
   private stored(connection: Connection, engine: DocumentEngine): NonNullable<JoinedDocument['pendingPresence']> {
     const current = engine.presence.get(connection.session);
-    return { selectionRev: engine.revision, selection: current?.selection ?? null, typing: undefined };
+    return { selectionRev: engine.revision, selection: current?.selection ?? null, typing: undefined, data: current?.data };
   }
 
   private flush(connection: Connection, docId: string): void {
@@ -98,7 +99,7 @@ export class PresenceRelay {
     const engine = joined.engine;
     const selection = pending.selection ? engine.selectionAtHead(pending.selection, pending.selectionRev) : null;
     const current = engine.presence.get(connection.session);
-    const entry = engine.presence.set(connection.session, connection.user, selection, pending.typing ?? current?.typing ?? false, this.deps.replicaId);
+    const entry = engine.presence.set(connection.session, connection.user, selection, pending.typing ?? current?.typing ?? false, this.deps.replicaId, pending.data);
     ws.cork(() => this.publish(ws, docId, engine.revision, entry));
   }
 
@@ -146,7 +147,7 @@ export class PresenceRelay {
     for (const u of updates) {
       if (u.replica === this.deps.replicaId) continue;
       const selection = u.state.selection && u.rev < engine.revision ? engine.selectionAtHead(u.state.selection, u.rev) : u.state.selection;
-      merged.push(engine.presence.set(u.state.session, u.state.user, selection, u.state.typing, u.replica));
+      merged.push(engine.presence.set(u.state.session, u.state.user, selection, u.state.typing, u.replica, u.state.data));
     }
     return merged;
   }

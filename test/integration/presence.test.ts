@@ -114,6 +114,28 @@ describe('presence and heartbeats', () => {
     expect(typing.selection).toEqual({ anchor: 9, head: 9 });
   });
 
+  it("relays the application's presence data untouched, keeps it across updates, and refuses an oversized one", async () => {
+    const doc = randomUUID();
+    const a = await joined('lea', doc);
+    const b = await joined('max', doc);
+    const data = { avatar: 'https://example.com/lea.png', viewport: { from: 0, to: 40 }, tags: ['é', 1, true, null] };
+    a.send({ type: 'presence', doc, rev: 0, data });
+    expect((await b.next('presence', (p) => p.user.id === 'lea' && p.data !== undefined)).data).toEqual(data);
+    // A later cursor move without data keeps it; a newcomer gets it in `joined`.
+    const start = b.received.length;
+    a.send({ type: 'presence', doc, rev: 0, selection: { anchor: 0, head: 0 } });
+    const moved = await b.next('presence', (p) => b.received.indexOf(p) >= start && p.user.id === 'lea');
+    expect(moved.data).toEqual(data);
+    const c = await joined('ned', doc);
+    const joinedC = c.received.find((m) => m.type === 'joined');
+    expect(joinedC?.type === 'joined' && joinedC.presence.find((p) => p.user.id === 'lea')?.data).toEqual(data);
+    a.send({ type: 'presence', doc, rev: 0, data: { big: 'x'.repeat(2000) } });
+    const refused = await a.next('error');
+    expect(refused).toMatchObject({ code: 'bad_message', ref: 'presence', message: 'data: presence data is larger than 1024 bytes as JSON' });
+    a.send({ type: 'presence', doc, rev: 0, data: null });
+    await b.next('presence', (p) => p.user.id === 'lea' && p.data === undefined && b.received.indexOf(p) > b.received.indexOf(moved));
+  });
+
   it('closes a connection that stops answering within HEARTBEAT_TIMEOUT_SECS (4009)', async () => {
     // A raw TCP client that completes the upgrade and then never reads or answers pings.
     const token = await devToken(relay.url, 'mute');
