@@ -112,8 +112,10 @@ describe('the demo in a real browser', () => {
     await b.waitForFunction(() => document.querySelector('.cm-relay-caret-label')?.textContent === 'Ada');
     await expect.poll(() => caretIn(b), { timeout: 10_000 }).toBe(6);
     // Issue 13: when A's typing indicator cleared (TYPING_DEBOUNCE_MS later), A's caret vanished.
-    await b.waitForFunction(() => Array.from(document.querySelectorAll('#people .who')).some((t) => t.textContent === 'Ada'));
+    await b.waitForFunction(() => document.querySelector('#people .who[data-user="Ada"]')?.getAttribute('data-typing') === 'false');
     expect(await caretIn(b)).toBe(6);
+    // A's presence data (avatar, visible lines) reached B.
+    expect(await b.evaluate(() => { const tag = document.querySelector('#people .who[data-user="Ada"]'); return [tag?.textContent, tag?.getAttribute('title')]; })).toEqual(['♥ Ada', 'sees lines 1–2']);
     await setCaret(b, 0);
     await b.keyboard.type('>> ');
     await expect.poll(() => caretIn(b), { timeout: 10_000 }).toBe(9);
