@@ -318,8 +318,9 @@ export class DocumentSession extends Emitter<DocumentEvents> {
         this.onAck(message.seq, message.rev, message.count);
         return;
       case 'presence':
-        // Frames arrive in order, so it is at our revision; if not, the user shows without a cursor.
-        this.others.set({ ...message, selection: message.rev === this.base ? message.selection : null });
+        // Frames arrive in order, so it is at our revision. If not (a relay that forwards acks
+        // separately), the selection cannot be placed: the last one known stays until the next.
+        this.others.set({ ...message, selection: message.rev === this.base ? message.selection : this.others.selectionOf(message.session) });
         this.emitPresence();
         return;
       case 'presence_left':

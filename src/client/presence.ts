@@ -37,6 +37,11 @@ export class RemotePresenceTable {
     this.bySession.set(state.session, { user: state.user, selection: state.selection, typing: state.typing, data: state.data });
   }
 
+  /** In the relay's coordinates at the current server revision; null when unknown. */
+  selectionOf(session: string): Selection | null {
+    return this.bySession.get(session)?.selection ?? null;
+  }
+
   remove(session: string): boolean {
     return this.bySession.delete(session);
   }

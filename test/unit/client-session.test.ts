@@ -144,6 +144,14 @@ describe('client document session', () => {
     expect(transport.sent.filter((m) => m.type === 'presence').at(-1)).toEqual({ type: 'presence', doc: DOC, rev: 10, data: null });
   });
 
+  it('keeps the last known selection of a presence update it cannot place (at another revision), instead of hiding the caret', () => {
+    const { doc } = joinedSession('hello world');
+    const user = { id: 'o', name: 'O', color: '#000000' };
+    doc.handle({ type: 'presence', doc: DOC, rev: 10, session: 's1', user, selection: { anchor: 6, head: 6 }, typing: false });
+    doc.handle({ type: 'presence', doc: DOC, rev: 12, session: 's1', user, selection: { anchor: 8, head: 8 }, typing: true });
+    expect(doc.presence).toEqual([{ session: 's1', user, selection: { anchor: 6, head: 6 }, typing: true }]);
+  });
+
   it('sends its selection only at a revision the relay knows', () => {
     const { doc, transport } = joinedSession('abc');
     doc.insert(0, 'x');
