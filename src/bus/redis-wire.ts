@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { CommittedChange } from '../engine/ports.js';
-import { opSchema } from '../protocol/messages.js';
+import { opSchema, presenceData } from '../protocol/messages.js';
 import type { RemotePresence } from './bus.js';
 
 /*
@@ -37,6 +37,7 @@ const presenceState = z.object({
   user: z.object({ id: z.string(), name: z.string(), color: z.string() }),
   selection: selection.nullable(),
   typing: z.boolean(),
+  data: presenceData.optional(),
 });
 
 /** `from` is the sender replica: a replica receives its own publications and ignores them. */
