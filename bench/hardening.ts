@@ -1,5 +1,5 @@
 /**
- * A bystander's ack latency while one member attacks the replica (issue 9, items 2 and 3),
+ * A bystander's ack latency while one member attacks the replica (issue 9, items 2, 3, 5, 8),
  * for two relay builds side by side in one run: the one built here (after) and another
  * (before: BENCH_BEFORE_MAIN, e.g. a worktree of main built with `npm run build`).
  *
@@ -8,9 +8,11 @@
  * Attacks (each against a fresh relay and PostgreSQL, the bystander editing another document):
  * - presence: 10 viewers send presence at revision 0 of a document with a long history
  *   (BENCH_HISTORY_CHANGES changes of 100 ops), 20 messages/s each (10 % of the rate limit);
- * - size: 8 connections of one user insert 256 KiB of text per change as fast as acked.
+ * - size: 8 connections of one user insert 256 KiB of text per change as fast as acked;
+ * - bytes: 4 connections of one user flood 1 MB frames, reconnecting whenever closed (item 5);
+ * - metrics: 8 scrapers fetch /metrics back to back (item 8).
  * Options (env): BENCH_SECS (10) per measurement, BENCH_HISTORY_CHANGES (1500),
- * BENCH_ATTACKS (presence,size).
+ * BENCH_ATTACKS (presence,size,bytes,metrics).
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -28,6 +30,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Relay {
   readonly url: string;
+  readonly metricsUrl: string;
   readonly wsUrl: string;
   readonly pid: number;
   stop(): Promise<void>;
@@ -36,6 +39,7 @@ interface Relay {
 /** A built relay (`main` is its dist/src/main.js) with its own embedded PostgreSQL. */
 async function startRelay(main: string, pg: RunningPostgres): Promise<Relay> {
   const port = await freePort();
+  const metricsPort = await freePort();
   const child = spawn(process.execPath, [main], {
     env: {
       ...process.env,
@@ -45,7 +49,7 @@ async function startRelay(main: string, pg: RunningPostgres): Promise<Relay> {
       DEV_AUTH: '1',
       RELAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'relay-bench-data-')),
       BIND_ADDRESS: `127.0.0.1:${port}`,
-      METRICS_PORT: String(await freePort()),
+      METRICS_PORT: String(metricsPort),
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -61,6 +65,7 @@ async function startRelay(main: string, pg: RunningPostgres): Promise<Relay> {
   }
   return {
     url,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     wsUrl: `ws://127.0.0.1:${port}/collab`,
     pid: child.pid ?? 0,
     stop: () =>
@@ -182,9 +187,68 @@ async function sizeAttack(relay: Relay): Promise<string> {
   return `8 writers x 256 KiB changes: ${acked} acked (${((acked * 256) / 1024).toFixed(0)} MiB), refused: ${refused}, relay RSS ${await rssMiB(relay.pid)} MiB; ${result}`;
 }
 
+/** 8 scrapers fetching /metrics back to back (a misconfigured or hostile scraper). */
+async function metricsAttack(relay: Relay): Promise<string> {
+  let scrapes = 0;
+  const result = await bystander(relay, async () => {
+    const end = Date.now() + SECS * 1000;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (Date.now() < end) {
+          await (await fetch(relay.metricsUrl)).text();
+          scrapes++;
+        }
+      }),
+    );
+  });
+  return `8 scrapers: ${Math.round(scrapes / SECS)} scrapes/s; ${result}`;
+}
+
+/**
+ * One user flooding 1 MB frames the relay never decodes, from 4 connections, each reconnecting
+ * as soon as it is closed (a budget per connection was reset by every reconnect).
+ */
+async function bytesAttack(relay: Relay): Promise<string> {
+  const token = await devToken(relay.url, 'flooder');
+  const frame = `{"type":"nonsense","pad":"${'x'.repeat(1000 * 1000)}"}`;
+  let frames = 0;
+  let connections = 0;
+  const result = await bystander(relay, async () => {
+    const end = Date.now() + SECS * 1000;
+    const floodOnce = () =>
+      new Promise<void>((done) => {
+        const ws = new WebSocket(relay.wsUrl, ['relay.v1', `bearer.${token}`]);
+        const pump = () => {
+          while (ws.readyState === WebSocket.OPEN && ws.bufferedAmount < 4_000_000 && Date.now() < end) {
+            ws.send(frame);
+            frames++;
+          }
+          if (ws.readyState === WebSocket.OPEN && Date.now() < end) setTimeout(pump, 1);
+          else if (ws.readyState === WebSocket.OPEN) ws.close();
+        };
+        ws.on('open', () => {
+          connections++;
+          pump();
+        });
+        ws.on('message', () => undefined);
+        ws.on('close', () => done());
+        ws.on('error', () => undefined);
+      });
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (Date.now() < end) {
+          await floodOnce();
+          await sleep(10);
+        }
+      }),
+    );
+  });
+  return `1 MB-frame flood, 4 reconnecting connections: ${connections} connections opened, ${Math.round(frames / SECS)} frames/s sent; ${result}`;
+}
+
 async function measure(label: string, main: string): Promise<void> {
-  const chosen = (process.env.BENCH_ATTACKS ?? 'presence,size').split(',');
-  const attacks = [presenceAttack, sizeAttack].filter((a) => chosen.some((c) => a.name.startsWith(c)));
+  const chosen = (process.env.BENCH_ATTACKS ?? 'presence,size,bytes,metrics').split(',');
+  const attacks = [presenceAttack, sizeAttack, bytesAttack, metricsAttack].filter((a) => chosen.some((c) => a.name.startsWith(c)));
   for (const attack of attacks) {
     const pg = await startBenchPostgres();
     const relay = await startRelay(main, pg);

@@ -113,6 +113,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly permissionLookups = new Counter({
+    name: 'materi_permission_lookups_total',
+    help: 'Role lookups that reached PostgreSQL (permission cache misses: joins, and re-checks of connections to edited documents or after a role change)',
+    registers: [this.registry],
+  });
+
+  readonly roleChangesReceived = new Counter({
+    name: 'materi_role_changes_received_total',
+    help: 'Role changes made through another replica\'s management API, received over the bus',
+    registers: [this.registry],
+  });
+
   private readinessSource: (() => Promise<ReadinessReport>) | undefined;
   /** One readiness check per scrape, shared by the two gauges (the registry collects them concurrently). */
   private readinessRefresh: Promise<void> | undefined;

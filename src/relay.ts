@@ -32,6 +32,7 @@ import { AccessControl } from './auth/access.js';
 import type { VerifyOptions } from './auth/verify.js';
 import { PermissionStore } from './store/permissions.js';
 import { addManagementRoutes } from './server/api.js';
+import { createRoleChangeChannel } from './bus/revocations.js';
 
 export interface RunningRelay {
   readonly port: number;
@@ -112,6 +113,7 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       ttlMs: config.permissionCacheTtlSecs * 1000,
       negativeTtlMs: 5000,
       maxEntries: 100_000,
+      onLookup: () => metrics.permissionLookups.inc(),
     });
     log.info({ role: 'access', policy: config.accessPolicy, cache_ttl_secs: config.permissionCacheTtlSecs }, `access policy: ${config.accessPolicy}`);
     const collab = new CollabServer(app, {
@@ -162,6 +164,16 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
     collab.attach(registry);
     await bus.start(collab);
     cleanups.push(() => bus.close());
+    const roleChanges = createRoleChangeChannel(config, replicaId, log.child({ component: 'role-changes' }), () => metrics.redisErrors.inc({ role: 'role_changes' }));
+    await roleChanges.start({
+      changed: ({ docId, userId }) => {
+        metrics.roleChangesReceived.inc();
+        access.invalidate(docId, userId);
+        void collab.recheckAccess({ docId, userId });
+      },
+      missed: () => access.forgetAll(),
+    });
+    cleanups.push(() => roleChanges.close());
 
     let shuttingDown = false;
     const readinessProbe: ReadinessProbe = { database: () => pingDatabase(sql), commitsHealthy: () => storeHealth.healthy, redis: bus.ping, jwtKeys: () => keys.hasKeys() };
@@ -186,7 +198,10 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       store: permissions,
       access,
       registry,
-      roleChanged: (docId, userId) => void collab.recheckAccess({ docId, userId }),
+      roleChanged: (docId, userId) => {
+        void collab.recheckAccess({ docId, userId });
+        roleChanges.publish({ docId, userId });
+      },
       log,
     });
     addNotFound(app);

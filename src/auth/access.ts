@@ -19,6 +19,8 @@ export interface AccessOptions {
   readonly negativeTtlMs: number;
   readonly maxEntries: number;
   readonly now?: () => number;
+  /** Called for every lookup that reaches PostgreSQL (a cache miss), to count them. */
+  readonly onLookup?: () => void;
 }
 
 const RANK: Readonly<Record<Role, number>> = { viewer: 1, editor: 2, owner: 3 };
@@ -42,6 +44,7 @@ export class AccessControl {
   private readonly cache = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<Role | undefined>>();
   private readonly now: () => number;
+  private forgotten = 0;
 
   constructor(
     private readonly lookup: RoleLookup,
@@ -52,6 +55,25 @@ export class AccessControl {
 
   get policy(): AccessPolicy {
     return this.options.policy;
+  }
+
+  /** PERMISSION_CACHE_TTL in ms. */
+  get ttlMs(): number {
+    return this.options.ttlMs;
+  }
+
+  /**
+   * Counts forgetAll() calls: a holder of roles read before the last one (a connection's
+   * role on a joined document) must read them again.
+   */
+  get generation(): number {
+    return this.forgotten;
+  }
+
+  /** True while the cache holds an unexpired answer for the user on the document. */
+  isFresh(docId: string, userId: string): boolean {
+    const cached = this.cache.get(keyOf(docId, userId));
+    return cached !== undefined && cached.expiresAt > this.now();
   }
 
   /** The role the user acts with on the document; undefined: no access at all. */
@@ -72,13 +94,14 @@ export class AccessControl {
     if (cached && cached.expiresAt > this.now()) return Promise.resolve(cached.role);
     const running = this.inflight.get(key);
     if (running) return running;
-    const query = this.lookup.roleOf(docId, userId).then(
+    this.options.onLookup?.();
+    const query: Promise<Role | undefined> = this.lookup.roleOf(docId, userId).then(
       (role) => {
-        // An invalidation while the query ran makes its answer stale: do not cache it.
-        if (this.inflight.get(key) === query) {
-          this.inflight.delete(key);
-          this.remember(key, role);
-        }
+        // An invalidation while the query ran makes its answer stale: neither cache nor return
+        // it (a connection re-checked with it would get back a role just revoked); ask again.
+        if (this.inflight.get(key) !== query) return this.storedRole(docId, userId);
+        this.inflight.delete(key);
+        this.remember(key, role);
         return role;
       },
       (err: unknown) => {
@@ -95,6 +118,16 @@ export class AccessControl {
     const key = keyOf(docId, userId);
     this.cache.delete(key);
     this.inflight.delete(key);
+  }
+
+  /**
+   * Forgets everything cached: role changes may have been missed (the channel that carries
+   * them from other replicas was down). Holders of roles learn it from `generation`.
+   */
+  forgetAll(): void {
+    this.cache.clear();
+    this.inflight.clear();
+    this.forgotten++;
   }
 
   private remember(key: string, role: Role | undefined): void {

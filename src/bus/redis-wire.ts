@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { CommittedChange } from '../engine/ports.js';
-import { opSchema } from '../protocol/messages.js';
+import { opSchema, presenceData } from '../protocol/messages.js';
 import type { RemotePresence } from './bus.js';
 
 /*
@@ -25,12 +25,19 @@ export const replicaDocsKey = (replica: string): string => `${PREFIX}:replica:${
 /** Every replica that has heartbeated and was not yet found dead. */
 export const REPLICAS_KEY = `${PREFIX}:replicas`;
 
+/**
+ * Pub/sub channel of role changes made through the management API (src/bus/revocations.ts):
+ * one for the whole deployment, since every replica may hold connections of the user.
+ */
+export const ROLE_CHANGES_CHANNEL = `${PREFIX}:role-changes`;
+
 const selection = z.object({ anchor: z.number().int().nonnegative(), head: z.number().int().nonnegative() });
 const presenceState = z.object({
   session: z.string(),
   user: z.object({ id: z.string(), name: z.string(), color: z.string() }),
   selection: selection.nullable(),
   typing: z.boolean(),
+  data: presenceData.optional(),
 });
 
 /** `from` is the sender replica: a replica receives its own publications and ignores them. */

@@ -1,5 +1,5 @@
 import { CloseCode, PROTOCOL, TOKEN_PROTOCOL_PREFIX } from '../protocol/codes.js';
-import type { ServerMessage, UserInfo } from '../protocol/messages.js';
+import type { ServerMessage, UserInfo } from '../protocol/wire.js';
 import { DocumentSession, type DocumentMessage, type DocumentTransport } from './document.js';
 import { Emitter } from './emitter.js';
 import { silentLogger, type Logger } from './logger.js';

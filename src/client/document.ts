@@ -1,7 +1,8 @@
 import { apply, compose, docLength, docText, transform, transformSelection, validateChange } from '../ot/index.js';
 import type { Attributes, Change, DocState, Selection } from '../ot/types.js';
 import { Doc } from '../ot/document.js';
-import type { CommittedChangeWire, ServerMessage } from '../protocol/messages.js';
+import { presenceDataProblem } from '../protocol/presence-data.js';
+import type { CommittedChangeWire, PresenceData, ServerMessage } from '../protocol/wire.js';
 import { Emitter } from './emitter.js';
 import type { Logger } from './logger.js';
 import { checkWireLimits, takeChange } from './outgoing.js';
@@ -41,7 +42,7 @@ export type DocumentMessage =
   | { type: 'join'; doc: string; rev?: number }
   | { type: 'leave'; doc: string }
   | { type: 'change'; doc: string; clock: { actor: string; seq: number; rev: number }; ops: Change }
-  | { type: 'presence'; doc: string; rev: number; selection?: Selection | null; typing?: boolean };
+  | { type: 'presence'; doc: string; rev: number; selection?: Selection | null; typing?: boolean; data?: PresenceData | null };
 
 /** What a document session needs from the connection that carries it. */
 export interface DocumentTransport {
@@ -109,6 +110,8 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   private bufferEdits = 0;
   private inflightEdits = 0;
   private joinRetryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** This user's own presence payload: sent again after every join (the relay forgets it on leave). */
+  private ownData: PresenceData | null = null;
 
   constructor(
     readonly id: string,
@@ -244,6 +247,25 @@ export class DocumentSession extends Emitter<DocumentEvents> {
     this.outbox.pump();
   }
 
+  /**
+   * Attaches the application's own fields (avatar, viewport…) to this user's presence; the
+   * others see them as `data` in their `presence` list. null removes them. Throws a RangeError,
+   * before sending anything, for anything but a JSON object within PRESENCE_DATA_LIMITS
+   * (1024 bytes as JSON, 4 levels deep).
+   */
+  setPresenceData(data: PresenceData | null): void {
+    const problem = data === null ? undefined : presenceDataProblem(data);
+    if (problem) throw new RangeError(problem);
+    this.ownData = data;
+    this.outbox.setData(data);
+    this.outbox.pump();
+  }
+
+  /** This user's presence payload as last set. */
+  get presenceData(): PresenceData | null {
+    return this.ownData;
+  }
+
   /** Leaves the document. Pending edits are dropped: `await whenSynced()` first to keep them. */
   close(): void {
     if (this.closedReason) return;
@@ -296,8 +318,9 @@ export class DocumentSession extends Emitter<DocumentEvents> {
         this.onAck(message.seq, message.rev, message.count);
         return;
       case 'presence':
-        // Frames arrive in order, so it is at our revision; if not, the user shows without a cursor.
-        this.others.set({ ...message, selection: message.rev === this.base ? message.selection : null });
+        // Frames arrive in order, so it is at our revision. If not (a relay that forwards acks
+        // separately), the selection cannot be placed: the last one known stays until the next.
+        this.others.set({ ...message, selection: message.rev === this.base ? message.selection : this.others.selectionOf(message.session) });
         this.emitPresence();
         return;
       case 'presence_left':
@@ -382,6 +405,8 @@ export class DocumentSession extends Emitter<DocumentEvents> {
     if (rejoin) this.resendInflight();
     this.flush();
     this.emitPresence();
+    // A join shows this user to the others afresh, without a payload: send it again.
+    if (this.ownData !== null) this.outbox.setData(this.ownData);
     this.outbox.pump();
     if (this.resyncing) {
       this.resyncing = false;

@@ -22,4 +22,5 @@ export { UnauthorizedError } from './status.js';
 export type { TokenChecker, TokenVerdict } from './token-check.js';
 export { UndoManager, type UndoOptions } from './undo.js';
 export type { Attributes, Change, DocState, Op, Run, Selection } from '../ot/types.js';
-export type { UserInfo } from '../protocol/messages.js';
+export type { PresenceData, PresenceDataValue, UserInfo } from '../protocol/wire.js';
+export { PRESENCE_DATA_LIMITS } from '../protocol/presence-data.js';

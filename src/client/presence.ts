@@ -1,6 +1,6 @@
 import { transformSelection } from '../ot/index.js';
 import type { Change, Selection } from '../ot/types.js';
-import type { PresenceState, UserInfo } from '../protocol/messages.js';
+import type { PresenceData, PresenceState, UserInfo } from '../protocol/wire.js';
 
 /** Someone else in the document, with their selection in this client's local coordinates. */
 export interface RemotePresence {
@@ -8,6 +8,8 @@ export interface RemotePresence {
   readonly user: UserInfo;
   readonly selection: Selection | null;
   readonly typing: boolean;
+  /** What their application attached to their presence (`setPresenceData`), if anything. */
+  readonly data?: PresenceData;
 }
 
 interface Stored {
@@ -15,6 +17,7 @@ interface Stored {
   /** In the relay's coordinates at the document's current server revision. */
   selection: Selection | null;
   readonly typing: boolean;
+  readonly data: PresenceData | undefined;
 }
 
 /**
@@ -31,7 +34,12 @@ export class RemotePresenceTable {
 
   /** `selection` must be at the client's current server revision. */
   set(state: PresenceState): void {
-    this.bySession.set(state.session, { user: state.user, selection: state.selection, typing: state.typing });
+    this.bySession.set(state.session, { user: state.user, selection: state.selection, typing: state.typing, data: state.data });
+  }
+
+  /** In the relay's coordinates at the current server revision; null when unknown. */
+  selectionOf(session: string): Selection | null {
+    return this.bySession.get(session)?.selection ?? null;
   }
 
   remove(session: string): boolean {
@@ -48,7 +56,13 @@ export class RemotePresenceTable {
   }
 
   list(toLocal: (selection: Selection) => Selection): RemotePresence[] {
-    return [...this.bySession].map(([session, p]) => ({ session, user: p.user, typing: p.typing, selection: p.selection ? toLocal(p.selection) : null }));
+    return [...this.bySession].map(([session, p]) => ({
+      session,
+      user: p.user,
+      typing: p.typing,
+      selection: p.selection ? toLocal(p.selection) : null,
+      ...(p.data !== undefined ? { data: p.data } : {}),
+    }));
   }
 }
 
@@ -56,6 +70,8 @@ export interface OutgoingPresence {
   /** Absent when only the typing flag changed. */
   readonly selection?: Selection | null;
   readonly typing?: boolean;
+  /** Absent when unchanged; null removes it. */
+  readonly data?: PresenceData | null;
 }
 
 /**
@@ -67,6 +83,7 @@ export interface OutgoingPresence {
 export class PresenceOutbox {
   private selection: { value: Selection | null } | undefined;
   private typing: boolean | undefined;
+  private data: { value: PresenceData | null } | undefined;
   private lastSentAt = Number.NEGATIVE_INFINITY;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -89,6 +106,10 @@ export class PresenceOutbox {
     this.typing = typing;
   }
 
+  setData(data: PresenceData | null): void {
+    this.data = { value: data };
+  }
+
   /** A waiting selection is in local coordinates: it moves with every edit to the local copy. */
   transform(change: Change): void {
     const value = this.selection?.value;
@@ -103,7 +124,7 @@ export class PresenceOutbox {
   /** Sends what may go now, or arms a timer for when the throttle allows. */
   pump(): void {
     const hasSelection = this.selection !== undefined && this.port.canSendSelection();
-    if (!hasSelection && this.typing === undefined) return;
+    if (!hasSelection && this.typing === undefined && this.data === undefined) return;
     const wait = this.lastSentAt + this.port.throttleMs() - this.now();
     if (wait > 0) {
       this.timer ??= setTimeout(() => {
@@ -112,12 +133,14 @@ export class PresenceOutbox {
       }, wait);
       return;
     }
-    const message: { selection?: Selection | null; typing?: boolean } = {};
+    const message: { selection?: Selection | null; typing?: boolean; data?: PresenceData | null } = {};
     if (hasSelection && this.selection) message.selection = this.selection.value;
     if (this.typing !== undefined) message.typing = this.typing;
+    if (this.data !== undefined) message.data = this.data.value;
     if (!this.port.send(message)) return;
     if (hasSelection) this.selection = undefined;
     this.typing = undefined;
+    this.data = undefined;
     this.lastSentAt = this.now();
   }
 

@@ -1,6 +1,6 @@
 import { transformSelection } from '../ot/index.js';
 import type { Change, Selection } from '../ot/types.js';
-import type { PresenceState, UserInfo } from '../protocol/messages.js';
+import type { PresenceData, PresenceState, UserInfo } from '../protocol/messages.js';
 
 interface Entry {
   session: string;
@@ -9,6 +9,8 @@ interface Entry {
   typing: boolean;
   /** Replica the session is connected to; a dead replica's entries are dropped together. */
   replica: string;
+  /** The application's payload, relayed untouched (bounded at decode). */
+  data: PresenceData | undefined;
 }
 
 /**
@@ -19,8 +21,8 @@ interface Entry {
 export class PresenceTable {
   private readonly entries = new Map<string, Entry>();
 
-  set(session: string, user: UserInfo, selection: Selection | null, typing: boolean, replica: string): PresenceState {
-    const entry: Entry = { session, user, selection, typing, replica };
+  set(session: string, user: UserInfo, selection: Selection | null, typing: boolean, replica: string, data?: PresenceData): PresenceState {
+    const entry: Entry = { session, user, selection, typing, replica, data };
     this.entries.set(session, entry);
     return toState(entry);
   }
@@ -62,5 +64,5 @@ export class PresenceTable {
 }
 
 function toState(e: Entry): PresenceState {
-  return { session: e.session, user: e.user, selection: e.selection, typing: e.typing };
+  return { session: e.session, user: e.user, selection: e.selection, typing: e.typing, ...(e.data !== undefined ? { data: e.data } : {}) };
 }

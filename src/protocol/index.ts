@@ -1,3 +1,4 @@
 export * from './codes.js';
 export * from './messages.js';
 export * from './decode.js';
+export * from './presence-data.js';

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import type { Attributes, Change, DocState, Selection } from '../ot/types.js';
-import type { ErrorCode } from './codes.js';
+import { isPresenceData, presenceDataProblem } from './presence-data.js';
+import type { ClientMessage, ClientMessageType, PresenceData } from './wire.js';
 
 /*
- * Client → relay messages are checked with zod (they are untrusted); relay → client messages
- * are plain types. The ops themselves are checked in depth by the OT layer's validateChange;
+ * Client → relay messages are checked with zod (they are untrusted); the types of both
+ * directions live in wire.ts, which the client imports without pulling zod in. The ops themselves are checked in depth by the OT layer's validateChange;
  * here only their outer shape is constrained so that nothing huge or odd gets that far.
  */
 
@@ -37,6 +37,9 @@ export const opSchema = z.discriminatedUnion('type', [insertOp, deleteOp, format
 
 const selection = z.strictObject({ anchor: z.number().int().nonnegative(), head: z.number().int().nonnegative() });
 
+/** Checked without recursion by presence-data.ts: decoding stays bounded and never throws. */
+export const presenceData = z.custom<PresenceData>(isPresenceData, { error: (issue) => presenceDataProblem(issue.input) ?? 'invalid presence data' });
+
 export const clientMessageSchemas = {
   join: z.strictObject({ type: z.literal('join'), doc: documentId, rev: revision.optional() }),
   leave: z.strictObject({ type: z.literal('leave'), doc: documentId }),
@@ -52,62 +55,28 @@ export const clientMessageSchemas = {
     rev: revision,
     selection: selection.nullable().optional(),
     typing: z.boolean().optional(),
+    data: presenceData.nullable().optional(),
   }),
   auth: z.strictObject({ type: z.literal('auth'), token: z.string().max(16384) }),
   ping: z.strictObject({ type: z.literal('ping'), id: z.union([z.string().max(64), z.number()]).optional() }),
 } as const;
 
-export type ClientMessageType = keyof typeof clientMessageSchemas;
-export type JoinMessage = z.infer<typeof clientMessageSchemas.join>;
-export type LeaveMessage = z.infer<typeof clientMessageSchemas.leave>;
-export type ChangeMessage = z.infer<typeof clientMessageSchemas.change>;
-export type PresenceMessage = z.infer<typeof clientMessageSchemas.presence>;
-export type AuthMessage = z.infer<typeof clientMessageSchemas.auth>;
-export type PingMessage = z.infer<typeof clientMessageSchemas.ping>;
-export type ClientMessage = JoinMessage | LeaveMessage | ChangeMessage | PresenceMessage | AuthMessage | PingMessage;
+/**
+ * Each schema decodes to exactly its wire type (wire.ts), both ways: a field added to one and not
+ * the other fails the type check here.
+ */
+type Mutual<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** Mutual assignability lets an optional field be missing on one side: the key sets are compared too. */
+type Same<A, B> = Mutual<A, B> extends true ? Mutual<keyof A, keyof B> : false;
+type Decoded<K extends ClientMessageType> = z.infer<(typeof clientMessageSchemas)[K]>;
+const schemasMatchWire: { [K in ClientMessageType]: Same<Decoded<K>, Extract<ClientMessage, { type: K }>> } = {
+  join: true,
+  leave: true,
+  change: true,
+  presence: true,
+  auth: true,
+  ping: true,
+};
+void schemasMatchWire;
 
-export interface UserInfo {
-  readonly id: string;
-  readonly name: string;
-  readonly color: string;
-}
-
-export interface PresenceState {
-  /** The connection's session id (one user may have several tabs). */
-  readonly session: string;
-  readonly user: UserInfo;
-  /** At the revision of the message that carries it; null when the user has no cursor in the document. */
-  readonly selection: Selection | null;
-  readonly typing: boolean;
-}
-
-/** A change as committed: its ops occupy revisions rev+1 .. rev+ops.length. */
-export interface CommittedChangeWire {
-  readonly rev: number;
-  readonly ops: Change;
-  readonly clock: { readonly actor: string; readonly seq: number };
-  readonly user: string;
-}
-
-export type ServerMessage =
-  | { type: 'hello'; protocol: 1; session: string; user: UserInfo; limits: { maxOps: number; maxMessageBytes: number; cursorThrottleMs: number; heartbeatIntervalSecs: number } }
-  | { type: 'joined'; doc: string; rev: number; role: 'viewer' | 'editor' | 'owner'; presence: PresenceState[]; content?: DocState; changes?: CommittedChangeWire[] }
-  /**
-   * `reason: 'revoked'`: the relay removed the client because its role on the document was revoked.
-   * `reason: 'rejoin_refused'`: a join of a document the connection had joined was refused (the
-   * error before it says why); the connection is no longer joined to it.
-   */
-  | { type: 'left'; doc: string; reason?: 'revoked' | 'rejoin_refused' }
-  /** The client's role on a joined document changed (a grant through the management API). */
-  | { type: 'role'; doc: string; role: 'viewer' | 'editor' | 'owner' }
-  | ({ type: 'change'; doc: string } & CommittedChangeWire)
-  /** The change occupies revisions rev+1 .. rev+count: transform can split ops or remove them all, so count may differ from what was sent. */
-  | { type: 'ack'; doc: string; seq: number; rev: number; count: number }
-  | ({ type: 'presence'; doc: string; rev: number } & PresenceState)
-  | { type: 'presence_left'; doc: string; session: string }
-  | { type: 'auth_ok'; expires_at: number | null }
-  | { type: 'pong'; id?: string | number }
-  | { type: 'shutdown'; reconnect_after_ms: number }
-  | { type: 'error'; code: ErrorCode; message: string; doc?: string; seq?: number; ref?: string };
-
-export type { Attributes };
+export type * from './wire.js';

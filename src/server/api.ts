@@ -17,7 +17,10 @@ export interface ManagementDeps {
   readonly store: PermissionStore;
   readonly access: AccessControl;
   readonly registry: DocumentRegistry;
-  /** Applies a role change to this replica's connections at once. */
+  /**
+   * Applies a role change (already in PostgreSQL, cache entry invalidated) to this replica's
+   * connections at once and tells the other replicas (src/bus/revocations.ts).
+   */
   readonly roleChanged: (docId: string, userId: string) => void;
   readonly log: Logger;
 }
@@ -99,7 +102,11 @@ export function addManagementRoutes(app: uWS.TemplatedApp, deps: ManagementDeps)
       const input = parse(createBody, await jsonBody(body));
       const created = await deps.store.createDocument({ id: (input.id ?? randomUUID()).toLowerCase(), title: input.title ?? null, createdBy: caller.principal.userId, owner: input.owner });
       if (!created) throw new ApiError(409, 'conflict', 'a document with this id exists');
-      if (input.owner !== undefined) deps.access.invalidate(created.id, input.owner);
+      if (input.owner !== undefined) {
+        deps.access.invalidate(created.id, input.owner);
+        // Other replicas may have cached "no role" from a join tried before the creation.
+        deps.roleChanged(created.id, input.owner);
+      }
       deps.log.info({ doc: created.id, by: caller.principal.userId }, 'document created');
       return { status: 201, body: { ...documentJson(created), revision: 0 } };
     }, { withBody: true, params: 0 }),

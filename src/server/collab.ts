@@ -20,6 +20,7 @@ import { Connection, type JoinedDocument, type SocketData } from './connection.j
 import { sendJson } from './http.js';
 import { RateLimiter } from './rate-limit.js';
 import { readUpgradeRequest } from './upgrade.js';
+import { UserBudgets } from './user-budgets.js';
 import { addTokenCheckRoute } from './token-check.js';
 import { userInfoFrom } from './user-info.js';
 
@@ -51,6 +52,7 @@ export class CollabServer implements CommitListener, BusHandlers {
   private accessTimer: NodeJS.Timeout | undefined;
   private readonly presenceRelay: PresenceRelay;
   private readonly guard: SessionGuard;
+  private readonly userBudgets: UserBudgets;
   /** Upgrades verified and under way: they count against MAX_CONNECTIONS before they open. */
   private upgrading = 0;
   private registry: DocumentRegistry | undefined;
@@ -61,6 +63,7 @@ export class CollabServer implements CommitListener, BusHandlers {
     private readonly deps: CollabDeps,
   ) {
     this.now = deps.now ?? Date.now;
+    this.userBudgets = new UserBudgets({ bytesPerSec: deps.config.rateLimitBytesPerSec, bytesBurst: deps.config.rateLimitBytesBurst });
     this.presenceRelay = new PresenceRelay({ app, config: deps.config, metrics: deps.metrics, bus: deps.bus, replicaId: deps.replicaId, registry: () => this.registry, now: this.now });
     this.guard = new SessionGuard({
       keys: deps.keys,
@@ -167,8 +170,15 @@ export class CollabServer implements CommitListener, BusHandlers {
           return;
         }
         const now = this.now();
+        const coolingMs = this.userBudgets.coolingDown(principal.userId, now);
+        if (coolingMs > 0) {
+          this.deps.metrics.clientsClosed.inc({ reason: 'flood_cooldown' });
+          if (!aborted) sendJson(res, 429, { error: 'rate_limited', message: 'closed for flooding; wait before reconnecting' }, { 'retry-after': String(Math.ceil(coolingMs / 1000)) });
+          return;
+        }
         const { config } = this.deps;
-        const rate = new RateLimiter({ messagesPerSec: config.rateLimitPerSec, messageBurst: config.rateLimitBurst, bytesPerSec: config.rateLimitBytesPerSec, bytesBurst: config.rateLimitBytesBurst }, now);
+        const limits = { messagesPerSec: config.rateLimitPerSec, messageBurst: config.rateLimitBurst, bytesPerSec: config.rateLimitBytesPerSec, bytesBurst: config.rateLimitBytesBurst };
+        const rate = new RateLimiter(limits, now, this.userBudgets.acquire(principal.userId, now));
         const connection = new Connection(randomUUID(), principal, userInfoFrom(principal), now, rate, (c) => this.slowConsumer(c));
         res.cork(() => {
           res.upgrade<SocketData>({ connection }, request.key, request.protocol, request.extensions, context);
@@ -216,6 +226,7 @@ export class CollabServer implements CommitListener, BusHandlers {
     connection.ws = undefined;
     connection.clearTimers();
     this.connections.delete(connection);
+    this.userBudgets.release(connection.principal.userId, this.now());
     this.deps.metrics.connectionsActive.set(this.connections.size);
     this.deps.log.debug({ session: connection.session, user: connection.principal.userId, docs: connection.docs.size }, 'client disconnected');
     for (const docId of [...connection.docs.keys()]) this.leave(connection, docId, false);
@@ -232,7 +243,8 @@ export class CollabServer implements CommitListener, BusHandlers {
     const budget = connection.rate.exceeded;
     if (decision === 'close') {
       this.deps.metrics.clientsClosed.inc({ reason: 'rate_limited' });
-      this.deps.log.info({ session: connection.session, user: connection.principal.userId, budget }, 'closing a client that floods messages');
+      const cooldownMs = this.userBudgets.flooded(connection.principal.userId, this.now());
+      this.deps.log.info({ session: connection.session, user: connection.principal.userId, budget, cooldown_ms: cooldownMs }, 'closing a client that floods messages');
       connection.close(CloseCode.rateLimited, budget === 'bytes' ? 'byte rate limit exceeded' : 'message rate limit exceeded');
       return;
     }

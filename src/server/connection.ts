@@ -3,7 +3,7 @@ import type { Role } from '../auth/access.js';
 import type { Principal } from '../auth/verify.js';
 import type { DocumentEngine } from '../engine/document.js';
 import { CloseCode } from '../protocol/codes.js';
-import type { ServerMessage, UserInfo } from '../protocol/messages.js';
+import type { PresenceData, ServerMessage, UserInfo } from '../protocol/messages.js';
 import type { RateLimiter } from './rate-limit.js';
 
 /** What uWS keeps per socket: a pointer to our connection object, set in the upgrade. */
@@ -13,10 +13,10 @@ export interface SocketData {
 
 export interface JoinedDocument {
   readonly engine: DocumentEngine;
-  /** Re-checked while joined: a grant or revoke applies within PERMISSION_CACHE_TTL. */
+  /** Kept current while joined: role changes through the API are pushed; see SessionGuard.recheckAccess. */
   role: Role;
   /** Latest presence the client asked for, not yet broadcast because of the throttle. */
-  pendingPresence: { selectionRev: number; selection: { anchor: number; head: number } | null; typing: boolean | undefined } | undefined;
+  pendingPresence: { selectionRev: number; selection: { anchor: number; head: number } | null; typing: boolean | undefined; data: PresenceData | undefined } | undefined;
   lastPresenceAt: number;
   presenceTimer: NodeJS.Timeout | undefined;
   typingTimer: NodeJS.Timeout | undefined;

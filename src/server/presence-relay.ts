@@ -6,7 +6,7 @@ import type { DocumentRegistry } from '../engine/registry.js';
 import type { Metrics } from '../metrics.js';
 import { ErrorCode } from '../protocol/codes.js';
 import type { PresenceMessage, PresenceState, ServerMessage } from '../protocol/messages.js';
-import type { Connection, SocketData } from './connection.js';
+import type { Connection, JoinedDocument, SocketData } from './connection.js';
 
 export const topicOf = (docId: string): string => `doc/${docId}`;
 
@@ -53,18 +53,19 @@ export class PresenceRelay {
       connection.send({ type: 'error', code: ErrorCode.notJoined, message: 'join the document before sending presence', doc: message.doc, ref: 'presence' });
       return;
     }
-    const previous = joined.pendingPresence;
+    const previous = joined.pendingPresence ?? this.stored(connection, joined.engine);
     joined.pendingPresence = {
-      selectionRev: message.selection === undefined && previous ? previous.selectionRev : message.rev,
-      selection: message.selection === undefined ? (previous?.selection ?? joined.engine.presence.get(connection.session)?.selection ?? null) : message.selection,
-      typing: message.typing ?? previous?.typing,
+      selectionRev: message.selection === undefined ? previous.selectionRev : message.rev,
+      selection: message.selection === undefined ? previous.selection : message.selection,
+      typing: message.typing ?? previous.typing,
+      data: message.data === undefined ? previous.data : (message.data ?? undefined),
     };
     if (message.typing === true) {
       if (joined.typingTimer) clearTimeout(joined.typingTimer);
       joined.typingTimer = setTimeout(() => {
         joined.typingTimer = undefined;
-        const pending = joined.pendingPresence;
-        joined.pendingPresence = { selectionRev: pending?.selectionRev ?? joined.engine.revision, selection: pending?.selection ?? null, typing: false };
+        // The broadcast that went out since is the user's latest selection: keep it.
+        joined.pendingPresence = { ...(joined.pendingPresence ?? this.stored(connection, joined.engine)), typing: false };
         this.flush(connection, message.doc);
       }, this.deps.config.typingDebounceMs);
     }
@@ -79,6 +80,15 @@ export class PresenceRelay {
     }
   }
 
+  /**
+   * What the others were last told, as a pending update: the stored selection is at the head
+   * revision already (moving it from an older one would shift it twice).
+   */
+  private stored(connection: Connection, engine: DocumentEngine): NonNullable<JoinedDocument['pendingPresence']> {
+    const current = engine.presence.get(connection.session);
+    return { selectionRev: engine.revision, selection: current?.selection ?? null, typing: undefined, data: current?.data };
+  }
+
   private flush(connection: Connection, docId: string): void {
     const joined = connection.docs.get(docId);
     const pending = joined?.pendingPresence;
@@ -89,7 +99,7 @@ export class PresenceRelay {
     const engine = joined.engine;
     const selection = pending.selection ? engine.selectionAtHead(pending.selection, pending.selectionRev) : null;
     const current = engine.presence.get(connection.session);
-    const entry = engine.presence.set(connection.session, connection.user, selection, pending.typing ?? current?.typing ?? false, this.deps.replicaId);
+    const entry = engine.presence.set(connection.session, connection.user, selection, pending.typing ?? current?.typing ?? false, this.deps.replicaId, pending.data);
     ws.cork(() => this.publish(ws, docId, engine.revision, entry));
   }
 
@@ -137,7 +147,7 @@ export class PresenceRelay {
     for (const u of updates) {
       if (u.replica === this.deps.replicaId) continue;
       const selection = u.state.selection && u.rev < engine.revision ? engine.selectionAtHead(u.state.selection, u.rev) : u.state.selection;
-      merged.push(engine.presence.set(u.state.session, u.state.user, selection, u.state.typing, u.replica));
+      merged.push(engine.presence.set(u.state.session, u.state.user, selection, u.state.typing, u.replica, u.state.data));
     }
     return merged;
   }

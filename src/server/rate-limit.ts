@@ -16,7 +16,7 @@ export interface RateLimits {
 export const FRAME_OVERHEAD_BYTES = 64;
 
 /** A token bucket: `ratePerSec` sustained, `burst` at once. */
-class Bucket {
+export class Bucket {
   private tokens: number;
   private updatedAt: number;
 
@@ -56,12 +56,14 @@ export class RateLimiter {
   /** Which budget the current streak of drops ran out of. */
   exceeded: 'messages' | 'bytes' = 'messages';
 
+  /** `sharedBytes`: a byte budget shared with the user's other connections (see UserBudgets). */
   constructor(
     private readonly limits: RateLimits,
     now: number,
+    sharedBytes?: Bucket,
   ) {
     this.messages = new Bucket(limits.messagesPerSec, limits.messageBurst, now);
-    this.bytes = new Bucket(limits.bytesPerSec, limits.bytesBurst, now);
+    this.bytes = sharedBytes ?? new Bucket(limits.bytesPerSec, limits.bytesBurst, now);
   }
 
   /** Every frame, before it is decoded. */

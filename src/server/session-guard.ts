@@ -5,6 +5,18 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode } from '../protocol/codes.js';
 import type { Connection } from './connection.js';
+import { RoleConfirmations } from './role-confirmations.js';
+
+interface AccessPair {
+  readonly docId: string;
+  readonly userId: string;
+  /** The document's revision when the pair was collected. */
+  readonly revision: number;
+  readonly connections: Connection[];
+}
+
+// Document ids are UUIDs (no colon), so the pair cannot be ambiguous.
+const pairKey = (docId: string, userId: string) => `${docId}:${userId}`;
 
 /** setTimeout's ceiling (about 24.8 days); a longer delay would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -28,8 +40,13 @@ export interface SessionGuardDeps {
  */
 export class SessionGuard {
   private checking = false;
+  /** access.generation at the last complete pass over every pair; undefined: one is owed. */
+  private seenGeneration: number | undefined;
+  private readonly confirmations = new RoleConfirmations();
 
-  constructor(private readonly deps: SessionGuardDeps) {}
+  constructor(private readonly deps: SessionGuardDeps) {
+    this.seenGeneration = deps.access.generation;
+  }
 
   /** Handles `{type: 'auth'}`: a fresh token for the same user extends the connection. */
   async reauthenticate(connection: Connection, token: string): Promise<void> {
@@ -75,40 +92,70 @@ export class SessionGuard {
   }
 
   /**
-   * Re-reads the role of joined connections (of one user and document, or all): a revoked
-   * client is removed from the document, a changed role takes effect at once.
+   * Brings joined connections' roles up to date. With a filter (the role of that user on that
+   * document changed, here or on another replica; the caller has invalidated the cache entry)
+   * every such connection is re-checked now. Without one (the periodic pass) only what is due:
+   * a (document, user) pair whose cached role expired and whose document changed since its
+   * role was last confirmed (someone is editing it), or every joined pair once after
+   * `access.forgetAll()`. A connection to a document that does not change costs no lookup.
    */
   async recheckAccess(filter?: { docId: string; userId: string }): Promise<void> {
-    if (!filter) {
-      if (this.checking) return;
-      this.checking = true;
+    if (filter) {
+      const groups = [...this.pairs().values()].filter((g) => g.docId === filter.docId && g.userId === filter.userId);
+      await this.recheck(groups);
+      return;
     }
+    if (this.checking) return;
+    this.checking = true;
     try {
-      const groups = new Map<string, { docId: string; userId: string; connections: Connection[] }>();
-      for (const connection of this.deps.connections()) {
-        const userId = connection.principal.userId;
-        if (filter && filter.userId !== userId) continue;
-        for (const docId of connection.docs.keys()) {
-          if (filter && filter.docId !== docId) continue;
-          const key = `${docId}:${userId}`;
-          const group = groups.get(key) ?? { docId, userId, connections: [] };
-          group.connections.push(connection);
-          groups.set(key, group);
-        }
-      }
-      for (const { docId, userId, connections } of groups.values()) {
-        let role: Role | undefined;
-        try {
-          role = await this.deps.access.effectiveRole(docId, userId);
-        } catch {
-          // The database is away: keep what we know rather than evict everyone.
-          continue;
-        }
-        for (const connection of connections) this.applyRole(connection, docId, role);
-      }
+      const everything = this.deps.access.generation !== this.seenGeneration;
+      this.seenGeneration = this.deps.access.generation;
+      const groups = this.pairs();
+      const moved = this.confirmations.sweep([...groups].map(([key, g]) => [key, g.revision] as const));
+      const due = [...groups].filter(([key, g]) => everything || (moved.has(key) && !this.deps.access.isFresh(g.docId, g.userId)));
+      const complete = await this.recheck(due.map(([, g]) => g));
+      // A lookup that failed in a pass over everything (database away) is retried next pass,
+      // with all the others: the roles it would have corrected are not otherwise due.
+      if (everything && !complete) this.seenGeneration = undefined;
     } finally {
-      if (!filter) this.checking = false;
+      this.checking = false;
     }
+  }
+
+  /** Joined connections grouped by (document, user), with the document's revision now. */
+  private pairs(): Map<string, AccessPair> {
+    const groups = new Map<string, AccessPair>();
+    for (const connection of this.deps.connections()) {
+      const userId = connection.principal.userId;
+      for (const [docId, joined] of connection.docs) {
+        const key = pairKey(docId, userId);
+        const group = groups.get(key) ?? { docId, userId, revision: joined.engine.revision, connections: [] };
+        group.connections.push(connection);
+        groups.set(key, group);
+      }
+    }
+    return groups;
+  }
+
+  /**
+   * One lookup per pair, one after the other: a big pass never floods the database. False if
+   * a lookup failed.
+   */
+  private async recheck(groups: readonly AccessPair[]): Promise<boolean> {
+    let complete = true;
+    for (const { docId, userId, revision, connections } of groups) {
+      let role: Role | undefined;
+      try {
+        role = await this.deps.access.effectiveRole(docId, userId);
+      } catch {
+        // The database is away: keep what we know rather than evict everyone.
+        complete = false;
+        continue;
+      }
+      this.confirmations.confirm(pairKey(docId, userId), revision);
+      for (const connection of connections) this.applyRole(connection, docId, role);
+    }
+    return complete;
   }
 
   private applyRole(connection: Connection, docId: string, role: Role | undefined): void {

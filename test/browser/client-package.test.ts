@@ -59,4 +59,39 @@ client.close();
     });
     expect(readdirSync(join(scratch, 'node_modules/@relay/client/dist'))).toContain('types');
   });
+
+  it('declarations need neither zod nor skipLibCheck: a strict scratch project type-checks against them', () => {
+    const declarations = join(scratch, 'node_modules/@relay/client/dist/types');
+    const all = readdirSync(declarations, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.d.ts'));
+    expect(all.length).toBeGreaterThan(0);
+    for (const file of all) expect(readFileSync(join(declarations, file), 'utf8')).not.toMatch(/zod/);
+    // The CodeMirror binding's declarations name its peer dependencies: install the versions we build with.
+    const peers = ['@codemirror/state', '@codemirror/view'].map((name) => `${name}@${(JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version}`);
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', ...peers], { cwd: scratch, stdio: 'pipe' });
+    writeFileSync(
+      join(scratch, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022', 'DOM'], strict: true, noEmit: true, skipLibCheck: false, types: [] }, files: ['app.ts'] }),
+    );
+    writeFileSync(
+      join(scratch, 'app.ts'),
+      `import { RelayClient, PRESENCE_DATA_LIMITS, type DocumentHandle, type PresenceData, type RemotePresence } from '@relay/client';
+import { relayCollab } from '@relay/client/codemirror';
+import { bindQuill, type QuillLike } from '@relay/client/quill';
+import { bindTextarea } from '@relay/client/textarea';
+import type { Extension } from '@codemirror/state';
+
+export async function start(quill: QuillLike, area: HTMLTextAreaElement): Promise<Extension> {
+  const client = new RelayClient({ url: 'wss://relay.example.com/collab', token: async () => 'token' });
+  const doc: DocumentHandle = await client.open('0f8f8e8e-0000-4000-8000-000000000000');
+  const data: PresenceData = { avatar: 'a.png', viewport: { from: 0, to: PRESENCE_DATA_LIMITS.maxBytes } };
+  doc.setPresenceData(data);
+  doc.on('presence', (people: readonly RemotePresence[]) => people.map((p) => p.data?.['avatar']));
+  bindQuill(doc, quill);
+  bindTextarea(doc, area);
+  return relayCollab(doc);
+}
+`,
+    );
+    execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(scratch, 'tsconfig.json')], { cwd: scratch, encoding: 'utf8' });
+  });
 });

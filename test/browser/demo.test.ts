@@ -63,7 +63,7 @@ async function converged(pages: Page[]): Promise<string> {
 
 describe('the demo in a real browser', () => {
   beforeAll(async () => {
-    relay = await startRelayProcess({ env: { DATABASE_URL: databaseUrl, CURSOR_THROTTLE_MS: '20' } });
+    relay = await startRelayProcess({ env: { DATABASE_URL: databaseUrl, CURSOR_THROTTLE_MS: '20', TYPING_DEBOUNCE_MS: '1500' } });
     // Playwright gives every launch a fresh temporary profile (--user-data-dir) of its own.
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
   });
@@ -96,10 +96,7 @@ describe('the demo in a real browser', () => {
     await cb.close();
   });
 
-  // Skipped: on a loaded machine A's caret sometimes disappears from B's editor after B types or
-  // moves its own cursor (seen in CI runs; passes when run alone). A defect of the CodeMirror
-  // binding or of presence fan-out, open in issue 13; the committed screenshot came from a pass.
-  it.skip("shows A's labelled caret at the right place in B and moves it when B types before it; saves a screenshot", async () => {
+  it("shows A's labelled caret at the right place in B and moves it when B types before it; saves a screenshot", async () => {
     const [ca, cb] = [await browser.newContext({ viewport: { width: 640, height: 420 } }), await browser.newContext({ viewport: { width: 640, height: 420 } })];
     const a = await openDemo(ca, 'Ada', 'carets');
     const b = await openDemo(cb, 'Bob', 'carets');
@@ -114,6 +111,11 @@ describe('the demo in a real browser', () => {
       });
     await b.waitForFunction(() => document.querySelector('.cm-relay-caret-label')?.textContent === 'Ada');
     await expect.poll(() => caretIn(b), { timeout: 10_000 }).toBe(6);
+    // Issue 13: when A's typing indicator cleared (TYPING_DEBOUNCE_MS later), A's caret vanished.
+    await b.waitForFunction(() => document.querySelector('#people .who[data-user="Ada"]')?.getAttribute('data-typing') === 'false');
+    expect(await caretIn(b)).toBe(6);
+    // A's presence data (avatar, visible lines) reached B.
+    expect(await b.evaluate(() => { const tag = document.querySelector('#people .who[data-user="Ada"]'); return [tag?.textContent, tag?.getAttribute('title')]; })).toEqual(['♥ Ada', 'sees lines 1–2']);
     await setCaret(b, 0);
     await b.keyboard.type('>> ');
     await expect.poll(() => caretIn(b), { timeout: 10_000 }).toBe(9);

@@ -1,12 +1,16 @@
 import { chmod, cp, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Copy, DockerfileParser, Env, From, JSONInstruction, type Instruction } from 'dockerfile-ast';
 import { freePort } from '../support/ports.js';
 import { startTestIdp, type TestIdp } from '../support/oidc.js';
 import { ROOT, readText, run } from './tools.js';
+// The package is CommonJS with an ES-style declaration: its default export is on .default.
+import dockerignoreModule from '@balena/dockerignore';
+const dockerignore = dockerignoreModule.default;
 
 interface Stage {
   readonly name: string;
@@ -156,13 +160,28 @@ describe('Dockerfile (build steps run without Docker)', () => {
   }, 600_000);
 });
 
-/** COPY semantics for the forms the Dockerfile uses: files into a folder ending in /, a folder to a folder. */
+/**
+ * COPY semantics for the forms the Dockerfile uses: files into a folder ending in /, a folder to
+ * a folder. From the build context (ROOT), only what .dockerignore lets through is sent to
+ * Docker, so a source it leaves out fails the build here as it would there.
+ */
 async function copyFrom(from: string, sources: readonly string[], to: string, destination: string): Promise<void> {
+  const sent = from === ROOT ? buildContextFilter() : () => true;
   for (const source of sources) {
+    if (!sent(join(from, source))) throw new Error(`COPY ${source}: left out of the build context by .dockerignore`);
     const target = destination.endsWith('/') || destination === '.' ? join(to, destination, source.split('/').pop() ?? source) : join(to, destination);
     await mkdir(dirname(target), { recursive: true });
-    await cp(join(from, source), target, { recursive: true });
+    await cp(join(from, source), target, { recursive: true, filter: sent });
   }
+}
+
+/** True for a path under ROOT that Docker would send as part of the build context. */
+function buildContextFilter(): (path: string) => boolean {
+  const rules = dockerignore().add(readFileSync(join(ROOT, '.dockerignore'), 'utf8'));
+  return (path) => {
+    const inContext = relative(ROOT, path);
+    return inContext === '' || !rules.ignores(inContext);
+  };
 }
 
 async function waitForReady(url: string, exitCode: () => number | null, output: () => string): Promise<unknown> {

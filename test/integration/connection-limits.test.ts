@@ -79,6 +79,27 @@ describe('connection limits and protocol edges', () => {
     expect((await flooder.next('error', (m) => m.code === 'rate_limited')).message).toMatch(/bytes per second/);
     expect((await closed).code).toBe(4029);
     expect(relay.output()).toContain('"budget":"bytes"');
+
+    // Reconnecting at once does not buy a fresh budget: the flooder cools down first (429 with
+    // Retry-After), while anyone else connects as usual.
+    const flooderToken = await devToken(relay.url, 'flooder');
+    const refused = await new Promise<{ status: number; retryAfter: string | undefined }>((resolve, reject) => {
+      const ws = new WebSocket(relay.wsUrl, ['relay.v1', `bearer.${flooderToken}`]);
+      ws.once('open', () => reject(new Error('the flooder reconnected at once')));
+      ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] }));
+    });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1);
+    await client('bystander');
+  });
+
+  it("a user's connections share one byte budget: opening more connections does not multiply it", async () => {
+    const frame = 'y'.repeat(900 * 1024);
+    const connections = [await client('many-tabs'), await client('many-tabs'), await client('many-tabs'), await client('many-tabs')];
+    // 4 × 3 frames = 10.8 MB: within four separate 8 MiB bursts, past one shared burst.
+    for (let round = 0; round < 3; round++) for (const c of connections) if (c.ws.readyState === WebSocket.OPEN) c.sendText(frame);
+    const limited = await Promise.race(connections.map((c) => c.next('error', (m) => m.code === 'rate_limited').then(() => true)));
+    expect(limited).toBe(true);
   });
 
   it('two SDK clients streaming 1,000 characters a second each, and a large paste, are never rate-limited', async () => {

@@ -3,6 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
+import { get, type IncomingHttpHeaders } from 'node:http';
 import postgres from 'postgres';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { startTestPostgres } from '../support/postgres.js';
@@ -38,6 +40,13 @@ describe('relay process: health, readiness, metrics, shutdown', () => {
       expect(metrics).toContain('process_resident_memory_bytes');
       expect(metrics).toContain('nodejs_eventloop_lag_seconds');
       expect(metrics).not.toMatch(/document_id=/);
+      // A scraper that accepts gzip (Prometheus does) gets the same text gzipped: fewer bytes per scrape.
+      const raw = await rawGet(relay.metricsPort, '/metrics', { 'accept-encoding': 'gzip' });
+      expect(raw.headers['content-encoding']).toBe('gzip');
+      expect(gunzipSync(raw.body).toString()).toContain('# TYPE materi_websocket_connections_active gauge');
+      const plain = await rawGet(relay.metricsPort, '/metrics', {});
+      expect(plain.headers['content-encoding']).toBeUndefined();
+      expect(plain.body.toString()).toContain('# TYPE materi_websocket_connections_active gauge');
     } finally {
       const code = await relay.stop('SIGTERM');
       expect(code).toBe(0);
@@ -145,3 +154,15 @@ describe('concurrent start-up', () => {
     }
   });
 });
+
+/** A GET whose body is not decoded (fetch would gunzip it and hide the encoding). */
+function rawGet(port: number, path: string, headers: Record<string, string>): Promise<{ headers: IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}

@@ -80,6 +80,62 @@ describe('presence and heartbeats', () => {
     await b.next('presence_left', (m) => m.session === sessionC);
   });
 
+  /** Issue 13: a user's caret vanished from everyone's editor TYPING_DEBOUNCE_MS after they stopped typing. */
+  it('keeps the selection when the typing indicator clears after the debounce', async () => {
+    const doc = randomUUID();
+    const a = await joined('hal', doc);
+    const b = await joined('ida', doc);
+    a.send({ type: 'change', doc, clock: { actor: randomUUID(), seq: 1, rev: 0 }, ops: [{ type: 'insert', pos: 0, text: 'hello world' }] });
+    await a.next('ack');
+    a.send({ type: 'presence', doc, rev: 1, selection: { anchor: 11, head: 11 }, typing: true });
+    // A caret move after the typing update went out, before the debounce clears typing.
+    await new Promise((r) => setTimeout(r, 150));
+    a.send({ type: 'presence', doc, rev: 1, selection: { anchor: 6, head: 6 } });
+    const start = b.received.length;
+    const cleared = await b.next('presence', (p) => b.received.indexOf(p) >= start && p.user.id === 'hal' && !p.typing);
+    expect(cleared.selection).toEqual({ anchor: 6, head: 6 });
+  });
+
+  it('moves a kept selection only by what was committed after it (a typing update from behind)', async () => {
+    const doc = randomUUID();
+    const a = await joined('jon', doc);
+    const b = await joined('kim', doc);
+    a.send({ type: 'change', doc, clock: { actor: randomUUID(), seq: 1, rev: 0 }, ops: [{ type: 'insert', pos: 0, text: 'hello world' }] });
+    await a.next('ack');
+    a.send({ type: 'presence', doc, rev: 1, selection: { anchor: 6, head: 6 } });
+    await b.next('presence', (p) => p.user.id === 'jon' && p.selection?.head === 6);
+    b.send({ type: 'change', doc, clock: { actor: randomUUID(), seq: 1, rev: 1 }, ops: [{ type: 'insert', pos: 0, text: '>> ' }] });
+    await b.next('ack');
+    // jon has not seen kim's change yet: its typing update names revision 1; the caret is at 9 now.
+    const start = b.received.length;
+    a.send({ type: 'presence', doc, rev: 1, typing: true });
+    const typing = await b.next('presence', (p) => b.received.indexOf(p) >= start && p.user.id === 'jon' && p.typing);
+    expect(typing.rev).toBe(2);
+    expect(typing.selection).toEqual({ anchor: 9, head: 9 });
+  });
+
+  it("relays the application's presence data untouched, keeps it across updates, and refuses an oversized one", async () => {
+    const doc = randomUUID();
+    const a = await joined('lea', doc);
+    const b = await joined('max', doc);
+    const data = { avatar: 'https://example.com/lea.png', viewport: { from: 0, to: 40 }, tags: ['é', 1, true, null] };
+    a.send({ type: 'presence', doc, rev: 0, data });
+    expect((await b.next('presence', (p) => p.user.id === 'lea' && p.data !== undefined)).data).toEqual(data);
+    // A later cursor move without data keeps it; a newcomer gets it in `joined`.
+    const start = b.received.length;
+    a.send({ type: 'presence', doc, rev: 0, selection: { anchor: 0, head: 0 } });
+    const moved = await b.next('presence', (p) => b.received.indexOf(p) >= start && p.user.id === 'lea');
+    expect(moved.data).toEqual(data);
+    const c = await joined('ned', doc);
+    const joinedC = c.received.find((m) => m.type === 'joined');
+    expect(joinedC?.type === 'joined' && joinedC.presence.find((p) => p.user.id === 'lea')?.data).toEqual(data);
+    a.send({ type: 'presence', doc, rev: 0, data: { big: 'x'.repeat(2000) } });
+    const refused = await a.next('error');
+    expect(refused).toMatchObject({ code: 'bad_message', ref: 'presence', message: 'data: presence data is larger than 1024 bytes as JSON' });
+    a.send({ type: 'presence', doc, rev: 0, data: null });
+    await b.next('presence', (p) => p.user.id === 'lea' && p.data === undefined && b.received.indexOf(p) > b.received.indexOf(moved));
+  });
+
   it('closes a connection that stops answering within HEARTBEAT_TIMEOUT_SECS (4009)', async () => {
     // A raw TCP client that completes the upgrade and then never reads or answers pings.
     const token = await devToken(relay.url, 'mute');

@@ -53,21 +53,46 @@ describe('AccessControl', () => {
     expect(await access.effectiveRole(DOC, 'bob')).toBe('owner');
   });
 
-  it('one query for concurrent lookups; an invalidation during a query keeps its stale answer out of the cache', async () => {
+  it('one query for concurrent lookups; an invalidation during a query makes its callers ask again, and nothing stale is cached', async () => {
     const { lookup, access } = setup();
     lookup.roles.set(`${DOC}:cy`, 'editor');
     let open: () => void = () => undefined;
     lookup.gate = new Promise((r) => (open = r));
     const a = access.effectiveRole(DOC, 'cy');
     const b = access.effectiveRole(DOC, 'cy');
-    access.invalidate(DOC, 'cy');
+    // The revocation commits after the query read its snapshot, then invalidates.
     lookup.roles.delete(`${DOC}:cy`);
+    access.invalidate(DOC, 'cy');
     open();
     lookup.gate = undefined;
-    expect(await a).toBe('editor');
-    expect(await b).toBe('editor');
+    // A re-check that started before the revocation must not hand back the revoked role.
+    expect(await a).toBeUndefined();
+    expect(await b).toBeUndefined();
     expect(await access.effectiveRole(DOC, 'cy')).toBeUndefined();
     expect(lookup.queries).toBe(2);
+  });
+
+  it('counts lookups that reach the store, tells fresh entries apart, and forgetAll() bumps the generation', async () => {
+    let now = 0;
+    let lookups = 0;
+    const lookup = new FakeLookup();
+    lookup.roles.set(`${DOC}:dee`, 'viewer');
+    const access = new AccessControl(lookup, { policy: 'acl', ttlMs: 1000, negativeTtlMs: 500, maxEntries: 10, now: () => now, onLookup: () => lookups++ });
+    expect(access.isFresh(DOC, 'dee')).toBe(false);
+    await access.effectiveRole(DOC, 'dee');
+    await access.effectiveRole(DOC, 'dee');
+    expect(lookups).toBe(1);
+    expect(access.isFresh(DOC, 'dee')).toBe(true);
+    now += 1000;
+    expect(access.isFresh(DOC, 'dee')).toBe(false);
+    await access.effectiveRole(DOC, 'dee');
+    const generation = access.generation;
+    access.forgetAll();
+    expect(access.generation).toBe(generation + 1);
+    expect(access.isFresh(DOC, 'dee')).toBe(false);
+    await access.effectiveRole(DOC, 'dee');
+    expect(lookups).toBe(3);
+    expect(access.ttlMs).toBe(1000);
   });
 
   it('bounds the cache', async () => {

@@ -126,6 +126,32 @@ describe('client document session', () => {
     expect(doc.presence).toEqual([]);
   });
 
+  it("sends the application's presence data, shows others' data, and sends its own again after a rejoin", () => {
+    const { doc, transport } = joinedSession('abc');
+    doc.setPresenceData({ avatar: 'https://example.com/a.png', viewport: [0, 40] });
+    expect(transport.sent.filter((m) => m.type === 'presence')).toEqual([{ type: 'presence', doc: DOC, rev: 10, data: { avatar: 'https://example.com/a.png', viewport: [0, 40] } }]);
+    expect(() => doc.setPresenceData({ big: 'x'.repeat(2000) })).toThrow(RangeError);
+    const user = { id: 'o', name: 'O', color: '#000000' };
+    doc.handle({ type: 'presence', doc: DOC, rev: 10, session: 's1', user, selection: null, typing: false, data: { mode: 'insert' } });
+    expect(doc.presence).toEqual([{ session: 's1', user, selection: null, typing: false, data: { mode: 'insert' } }]);
+    doc.handle({ type: 'presence', doc: DOC, rev: 10, session: 's1', user, selection: null, typing: false });
+    expect(doc.presence[0]).not.toHaveProperty('data');
+    doc.connectionLost();
+    transport.sent.length = 0;
+    doc.handle({ type: 'joined', doc: DOC, rev: 10, role: 'editor', presence: [], changes: [] });
+    expect(transport.sent.filter((m) => m.type === 'presence')).toEqual([{ type: 'presence', doc: DOC, rev: 10, data: { avatar: 'https://example.com/a.png', viewport: [0, 40] } }]);
+    doc.setPresenceData(null);
+    expect(transport.sent.filter((m) => m.type === 'presence').at(-1)).toEqual({ type: 'presence', doc: DOC, rev: 10, data: null });
+  });
+
+  it('keeps the last known selection of a presence update it cannot place (at another revision), instead of hiding the caret', () => {
+    const { doc } = joinedSession('hello world');
+    const user = { id: 'o', name: 'O', color: '#000000' };
+    doc.handle({ type: 'presence', doc: DOC, rev: 10, session: 's1', user, selection: { anchor: 6, head: 6 }, typing: false });
+    doc.handle({ type: 'presence', doc: DOC, rev: 12, session: 's1', user, selection: { anchor: 8, head: 8 }, typing: true });
+    expect(doc.presence).toEqual([{ session: 's1', user, selection: { anchor: 6, head: 6 }, typing: true }]);
+  });
+
   it('sends its selection only at a revision the relay knows', () => {
     const { doc, transport } = joinedSession('abc');
     doc.insert(0, 'x');

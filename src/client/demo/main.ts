@@ -4,10 +4,41 @@
  */
 import { defaultKeymap } from '@codemirror/commands';
 import { EditorView, drawSelection, highlightActiveLine, keymap, lineNumbers } from '@codemirror/view';
-import { RelayClient, type ClientStatus, type DocumentSession } from '../index.js';
+import { RelayClient, type ClientStatus, type DocumentSession, type RemotePresence } from '../index.js';
 import { relayCollab, relayRedo, relayUndo } from '../bindings/codemirror.js';
 
 const NAMES = ['Ada', 'Grace', 'Linus', 'Barbara', 'Ken', 'Margaret', 'Dennis', 'Frances'];
+// Symbols every system font has (a machine without an emoji font would show boxes).
+const AVATARS = ['★', '◆', '●', '▲', '♣', '♠', '♥', '♪'];
+
+/** The same avatar for the same name in every tab. */
+function avatarFor(name: string): string {
+  let hash = 0;
+  for (const ch of name) hash = (hash * 31 + (ch.codePointAt(0) ?? 0)) >>> 0;
+  return AVATARS[hash % AVATARS.length] ?? '●';
+}
+
+/** The lines this user can see: sent as presence data so the others know where they look. */
+function visibleLines(view: EditorView): { from: number; to: number } {
+  const ranges = view.visibleRanges;
+  const first = ranges[0]?.from ?? 0;
+  const last = ranges.at(-1)?.to ?? 0;
+  return { from: view.state.doc.lineAt(first).number, to: view.state.doc.lineAt(last).number };
+}
+
+/** A person's tag: avatar and name from the presence data and token, where they look in its title. */
+function personTag(p: RemotePresence): HTMLElement {
+  const tag = document.createElement('span');
+  tag.className = 'who';
+  tag.style.background = p.user.color;
+  const avatar = typeof p.data?.['avatar'] === 'string' ? `${p.data['avatar']} ` : '';
+  tag.textContent = `${avatar}${p.user.name}${p.typing ? ' ✎' : ''}`;
+  tag.dataset.user = p.user.name;
+  tag.dataset.typing = String(p.typing);
+  const viewport = p.data?.['viewport'];
+  if (viewport && typeof viewport === 'object' && 'from' in viewport && 'to' in viewport) tag.title = `sees lines ${String(viewport.from)}–${String(viewport.to)}`;
+  return tag;
+}
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -71,22 +102,29 @@ async function main(): Promise<void> {
   const view = new EditorView({
     parent: element('editor'),
     doc: doc.text,
-    extensions: [lineNumbers(), drawSelection(), highlightActiveLine(), keymap.of(defaultKeymap), EditorView.lineWrapping, relayCollab(doc)],
+    extensions: [
+      lineNumbers(), drawSelection(), highlightActiveLine(), keymap.of(defaultKeymap), EditorView.lineWrapping, relayCollab(doc),
+      EditorView.updateListener.of((update) => {
+        if (update.viewportChanged || update.docChanged || update.geometryChanged) share();
+      }),
+    ],
   });
+  // Presence data: an avatar and the visible lines, sent only when they change.
+  const avatar = params.get('avatar') ?? avatarFor(name);
+  let shared = '';
+  function share(): void {
+    const data = { avatar, viewport: visibleLines(view) };
+    if (JSON.stringify(data) === shared) return;
+    shared = JSON.stringify(data);
+    doc.setPresenceData(data);
+  }
+  share();
   element('undo').addEventListener('click', () => relayUndo(doc, view));
   element('redo').addEventListener('click', () => relayRedo(doc, view));
 
   const people = element('people');
   doc.on('presence', (presence) => {
-    people.replaceChildren(
-      ...presence.map((p) => {
-        const tag = document.createElement('span');
-        tag.className = 'who';
-        tag.style.background = p.user.color;
-        tag.textContent = p.user.name + (p.typing ? ' ✎' : '');
-        return tag;
-      }),
-    );
+    people.replaceChildren(...presence.map(personTag));
   });
   // For the browser tests (test/browser) and for poking around in the console.
   Object.assign(window, { relayDemo: { client, doc, view } });

@@ -1,0 +1,116 @@
+import type { Attributes, Change, DocState, Op, Selection } from '../ot/types.js';
+import type { ErrorCode } from './codes.js';
+
+/*
+ * The wire messages as plain types, in both directions. Type-only on purpose: the client SDK
+ * and its published declarations import these, so a browser bundle or a consumer's type check
+ * never meets zod. The relay's decoders (messages.ts) are checked against these at compile time.
+ */
+
+// ---- client → relay ---------------------------------------------------------------------------
+
+export interface JoinMessage {
+  type: 'join';
+  /** A UUID (the relay lower-cases it). */
+  doc: string;
+  /** The revision the client already has: the relay then sends only what it missed. */
+  rev?: number;
+}
+
+export interface LeaveMessage {
+  type: 'leave';
+  doc: string;
+}
+
+export interface ChangeMessage {
+  type: 'change';
+  doc: string;
+  clock: { actor: string; seq: number; rev: number };
+  ops: Op[];
+}
+
+/** A JSON value inside a presence payload. */
+export type PresenceDataValue = string | number | boolean | null | readonly PresenceDataValue[] | { readonly [key: string]: PresenceDataValue };
+
+/**
+ * An application's own presence fields (avatar, viewport, mode…), relayed as they are to the
+ * others in the document. A JSON object of at most PRESENCE_DATA_MAX_BYTES (see presence-data.ts).
+ */
+export interface PresenceData {
+  readonly [key: string]: PresenceDataValue;
+}
+
+export interface PresenceMessage {
+  type: 'presence';
+  doc: string;
+  /** The revision the selection refers to. */
+  rev: number;
+  /** Left out: unchanged; null: no cursor in the document. */
+  selection?: Selection | null;
+  typing?: boolean;
+  /** Left out: unchanged; null: removed. */
+  data?: PresenceData | null;
+}
+
+export interface AuthMessage {
+  type: 'auth';
+  token: string;
+}
+
+export interface PingMessage {
+  type: 'ping';
+  id?: string | number;
+}
+
+export type ClientMessage = JoinMessage | LeaveMessage | ChangeMessage | PresenceMessage | AuthMessage | PingMessage;
+export type ClientMessageType = ClientMessage['type'];
+
+// ---- relay → client ---------------------------------------------------------------------------
+
+export interface UserInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly color: string;
+}
+
+export interface PresenceState {
+  /** The connection's session id (one user may have several tabs). */
+  readonly session: string;
+  readonly user: UserInfo;
+  /** At the revision of the message that carries it; null when the user has no cursor in the document. */
+  readonly selection: Selection | null;
+  readonly typing: boolean;
+  /** The application's payload the user last sent; absent when none. */
+  readonly data?: PresenceData;
+}
+
+/** A change as committed: its ops occupy revisions rev+1 .. rev+ops.length. */
+export interface CommittedChangeWire {
+  readonly rev: number;
+  readonly ops: Change;
+  readonly clock: { readonly actor: string; readonly seq: number };
+  readonly user: string;
+}
+
+export type ServerMessage =
+  | { type: 'hello'; protocol: 1; session: string; user: UserInfo; limits: { maxOps: number; maxMessageBytes: number; cursorThrottleMs: number; heartbeatIntervalSecs: number } }
+  | { type: 'joined'; doc: string; rev: number; role: 'viewer' | 'editor' | 'owner'; presence: PresenceState[]; content?: DocState; changes?: CommittedChangeWire[] }
+  /**
+   * `reason: 'revoked'`: the relay removed the client because its role on the document was revoked.
+   * `reason: 'rejoin_refused'`: a join of a document the connection had joined was refused (the
+   * error before it says why); the connection is no longer joined to it.
+   */
+  | { type: 'left'; doc: string; reason?: 'revoked' | 'rejoin_refused' }
+  /** The client's role on a joined document changed (a grant through the management API). */
+  | { type: 'role'; doc: string; role: 'viewer' | 'editor' | 'owner' }
+  | ({ type: 'change'; doc: string } & CommittedChangeWire)
+  /** The change occupies revisions rev+1 .. rev+count: transform can split ops or remove them all, so count may differ from what was sent. */
+  | { type: 'ack'; doc: string; seq: number; rev: number; count: number }
+  | ({ type: 'presence'; doc: string; rev: number } & PresenceState)
+  | { type: 'presence_left'; doc: string; session: string }
+  | { type: 'auth_ok'; expires_at: number | null }
+  | { type: 'pong'; id?: string | number }
+  | { type: 'shutdown'; reconnect_after_ms: number }
+  | { type: 'error'; code: ErrorCode; message: string; doc?: string; seq?: number; ref?: string };
+
+export type { Attributes };
