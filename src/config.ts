@@ -227,6 +227,8 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: 'A snapshot of a document is written every this many committed ops.' },
   { name: 'DOCUMENT_IDLE_SECS', group: 'relay', default: '60', schema: positiveInt(),
     description: 'A document nobody on this replica has open is unloaded from memory after this long.' },
+  { name: 'DOCUMENT_LEASE_MS', group: 'relay', default: '1500', schema: positiveInt(),
+    description: 'With Redis, one replica owns each open document and commits its changes (the others forward theirs to it); its lease lives this long and is renewed every fifth of it. A dead owner is replaced within about this long plus one renewal period.' },
   { name: 'MAX_MESSAGE_BYTES', group: 'relay', default: '1048576', schema: positiveInt(),
     description: 'Largest WebSocket frame accepted from a client; larger frames close the connection with 1009.' },
   { name: 'MAX_BACKPRESSURE_BYTES', group: 'relay', default: '4194304', schema: positiveInt(),
@@ -291,6 +293,7 @@ export interface Config {
   readonly jwtMaxLifetimeSecs: number;
   readonly snapshotIntervalOps: number;
   readonly documentIdleSecs: number;
+  readonly documentLeaseMs: number;
   readonly maxMessageBytes: number;
   readonly maxBackpressureBytes: number;
   readonly shutdownDrainSecs: number;
@@ -417,6 +420,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     jwtMaxLifetimeSecs: get('JWT_MAX_LIFETIME_SECS'),
     snapshotIntervalOps: get('SNAPSHOT_INTERVAL_OPS'),
     documentIdleSecs: get('DOCUMENT_IDLE_SECS'),
+    documentLeaseMs: get('DOCUMENT_LEASE_MS'),
     maxMessageBytes: get('MAX_MESSAGE_BYTES'),
     maxBackpressureBytes: get('MAX_BACKPRESSURE_BYTES'),
     shutdownDrainSecs: get('SHUTDOWN_DRAIN_SECS'),

@@ -1,9 +1,26 @@
+import type { Submission } from '../engine/document.js';
 import type { CommittedChange } from '../engine/ports.js';
 import type { Logger } from '../log.js';
-import type { Bus, BusHandlers, RemotePresence } from './bus.js';
+import type { Bus, BusHandlers, ForwardReply, Leases, RemotePresence } from './bus.js';
 import type { RedisClient } from './redis-clients.js';
+import { RedisLeases } from './redis-leases.js';
 import { RedisPresenceStore } from './redis-presence.js';
-import { REPLICAS_KEY, changeOf, channelOf, decodeEnvelope, docOfChannel, encodeChange, encodeLeft, encodePresence, heartbeatKey } from './redis-wire.js';
+import {
+  REPLICAS_KEY,
+  changeOf,
+  channelOf,
+  decodeEnvelope,
+  decodeInbox,
+  docOfChannel,
+  encodeChange,
+  encodeInbox,
+  encodeLeft,
+  encodePresence,
+  heartbeatKey,
+  inboxOf,
+  replicaOfInbox,
+  type InboxMessage,
+} from './redis-wire.js';
 
 export interface RedisBusOptions {
   readonly replicaId: string;
@@ -19,6 +36,14 @@ export interface RedisBusOptions {
   /** Counts every connection error and failed command (the outage itself is logged once). */
   readonly onError?: (role: 'publisher' | 'subscriber') => void;
   readonly onRemoteChange?: (change: CommittedChange) => void;
+  /**
+   * Sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7): on a cluster each channel lives on the node
+   * of its slot, so fan-out capacity grows with the nodes; classic pub/sub would copy every
+   * message to every node.
+   */
+  readonly sharded?: boolean;
+  /** Lifetime of a document owner's lease. */
+  readonly leaseTtlMs: number;
 }
 
 /**
@@ -46,8 +71,11 @@ export class RedisBus implements Bus {
   private livenessRunning = false;
   private closed = false;
 
+  readonly leases: Leases;
+
   constructor(private readonly options: RedisBusOptions) {
     this.presenceStore = new RedisPresenceStore(options.publisher, options.replicaId);
+    this.leases = new RedisLeases(options.publisher, options.replicaId, options.leaseTtlMs);
   }
 
   readonly ping = async (): Promise<boolean> => {
@@ -69,7 +97,7 @@ export class RedisBus implements Bus {
       });
       client.on('ready', () => void this.recover());
     }
-    subscriber.on('message', (channel: string, text: string) => this.received(channel, text));
+    subscriber.on(this.options.sharded ? 'smessage' : 'message', (channel: string, text: string) => this.received(channel, text));
     // Connecting does not hold up the start: the replica serves its own clients without Redis
     // and recovers when it appears.
     const connecting = Promise.allSettled([publisher.connect(), subscriber.connect()]);
@@ -85,7 +113,7 @@ export class RedisBus implements Bus {
     this.wanted.add(docId);
     const { subscriber } = this.options;
     if (subscriber.status !== 'ready') return; // recover() subscribes to everything wanted
-    subscriber.subscribe(channelOf(docId)).then(
+    this.listen([channelOf(docId)]).then(
       // Changes published between loading the document and this point were missed.
       () => this.handlers?.resync(docId),
       (err: unknown) => this.outage('subscriber', err),
@@ -96,7 +124,18 @@ export class RedisBus implements Bus {
     this.wanted.delete(docId);
     this.remote.delete(docId);
     const { subscriber } = this.options;
-    if (subscriber.status === 'ready') subscriber.unsubscribe(channelOf(docId)).catch(() => undefined);
+    if (subscriber.status !== 'ready') return;
+    const leaving = this.options.sharded ? subscriber.sunsubscribe(channelOf(docId)) : subscriber.unsubscribe(channelOf(docId));
+    leaving.catch(() => undefined);
+  }
+
+  forward(owner: string, docId: string, sub: Submission): void {
+    const { replicaId } = this.options;
+    this.send(owner, { v: 1, from: replicaId, kind: 'submit', doc: docId, actor: sub.actor, seq: sub.seq, rev: sub.rev, ops: [...sub.ops], user: sub.userId });
+  }
+
+  reply(to: string, docId: string, reply: ForwardReply): void {
+    this.send(to, { v: 1, from: this.options.replicaId, doc: docId, ...reply });
   }
 
   publishChange(docId: string, change: CommittedChange): void {
@@ -148,6 +187,10 @@ export class RedisBus implements Bus {
   // ---- receiving -------------------------------------------------------------------------
 
   private received(channel: string, text: string): void {
+    if (replicaOfInbox(channel) !== undefined) {
+      this.receivedInInbox(text);
+      return;
+    }
     const docId = docOfChannel(channel);
     const envelope = decodeEnvelope(text);
     const handlers = this.handlers;
@@ -171,6 +214,26 @@ export class RedisBus implements Bus {
     }
   }
 
+  private receivedInInbox(text: string): void {
+    const message = decodeInbox(text);
+    const handlers = this.handlers;
+    if (!message || !handlers) return;
+    switch (message.kind) {
+      case 'submit':
+        handlers.forwarded(message.doc, message.from, { actor: message.actor, seq: message.seq, rev: message.rev, ops: message.ops, userId: message.user });
+        return;
+      case 'ack':
+        handlers.replied(message.doc, { kind: 'ack', actor: message.actor, seq: message.seq, rev: message.rev, count: message.count, duplicate: message.duplicate });
+        return;
+      case 'refused':
+        handlers.replied(message.doc, { kind: 'refused', actor: message.actor, seq: message.seq, code: message.code, message: message.message });
+        return;
+      case 'not_owner':
+        handlers.replied(message.doc, { kind: 'not_owner', actor: message.actor, seq: message.seq });
+        return;
+    }
+  }
+
   private noteRemote(docId: string, session: string, replica: string): void {
     if (!this.wanted.has(docId)) return;
     let sessions = this.remote.get(docId);
@@ -185,14 +248,29 @@ export class RedisBus implements Bus {
   }
 
   private publish(docId: string, text: string): void {
+    this.publishOn(channelOf(docId), text);
+  }
+
+  /** A forwarded change or reply that cannot leave is resent by its forwarder (ownership.ts). */
+  private send(replica: string, message: InboxMessage): void {
+    this.publishOn(inboxOf(replica), encodeInbox(message));
+  }
+
+  private publishOn(channel: string, text: string): void {
     if (!this.usable()) {
       this.dropped++;
       return;
     }
-    this.options.publisher.publish(channelOf(docId), text).catch((err: unknown) => {
+    const { publisher, sharded } = this.options;
+    (sharded ? publisher.spublish(channel, text) : publisher.publish(channel, text)).catch((err: unknown) => {
       this.dropped++;
       this.outage('publisher', err);
     });
+  }
+
+  private listen(channels: string[]): Promise<unknown> {
+    const { subscriber, sharded } = this.options;
+    return sharded ? subscriber.ssubscribe(...channels) : subscriber.subscribe(...channels);
   }
 
   private outage(role: 'publisher' | 'subscriber', err: unknown): void {
@@ -215,8 +293,10 @@ export class RedisBus implements Bus {
     this.recovering = true;
     this.degraded = false;
     try {
-      const channels = [...this.wanted].map(channelOf);
-      if (channels.length > 0) await subscriber.subscribe(...channels);
+      // Sharded channels are subscribed one by one: each may live on another node.
+      const channels = [inboxOf(this.options.replicaId), ...[...this.wanted].map(channelOf)];
+      if (this.options.sharded) for (const channel of channels) await this.listen([channel]);
+      else await this.listen(channels);
       this.handlers?.resync();
       await this.heartbeat();
       await this.restoreOwnPresence();

@@ -28,6 +28,12 @@ export interface Ack {
 export interface SubmitOrigin {
   acked(ack: Ack, duplicate: boolean): void;
   rejected(error: EngineError): void;
+  /**
+   * Sends a committed change of this submitter to everyone else on the document on this replica,
+   * leaving the submitter out (it gets the ack instead). False when it cannot (it left, or it is
+   * not a local client): then the change goes to everyone.
+   */
+  publishAsAuthor?(docId: string, text: string): boolean;
 }
 
 /** Receives every change this engine applies, in revision order. */

@@ -16,7 +16,7 @@ export interface PresenceDeps {
   readonly metrics: Metrics;
   readonly bus: Bus;
   readonly replicaId: string;
-  readonly registry: () => DocumentRegistry | undefined;
+  readonly registry: Pick<DocumentRegistry, 'peek' | 'engines'>;
   readonly now: () => number;
 }
 
@@ -104,7 +104,7 @@ export class PresenceRelay {
 
   remoteUpdate(update: RemotePresence): void {
     if (update.replica === this.deps.replicaId) return;
-    const engine = this.deps.registry()?.peek(update.docId);
+    const engine = this.deps.registry.peek(update.docId);
     if (!engine) return;
     const entry = this.merge(engine, [update])[0];
     if (!entry) return;
@@ -113,13 +113,13 @@ export class PresenceRelay {
 
   remoteLeft(docId: string, session: string, replica: string): void {
     if (replica === this.deps.replicaId) return;
-    if (this.deps.registry()?.peek(docId)?.presence.remove(session)) this.publishLeft(docId, session);
+    if (this.deps.registry.peek(docId)?.presence.remove(session)) this.publishLeft(docId, session);
   }
 
   /** Drops the presence of a replica that stopped heartbeating; returns how many entries went. */
   dropReplica(replica: string): number {
     let dropped = 0;
-    for (const engine of this.deps.registry()?.engines() ?? []) {
+    for (const engine of this.deps.registry.engines() ?? []) {
       for (const session of engine.presence.removeReplica(replica)) {
         dropped++;
         this.publishLeft(engine.id, session);
