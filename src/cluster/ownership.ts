@@ -11,6 +11,9 @@ import type { Forwarder } from './forwarder.js';
  * - owner: we hold the lease (until `until`, our clock, counted from when the claim was sent):
  *   we commit, and other replicas forward to us;
  * - follower: another replica holds the lease: we forward to it;
+ * - fenced: we owned it, the lease ran out and Redis did not renew it: another replica may
+ *   own it now, so we hold our clients' changes (nothing is acked) for one more lease lifetime,
+ *   long enough for a replica that still reaches Redis to take over;
  * - fallback: Redis cannot tell (it is away): we commit ourselves and PostgreSQL orders the
  *   replicas' commits as before ownership existed.
  */
@@ -18,6 +21,7 @@ type State =
   | { readonly kind: 'resolving' }
   | { readonly kind: 'owner'; readonly until: number }
   | { readonly kind: 'follower'; readonly owner: string }
+  | { readonly kind: 'fenced'; readonly until: number }
   | { readonly kind: 'fallback' };
 
 export interface OwnershipDeps {
@@ -86,6 +90,7 @@ export class DocumentOwnership {
         this.deps.forwarder.forward(engine.id, sub, origin, state.owner);
         return;
       case 'resolving':
+      case 'fenced':
         this.deps.forwarder.forward(engine.id, sub, origin, undefined);
         return;
       default:
@@ -179,14 +184,24 @@ export class DocumentOwnership {
     if (before?.kind === 'owner') log.info({ doc: docId, owner: holder }, 'lost ownership of a document: forwarding to its new owner');
     this.deps.onTransition?.('follower');
     forwarder.retarget(docId, holder);
-    forwarder.resendStale(docId, holder, 0);
   }
 
-  /** Redis did not answer: an owner stays one until its lease runs out; then PostgreSQL orders. */
+  /**
+   * Redis did not answer: an owner stays one until its lease runs out, then holds its changes
+   * for one more lifetime (fenced); after that, and at once for the others, PostgreSQL orders.
+   */
   private unreachable(docId: string, err: unknown): void {
     const state = this.states.get(docId);
+    const now = this.deps.now();
     if (state?.kind === 'fallback') return;
-    if (state?.kind === 'owner' && this.deps.now() < state.until) return;
+    if (state?.kind === 'owner' && now < state.until) return;
+    if (state?.kind === 'owner') {
+      this.deps.log.warn({ doc: docId }, 'document lease expired without renewal (Redis unreachable): holding changes until another replica can take over');
+      this.states.set(docId, { kind: 'fenced', until: state.until + (this.deps.leases?.ttlMs ?? 0) });
+      this.deps.onTransition?.('fenced');
+      return;
+    }
+    if (state?.kind === 'fenced' && now < state.until) return;
     this.deps.log.debug({ err, doc: docId, was: state?.kind }, 'document ownership unknown (Redis unavailable): committing here, PostgreSQL orders');
     this.states.set(docId, { kind: 'fallback' });
     this.deps.onTransition?.('fallback');
