@@ -21,8 +21,8 @@ export const REPLICA_ENV = {
 export interface ReplicaSet {
   readonly relays: RelayProcess[];
   readonly dataDir: string;
-  /** Starts one more replica (same data folder, so the same development signing key). */
-  add(): Promise<RelayProcess>;
+  /** Starts one more replica (same data folder, so the same development signing key); `env` overrides the set's. */
+  add(env?: Readonly<Record<string, string>>): Promise<RelayProcess>;
   stop(): Promise<void>;
 }
 
@@ -33,14 +33,14 @@ export interface ReplicaSet {
 export async function startReplicas(count: number, env: Readonly<Record<string, string>>): Promise<ReplicaSet> {
   const dataDir = mkdtempSync(join(tmpdir(), 'relay-replicas-'));
   const relays: RelayProcess[] = [];
-  const start = () => startRelayProcess({ env: { ...REPLICA_ENV, ...env, RELAY_DATA_DIR: dataDir } });
+  const start = (extra: Readonly<Record<string, string>> = {}) => startRelayProcess({ env: { ...REPLICA_ENV, ...env, ...extra, RELAY_DATA_DIR: dataDir } });
   relays.push(await start());
-  relays.push(...(await Promise.all(Array.from({ length: count - 1 }, start))));
+  relays.push(...(await Promise.all(Array.from({ length: count - 1 }, () => start()))));
   return {
     relays,
     dataDir,
-    add: async () => {
-      const r = await start();
+    add: async (extra) => {
+      const r = await start(extra);
       relays.push(r);
       return r;
     },
