@@ -217,6 +217,8 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
         shuttingDown = true;
         log.info({ connections: collab.connectionCount, drain_secs: config.shutdownDrainSecs }, 'draining clients');
         await collab.shutdown(config.shutdownDrainSecs * 1000);
+        // Leases go before the documents close: forwarders turn to the replicas that take over.
+        await ownership.stop();
         registry.close();
         await runCleanups(cleanups, log);
       },

@@ -41,6 +41,13 @@ export interface BusHandlers {
   resync(docId?: string): void;
   /** A replica stopped heartbeating: forget its clients' presence; returns how many entries went. */
   dropReplicaPresence(replica: string): number;
+  /**
+   * Presence is kept in one place, the open documents' presence tables; the bus asks them when
+   * Redis needs rewriting. This replica's own sessions, at each document's head revision:
+   */
+  ownPresence(): RemotePresence[];
+  /** Sessions of other replicas this replica knows in an open document, with their replica. */
+  remoteSessions(docId: string): { readonly session: string; readonly replica: string }[];
   /** A change another replica's client made, sent to us as the document's owner. */
   forwarded(docId: string, from: string, sub: Submission): void;
   /** The owner's answer to a change we forwarded. */

@@ -58,10 +58,6 @@ export class RedisBus implements Bus {
   private readonly presenceStore: RedisPresenceStore;
   /** Documents this replica's clients have open: the channels we want, whatever Redis's state. */
   private readonly wanted = new Set<string>();
-  /** Our own sessions' presence, to write again when Redis lost it. */
-  private readonly own = new Map<string, Map<string, RemotePresence>>();
-  /** Other replicas' sessions we hold presence of (doc → session → replica), to reconcile after an outage. */
-  private readonly remote = new Map<string, Map<string, string>>();
   /** True from start (and after any disconnect) until a recovery has run on both connections. */
   private degraded = true;
   private recovering = false;
@@ -122,7 +118,6 @@ export class RedisBus implements Bus {
 
   unsubscribe(docId: string): void {
     this.wanted.delete(docId);
-    this.remote.delete(docId);
     const { subscriber } = this.options;
     if (subscriber.status !== 'ready') return;
     const leaving = this.options.sharded ? subscriber.sunsubscribe(channelOf(docId)) : subscriber.unsubscribe(channelOf(docId));
@@ -142,28 +137,21 @@ export class RedisBus implements Bus {
     this.publish(docId, encodeChange(this.options.replicaId, change));
   }
 
+  /** Not kept here: after an outage, recover() rewrites what the presence tables hold (handlers.ownPresence). */
   publishPresence(update: RemotePresence): void {
-    let mine = this.own.get(update.docId);
-    if (!mine) this.own.set(update.docId, (mine = new Map()));
-    mine.set(update.state.session, update);
     if (!this.usable()) return;
     this.presenceStore.write(update).catch((err: unknown) => this.outage('publisher', err));
     this.publish(update.docId, encodePresence(update));
   }
 
   publishPresenceLeft(docId: string, session: string, replica: string): void {
-    const mine = this.own.get(docId);
-    mine?.delete(session);
-    if (mine?.size === 0) this.own.delete(docId);
     if (!this.usable()) return;
     this.presenceStore.remove(docId, session).catch((err: unknown) => this.outage('publisher', err));
     this.publish(docId, encodeLeft(replica, session));
   }
 
   async presenceOf(docId: string): Promise<RemotePresence[]> {
-    const entries = (await this.presenceStore.list(docId)).filter((e) => e.replica !== this.options.replicaId);
-    for (const e of entries) this.noteRemote(docId, e.state.session, e.replica);
-    return entries;
+    return (await this.presenceStore.list(docId)).filter((e) => e.replica !== this.options.replicaId);
   }
 
   async close(): Promise<void> {
@@ -172,7 +160,7 @@ export class RedisBus implements Bus {
     // A clean exit removes our traces at once instead of waiting for the heartbeat to expire.
     if (this.usable()) {
       try {
-        for (const [docId, sessions] of this.own) for (const session of sessions.keys()) await this.presenceStore.remove(docId, session);
+        for (const update of this.handlers?.ownPresence() ?? []) await this.presenceStore.remove(update.docId, update.state.session);
         await publisher.del(heartbeatKey(replicaId));
         await this.presenceStore.bury(replicaId);
       } catch (err) {
@@ -204,11 +192,9 @@ export class RedisBus implements Bus {
         return;
       }
       case 'presence':
-        this.noteRemote(docId, envelope.state.session, envelope.from);
         handlers.presence({ docId, rev: envelope.rev, replica: envelope.from, state: envelope.state });
         return;
       case 'left':
-        this.remote.get(docId)?.delete(envelope.session);
         handlers.presenceLeft(docId, envelope.session, envelope.from);
         return;
     }
@@ -232,13 +218,6 @@ export class RedisBus implements Bus {
         handlers.replied(message.doc, { kind: 'not_owner', actor: message.actor, seq: message.seq });
         return;
     }
-  }
-
-  private noteRemote(docId: string, session: string, replica: string): void {
-    if (!this.wanted.has(docId)) return;
-    let sessions = this.remote.get(docId);
-    if (!sessions) this.remote.set(docId, (sessions = new Map()));
-    sessions.set(session, replica);
   }
 
   // ---- outages and recovery ------------------------------------------------------------------
@@ -318,12 +297,10 @@ export class RedisBus implements Bus {
 
   private async restoreOwnPresence(): Promise<void> {
     this.presenceStore.forgetMarks();
-    for (const sessions of this.own.values()) {
-      for (const update of sessions.values()) {
-        await this.presenceStore.write(update);
-        // Published too: replicas that dropped these sessions learn them back.
-        this.publish(update.docId, encodePresence(update));
-      }
+    for (const update of this.handlers?.ownPresence() ?? []) {
+      await this.presenceStore.write(update);
+      // Published too: replicas that dropped these sessions learn them back.
+      this.publish(update.docId, encodePresence(update));
     }
   }
 
@@ -338,11 +315,8 @@ export class RedisBus implements Bus {
     for (const docId of this.wanted) {
       const entries = await this.presenceOf(docId);
       const present = new Set(entries.map((e) => e.state.session));
-      const known = this.remote.get(docId);
-      for (const [session, replica] of [...(known ?? [])]) {
-        if (present.has(session)) continue;
-        known?.delete(session);
-        handlers.presenceLeft(docId, session, replica);
+      for (const { session, replica } of handlers.remoteSessions(docId)) {
+        if (!present.has(session)) handlers.presenceLeft(docId, session, replica);
       }
       for (const e of entries) handlers.presence(e);
     }
@@ -355,7 +329,7 @@ export class RedisBus implements Bus {
     const { publisher, replicaId, heartbeatTtlMs } = this.options;
     await publisher.set(heartbeatKey(replicaId), String(Date.now()), 'PX', heartbeatTtlMs);
     const added = await publisher.sadd(REPLICAS_KEY, replicaId);
-    if (added === 1 && this.own.size > 0 && !this.recovering) {
+    if (added === 1 && !this.recovering && (this.handlers?.ownPresence().length ?? 0) > 0) {
       this.options.log.warn('this replica had been presumed dead by its peers: writing its presence again');
       await this.restoreOwnPresence();
     }
@@ -373,14 +347,11 @@ export class RedisBus implements Bus {
     try {
       await this.heartbeat();
       const candidates = new Set(await publisher.smembers(REPLICAS_KEY));
-      for (const sessions of this.remote.values()) for (const replica of sessions.values()) candidates.add(replica);
+      for (const docId of this.wanted) for (const { replica } of this.handlers?.remoteSessions(docId) ?? []) candidates.add(replica);
       candidates.delete(replicaId);
       for (const replica of candidates) {
         if ((await publisher.exists(heartbeatKey(replica))) === 1) continue;
         const dropped = this.handlers?.dropReplicaPresence(replica) ?? 0;
-        for (const sessions of this.remote.values()) {
-          for (const [session, owner] of [...sessions]) if (owner === replica) sessions.delete(session);
-        }
         await this.presenceStore.bury(replica);
         log.info({ replica, dropped_sessions: dropped }, 'replica stopped heartbeating: its presence was dropped');
       }

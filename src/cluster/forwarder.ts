@@ -24,7 +24,7 @@ const keyOf = (actor: string, seq: number): string => `${actor}/${seq}`;
 export class Forwarder {
   private readonly docs = new Map<string, Map<string, Forwarded>>();
 
-  constructor(private readonly deps: { readonly bus: Bus; readonly now: () => number }) {}
+  constructor(private readonly deps: { readonly bus: Pick<Bus, 'forward'>; readonly now: () => number }) {}
 
   /** Sends the change to `owner`, or holds it while no owner is known (undefined). */
   forward(docId: string, sub: Submission, origin: SubmitOrigin, owner: string | undefined): void {

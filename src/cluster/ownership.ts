@@ -40,6 +40,8 @@ export interface OwnershipDeps {
 
 /** A forward not answered for this long is sent again (to the owner Redis names then). */
 const RESEND_AFTER_MS = 1000;
+/** How long a forwarded change whose clock is ahead of us waits for our catch-up from the log. */
+const CATCH_UP_WAIT_MS = 2000;
 
 /**
  * Document ownership on this replica: one owner per open document orders and commits its
@@ -52,6 +54,8 @@ const RESEND_AFTER_MS = 1000;
 export class DocumentOwnership {
   private readonly states = new Map<string, State>();
   private readonly claiming = new Set<string>();
+  /** When Redis last answered a claim for each document (ms). */
+  private readonly answeredAt = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -67,6 +71,7 @@ export class DocumentOwnership {
   open(docId: string): void {
     if (!this.deps.leases) return;
     this.states.set(docId, { kind: 'resolving' });
+    this.answeredAt.set(docId, this.deps.now());
     void this.claim(docId);
   }
 
@@ -74,6 +79,7 @@ export class DocumentOwnership {
   close(docId: string): void {
     const state = this.states.get(docId);
     this.states.delete(docId);
+    this.answeredAt.delete(docId);
     // Only clients that already left can still wait here (a document unloads when nobody has it
     // open); they resend after reconnecting and are answered by actor and seq wherever they land.
     for (const entry of this.deps.forwarder.take(docId)) {
@@ -102,7 +108,7 @@ export class DocumentOwnership {
   forwarded(docId: string, from: string, sub: Submission): void {
     const engine = this.deps.engineOf(docId);
     const { bus } = this.deps;
-    if (!engine) {
+    if (!engine || this.stopped) {
       bus.reply(from, docId, { kind: 'not_owner', actor: sub.actor, seq: sub.seq });
       return;
     }
@@ -115,9 +121,14 @@ export class DocumentOwnership {
       return;
     }
     // The forwarder saw a revision we have not applied yet (we just became owner, or a commit
-    // of the previous owner is still on its way): read the log first.
+    // of the previous owner is still on its way): read the log first. A clock still ahead after
+    // that is refused by the engine as usual.
     engine.requestCatchUp();
-    void engine.whenIdle().then(() => engine.submit(sub, origin));
+    const submitWhenCaughtUp = (waitedMs: number) => {
+      if (sub.rev <= engine.revision || waitedMs >= CATCH_UP_WAIT_MS) engine.submit(sub, origin);
+      else setTimeout(() => submitWhenCaughtUp(waitedMs + 20), 20);
+    };
+    submitWhenCaughtUp(0);
   }
 
   /** The owner's answer to one of our forwards. */
@@ -156,7 +167,9 @@ export class DocumentOwnership {
     const sentAt = this.deps.now();
     try {
       const holder = await withTimeout(leases.claim(docId), leases.ttlMs / 2);
-      if (this.states.has(docId)) this.settle(docId, holder, sentAt + leases.ttlMs);
+      if (!this.states.has(docId)) return;
+      this.answeredAt.set(docId, this.deps.now());
+      this.settle(docId, holder, sentAt + leases.ttlMs);
     } catch (err) {
       if (this.states.has(docId)) this.unreachable(docId, err);
     } finally {
@@ -202,6 +215,10 @@ export class DocumentOwnership {
       return;
     }
     if (state?.kind === 'fenced' && now < state.until) return;
+    // A slow answer is not a lost Redis (an overloaded replica would otherwise start racing the
+    // owner in PostgreSQL): keep forwarding until Redis has been silent for two lifetimes.
+    const silentMs = now - (this.answeredAt.get(docId) ?? 0);
+    if (err instanceof ClaimTimeout && (state?.kind === 'follower' || state?.kind === 'resolving') && silentMs < 2 * (this.deps.leases?.ttlMs ?? 0)) return;
     this.deps.log.debug({ err, doc: docId, was: state?.kind }, 'document ownership unknown (Redis unavailable): committing here, PostgreSQL orders');
     this.states.set(docId, { kind: 'fallback' });
     this.deps.onTransition?.('fallback');
@@ -220,6 +237,10 @@ export class DocumentOwnership {
   }
 }
 
+class ClaimTimeout extends Error {
+  override readonly name = 'ClaimTimeout';
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
+  return Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new ClaimTimeout(`no answer within ${ms} ms`)), ms).unref())]);
 }

@@ -39,8 +39,8 @@ export interface SubmitOrigin {
 /** Receives every change this engine applies, in revision order. */
 export interface CommitListener {
   /**
-   * `origins` are the submitters of a change committed here (empty for a change another
-   * replica committed); the listener broadcasts the change (unless it has no ops: a change
+   * `origins` are the submitters of the change waiting here (for a change another replica
+   * committed: those whose copy of it was still waiting here, usually none); the listener broadcasts the change (unless it has no ops: a change
    * that transformed into nothing) and acks every origin. Called synchronously, before any
    * later change is applied, so broadcasts and acks leave in revision order.
    */
@@ -579,7 +579,21 @@ export class DocumentEngine {
   private applyCommitted(change: CommittedChange): void {
     this.content = apply(this.content, change.ops);
     this.record(change);
-    this.listener.applied(this.id, change, [], false);
+    this.listener.applied(this.id, change, this.committedElsewhere(change), false);
+  }
+
+  /**
+   * A change still waiting here that another replica committed (it was forwarded to an owner
+   * and then handed back, or resent there): it is done, and its submitters are answered with
+   * this commit, as if it had been made here (no second apply, and the author is not sent its
+   * own change).
+   */
+  private committedElsewhere(change: CommittedChange): SubmitOrigin[] {
+    const waiting = [...this.inflight, ...this.queue].find((q) => !q.done && q.sub.actor === change.actor && q.sub.seq === change.seq);
+    if (!waiting) return [];
+    waiting.done = true;
+    this.queue = this.queue.filter((q) => q !== waiting);
+    return waiting.origins;
   }
 
   /** Bookkeeping shared by local and remote commits: head, window, actor, presence. */

@@ -14,7 +14,7 @@ import { topicOf, type PresenceRelay } from './presence-relay.js';
  * submitters. The registry is built with it as the commit listener.
  */
 export class Fanout implements CommitListener {
-  constructor(private readonly deps: { readonly app: uWS.TemplatedApp; readonly bus: Pick<Bus, 'publishChange'>; readonly forwarder: Forwarder }) {}
+  constructor(private readonly deps: { readonly app: Pick<uWS.TemplatedApp, 'publish'>; readonly bus: Pick<Bus, 'publishChange'>; readonly forwarder: Forwarder }) {}
 
   applied(docId: string, change: CommittedChange, origins: readonly SubmitOrigin[], local: boolean): void {
     const { app, bus, forwarder } = this.deps;
@@ -72,6 +72,14 @@ export class BusRouter implements BusHandlers {
 
   dropReplicaPresence(replica: string): number {
     return this.deps.presence.dropReplica(replica);
+  }
+
+  ownPresence(): RemotePresence[] {
+    return this.deps.presence.ownPresence();
+  }
+
+  remoteSessions(docId: string): { session: string; replica: string }[] {
+    return this.deps.presence.remoteSessions(docId);
   }
 
   forwarded(docId: string, from: string, sub: Submission): void {

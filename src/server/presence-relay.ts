@@ -116,6 +116,17 @@ export class PresenceRelay {
     if (this.deps.registry.peek(docId)?.presence.remove(session)) this.publishLeft(docId, session);
   }
 
+  /** This replica's sessions in every open document, at its head revision. */
+  ownPresence(): RemotePresence[] {
+    const { replicaId } = this.deps;
+    return this.deps.registry.engines().flatMap((engine) => engine.presence.ofReplica(replicaId).map((state) => ({ docId: engine.id, rev: engine.revision, replica: replicaId, state })));
+  }
+
+  /** Other replicas' sessions this replica shows its clients in a document. */
+  remoteSessions(docId: string): { session: string; replica: string }[] {
+    return (this.deps.registry.peek(docId)?.presence.sessions() ?? []).filter((s) => s.replica !== this.deps.replicaId);
+  }
+
   /** Drops the presence of a replica that stopped heartbeating; returns how many entries went. */
   dropReplica(replica: string): number {
     let dropped = 0;
