@@ -46,8 +46,9 @@ export interface CollabDeps {
 
 /**
  * The connection manager and protocol handler of `/collab`: authenticates upgrades, joins
- * clients to document engines, turns messages into submissions and presence, and fans
- * committed changes out to the document's topic.
+ * clients to document engines, and turns messages into submissions (committed here or
+ * forwarded to the document's owner: cluster/ownership.ts) and presence. Committed changes
+ * are fanned out by server/fanout.ts, the registry's commit listener.
  */
 export class CollabServer {
   private readonly connections = new Set<Connection>();
