@@ -65,7 +65,12 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
     seconds: Number(env.BENCH_SECONDS ?? 6),
     drainSecs: Number(env.BENCH_DRAIN_SECS ?? 30),
     relays,
-    relayEnv: Object.fromEntries(list(env.BENCH_RELAY_ENV, '').map((kv) => kv.split('=') as [string, string])),
+    relayEnv: Object.fromEntries(
+      list(env.BENCH_RELAY_ENV, '').map((kv) => {
+        const [key = '', value = ''] = kv.split('=');
+        return [key, value];
+      }),
+    ),
   };
 }
 
@@ -151,11 +156,17 @@ function startGenerator(): Generator {
   };
 }
 
-async function expectMessage<K extends ReplicasChildMessage['kind']>(g: Generator, kind: K): Promise<Extract<ReplicasChildMessage, { kind: K }>> {
+async function ready(g: Generator): Promise<void> {
   const m = await g.next();
   if (m.kind === 'failed') throw new Error(`load generator failed: ${m.error}`);
-  if (m.kind !== kind) throw new Error(`load generator said ${m.kind}, expected ${kind}`);
-  return m as Extract<ReplicasChildMessage, { kind: K }>;
+  if (m.kind !== 'ready') throw new Error(`load generator said ${m.kind}, expected ready`);
+}
+
+async function result(g: Generator): Promise<ReplicasGeneratorResult> {
+  const m = await g.next();
+  if (m.kind === 'failed') throw new Error(`load generator failed: ${m.error}`);
+  if (m.kind !== 'result') throw new Error(`load generator said ${m.kind}, expected its result`);
+  return m.result;
 }
 
 async function databaseCounters(admin: postgres.Sql, database: string): Promise<{ commits: number; rollbacks: number }> {
@@ -187,7 +198,7 @@ async function runStep(target: Target, rate: number, options: Options, admin: po
           drainTimeoutMs: options.drainSecs * 1000,
         };
         g.send({ kind: 'setup', setup });
-        await expectMessage(g, 'ready');
+        await ready(g);
       }),
     );
     const dbBefore = await databaseCounters(admin, target.database);
@@ -198,7 +209,7 @@ async function runStep(target: Target, rate: number, options: Options, admin: po
     await sleep(options.seconds * 1000);
     for (const g of generators) g.send({ kind: 'stop' });
     const cpuAfter = relayCpu(target);
-    const results: ReplicasGeneratorResult[] = await Promise.all(generators.map(async (g) => (await expectMessage(g, 'result')).result));
+    const results: ReplicasGeneratorResult[] = await Promise.all(generators.map(result));
     const dbAfter = await databaseCounters(admin, target.database);
     const committedPerSec = results.reduce((n, r) => n + r.committedInWindow / r.windowSecs, 0);
     const ops = results.reduce((n, r) => n + r.committedInWindow, 0);
