@@ -54,6 +54,12 @@ const CATCH_UP_WAIT_MS = 2000;
 export class DocumentOwnership {
   private readonly states = new Map<string, State>();
   private readonly claiming = new Set<string>();
+  /**
+   * Forwarded changes we are committing and have not answered yet (from/doc/actor/seq): a
+   * resend of one (its forwarder resends every second while the database is slow or away) is
+   * not queued again, the one answer serves it.
+   */
+  private readonly answering = new Set<string>();
   /** When Redis last answered a claim for each document (ms). */
   private readonly answeredAt = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
@@ -112,9 +118,18 @@ export class DocumentOwnership {
       bus.reply(from, docId, { kind: 'not_owner', actor: sub.actor, seq: sub.seq });
       return;
     }
+    const key = `${from}/${docId}/${sub.actor}/${sub.seq}`;
+    if (this.answering.has(key)) return;
+    this.answering.add(key);
     const origin: SubmitOrigin = {
-      acked: (ack, duplicate) => bus.reply(from, docId, { kind: 'ack', actor: sub.actor, seq: sub.seq, rev: ack.rev, count: ack.count, duplicate }),
-      rejected: (error) => bus.reply(from, docId, { kind: 'refused', actor: sub.actor, seq: sub.seq, code: error.code, message: error.message }),
+      acked: (ack, duplicate) => {
+        this.answering.delete(key);
+        bus.reply(from, docId, { kind: 'ack', actor: sub.actor, seq: sub.seq, rev: ack.rev, count: ack.count, duplicate });
+      },
+      rejected: (error) => {
+        this.answering.delete(key);
+        bus.reply(from, docId, { kind: 'refused', actor: sub.actor, seq: sub.seq, code: error.code, message: error.message });
+      },
     };
     if (sub.rev <= engine.revision) {
       engine.submit(sub, origin);
