@@ -233,6 +233,8 @@ const ENVIRONMENT = z.object({
     description: 'A snapshot of a document is written every this many committed ops.' }),
   DOCUMENT_IDLE_SECS: variable(positiveInt(), { group: 'relay', default: '60',
     description: 'A document nobody on this replica has open is unloaded from memory after this long.' }),
+  DOCUMENT_LEASE_MS: variable(positiveInt(), { group: 'relay', default: '1500',
+    description: 'With Redis, one replica owns each open document and commits its changes (the others forward theirs to it); its lease lives this long and is renewed every fifth of it. A dead owner is replaced within about this long plus one renewal period.' }),
   MAX_MESSAGE_BYTES: variable(positiveInt(), { group: 'relay', default: '1048576',
     description: 'Largest WebSocket frame accepted from a client; larger frames close the connection with 1009.' }),
   MAX_BACKPRESSURE_BYTES: variable(positiveInt(), { group: 'relay', default: '4194304',
@@ -313,6 +315,7 @@ export interface Config {
   readonly jwtMaxLifetimeSecs: number;
   readonly snapshotIntervalOps: number;
   readonly documentIdleSecs: number;
+  readonly documentLeaseMs: number;
   readonly maxMessageBytes: number;
   readonly maxBackpressureBytes: number;
   readonly shutdownDrainSecs: number;
@@ -406,6 +409,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     jwtMaxLifetimeSecs: values.JWT_MAX_LIFETIME_SECS,
     snapshotIntervalOps: values.SNAPSHOT_INTERVAL_OPS,
     documentIdleSecs: values.DOCUMENT_IDLE_SECS,
+    documentLeaseMs: values.DOCUMENT_LEASE_MS,
     maxMessageBytes: values.MAX_MESSAGE_BYTES,
     maxBackpressureBytes: values.MAX_BACKPRESSURE_BYTES,
     shutdownDrainSecs: values.SHUTDOWN_DRAIN_SECS,

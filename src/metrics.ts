@@ -101,6 +101,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly ownershipTransitions = new Counter({
+    name: 'materi_document_ownership_changes_total',
+    help: 'Documents this replica started to own (owner), to forward to another owner (follower), or to commit without knowing the owner because Redis did not answer (fallback)',
+    labelNames: ['to'] as const,
+    registers: [this.registry],
+  });
+
   readonly changesRejectedByStore = new Counter({
     name: 'materi_changes_rejected_by_store_total',
     help: 'Changes refused because PostgreSQL will never accept a value in them (the rest of their batch committed)',

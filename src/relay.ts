@@ -17,6 +17,10 @@ import { checkReadiness, type ReadinessProbe } from './server/readiness.js';
 import { addDevAuthRoutes } from './server/dev-routes.js';
 import { addDemoRoutes } from './server/demo-page.js';
 import { CollabServer } from './server/collab.js';
+import { BusRouter, Fanout } from './server/fanout.js';
+import { PresenceRelay } from './server/presence-relay.js';
+import { Forwarder } from './cluster/forwarder.js';
+import { DocumentOwnership } from './cluster/ownership.js';
 import { DocumentRegistry } from './engine/registry.js';
 import { StoreHealth, defaultRetryDelayMs } from './engine/store-health.js';
 import { PostgresOpLog } from './store/oplog.js';
@@ -116,16 +120,6 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       onLookup: () => metrics.permissionLookups.inc(),
     });
     log.info({ role: 'access', policy: config.accessPolicy, cache_ttl_secs: config.permissionCacheTtlSecs }, `access policy: ${config.accessPolicy}`);
-    const collab = new CollabServer(app, {
-      config,
-      keys,
-      verify,
-      metrics,
-      log,
-      replicaId,
-      bus,
-      access,
-    });
     // Commit-path health: retry streaks logged, early retry when PostgreSQL answers, readiness.
     const storeHealth = new StoreHealth({
       log: log.child({ component: 'op-log' }),
@@ -134,7 +128,11 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       onFailure: () => metrics.postgresErrors.inc(),
     });
     cleanups.push(() => storeHealth.close());
-    const registry = new DocumentRegistry(instrumentCommits(opLogFor(new PostgresOpLog(sql), config.groupCommitMaxDocuments), metrics), collab, {
+    // Fan-out of commits (the registry's listener); changes made to documents another replica
+    // owns go through the forwarder.
+    const forwarder = new Forwarder({ bus, now: Date.now });
+    const opLog = instrumentCommits(opLogFor(new PostgresOpLog(sql), config.groupCommitMaxDocuments), metrics);
+    const registry = new DocumentRegistry(opLog, new Fanout({ app, bus, forwarder }), {
       maxOps: config.operationBatchSize,
       historyTtlMs: config.operationHistoryTtlSecs * 1000,
       historyMaxChanges: 20_000,
@@ -154,15 +152,29 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       },
       onLoad: (doc) => {
         bus.subscribe(doc);
+        ownership.open(doc);
         metrics.documentsActive.set(registry.size);
       },
       onUnload: (doc) => {
         bus.unsubscribe(doc);
+        ownership.close(doc);
         metrics.documentsActive.set(registry.size);
       },
     });
-    collab.attach(registry);
-    await bus.start(collab);
+    const ownership = new DocumentOwnership({
+      replicaId,
+      bus,
+      leases: bus.leases,
+      forwarder,
+      engineOf: (doc) => registry.peek(doc),
+      log: log.child({ component: 'ownership' }),
+      now: Date.now,
+      onTransition: (to) => metrics.ownershipTransitions.inc({ to }),
+    });
+    const presence = new PresenceRelay({ app, config, metrics, bus, replicaId, registry, now: Date.now });
+    const collab = new CollabServer(app, { config, keys, verify, metrics, log, replicaId, bus, access, registry, presence, ownership });
+    collab.listen();
+    await bus.start(new BusRouter({ registry, presence, ownership }));
     cleanups.push(() => bus.close());
     const roleChanges = createRoleChangeChannel(config, replicaId, log.child({ component: 'role-changes' }), () => metrics.redisErrors.inc({ role: 'role_changes' }));
     await roleChanges.start({
@@ -174,6 +186,8 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
       missed: () => access.forgetAll(),
     });
     cleanups.push(() => roleChanges.close());
+    // Runs before the bus closes: leases are given up, so other replicas take over at once.
+    cleanups.push(() => ownership.stop());
 
     let shuttingDown = false;
     const readinessProbe: ReadinessProbe = { database: () => pingDatabase(sql), commitsHealthy: () => storeHealth.healthy, redis: bus.ping, jwtKeys: () => keys.hasKeys() };
@@ -221,6 +235,8 @@ export async function startRelay(config: Config, log: Logger): Promise<RunningRe
         shuttingDown = true;
         log.info({ connections: collab.connectionCount, drain_secs: config.shutdownDrainSecs }, 'draining clients');
         await collab.shutdown(config.shutdownDrainSecs * 1000);
+        // Leases go before the documents close: forwarders turn to the replicas that take over.
+        await ownership.stop();
         registry.close();
         await runCleanups(cleanups, log);
       },
@@ -276,6 +292,8 @@ function createBus(config: Config, replicaId: string, log: Logger, metrics: Metr
     log: log.child({ component: 'bus' }),
     onError: (role) => metrics.redisErrors.inc({ role }),
     onRemoteChange: (change) => metrics.fanoutLatency.observe(Math.max(0, Date.now() - change.committedAt) / 1000),
+    sharded: target.kind === 'cluster',
+    leaseTtlMs: config.documentLeaseMs,
   });
 }
 

@@ -1,4 +1,6 @@
+import type { Submission } from '../engine/document.js';
 import type { CommittedChange } from '../engine/ports.js';
+import type { ErrorCode } from '../protocol/codes.js';
 import type { PresenceState } from '../protocol/messages.js';
 
 /** Presence as it travels between replicas: at the sender's head revision, tagged with its replica. */
@@ -7,6 +9,24 @@ export interface RemotePresence {
   readonly rev: number;
   readonly replica: string;
   readonly state: PresenceState;
+}
+
+/** The owner's answer to a forwarded change, addressed to the replica that forwarded it. */
+export type ForwardReply =
+  | { readonly kind: 'ack'; readonly actor: string; readonly seq: number; readonly rev: number; readonly count: number; readonly duplicate: boolean }
+  | { readonly kind: 'refused'; readonly actor: string; readonly seq: number; readonly code: ErrorCode; readonly message: string }
+  /** The addressee does not have the document open, so it is not the owner: ask again. */
+  | { readonly kind: 'not_owner'; readonly actor: string; readonly seq: number };
+
+/**
+ * Who owns a document: a lease per document, held by the replica that orders its changes.
+ * `claim` takes the lease when it is free and renews it when it is ours; it answers the holder.
+ */
+export interface Leases {
+  /** Lifetime of a lease from the moment its claim was sent. */
+  readonly ttlMs: number;
+  claim(docId: string): Promise<string>;
+  release(docId: string): Promise<void>;
 }
 
 /** What a replica does with messages from the others. */
@@ -21,6 +41,17 @@ export interface BusHandlers {
   resync(docId?: string): void;
   /** A replica stopped heartbeating: forget its clients' presence; returns how many entries went. */
   dropReplicaPresence(replica: string): number;
+  /**
+   * Presence is kept in one place, the open documents' presence tables; the bus asks them when
+   * Redis needs rewriting. This replica's own sessions, at each document's head revision:
+   */
+  ownPresence(): RemotePresence[];
+  /** Sessions of other replicas this replica knows in an open document, with their replica. */
+  remoteSessions(docId: string): { readonly session: string; readonly replica: string }[];
+  /** A change another replica's client made, sent to us as the document's owner. */
+  forwarded(docId: string, from: string, sub: Submission): void;
+  /** The owner's answer to a change we forwarded. */
+  replied(docId: string, reply: ForwardReply): void;
 }
 
 /**
@@ -38,6 +69,12 @@ export interface Bus {
   publishPresenceLeft(docId: string, session: string, replica: string): void;
   /** Presence other replicas hold for a document, for a client joining here. */
   presenceOf(docId: string): Promise<RemotePresence[]>;
+  /** Sends a client's change to the document's owner. */
+  forward(owner: string, docId: string, sub: Submission): void;
+  /** Answers a forwarded change to the replica it came from. */
+  reply(to: string, docId: string, reply: ForwardReply): void;
+  /** Document ownership; undefined: no shared state to hold leases in (one replica commits alone). */
+  readonly leases: Leases | undefined;
   /** undefined: nothing to check (in-process). */
   readonly ping: (() => Promise<boolean>) | undefined;
   close(): Promise<void>;

@@ -7,12 +7,15 @@ import type { Bus } from './bus.js';
 export class InProcessBus implements Bus {
   readonly kind = 'in-process' as const;
   readonly ping = undefined;
+  readonly leases = undefined;
   async start(): Promise<void> {}
   subscribe(): void {}
   unsubscribe(): void {}
   publishChange(): void {}
   publishPresence(): void {}
   publishPresenceLeft(): void {}
+  forward(): void {}
+  reply(): void {}
   async presenceOf(): Promise<[]> {
     return [];
   }

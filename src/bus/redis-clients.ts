@@ -71,6 +71,8 @@ export function createRedisClient(target: RedisTarget, role: 'publisher' | 'subs
         target.nodes.map((n) => ({ host: n.host, port: n.port })),
         {
           lazyConnect: true,
+          // SSUBSCRIBE goes to the node that holds each channel's slot (see RedisBus.sharded).
+          shardedSubscribers: true,
           enableOfflineQueue: false,
           clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
           redisOptions: { ...common, connectionName, ...(target.password !== undefined ? { password: target.password } : {}) },

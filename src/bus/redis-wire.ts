@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { CommittedChange } from '../engine/ports.js';
+import { ErrorCode } from '../protocol/codes.js';
 import { opSchema, presenceData } from '../protocol/messages.js';
 import type { RemotePresence } from './bus.js';
 
@@ -31,6 +32,39 @@ export const REPLICAS_KEY = `${PREFIX}:replicas`;
  */
 export const ROLE_CHANGES_CHANNEL = `${PREFIX}:role-changes`;
 
+/**
+ * Lease of a document's owner replica: value = the owner's replica id, with a TTL the owner
+ * keeps renewing while the document is open there. Losing it loses nothing: PostgreSQL still
+ * orders every commit; a lost lease only means another replica may start committing too.
+ */
+export const ownerKey = (docId: string): string => `${PREFIX}:owner:${docId}`;
+/** Pub/sub channel of one replica: changes forwarded to it as owner, and the owners' replies to them. */
+export const inboxOf = (replica: string): string => `${PREFIX}:inbox:${replica}`;
+export const replicaOfInbox = (channel: string): string | undefined =>
+  channel.startsWith(`${PREFIX}:inbox:`) ? channel.slice(PREFIX.length + 7) : undefined;
+
+/**
+ * Takes the lease when nobody holds it, renews it when we do; answers the holder either way
+ * (one round trip per document and renewal period, whatever our role).
+ * KEYS[1] = ownerKey, ARGV[1] = our replica id, ARGV[2] = TTL in ms.
+ */
+export const CLAIM_LEASE_SCRIPT = `
+local holder = redis.call('GET', KEYS[1])
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return holder`;
+/** Gives the lease up if we still hold it. KEYS[1] = ownerKey, ARGV[1] = our replica id. */
+export const RELEASE_LEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`;
+
 const selection = z.object({ anchor: z.number().int().nonnegative(), head: z.number().int().nonnegative() });
 const presenceState = z.object({
   session: z.string(),
@@ -57,6 +91,59 @@ const envelope = z.discriminatedUnion('kind', [
   z.object({ v: z.literal(1), from: z.string(), kind: z.literal('left'), session: z.string() }),
 ]);
 export type Envelope = z.infer<typeof envelope>;
+
+/** Messages on a replica's inbox: a change forwarded to the owner, and the owner's answer. */
+const inboxMessage = z.discriminatedUnion('kind', [
+  z.object({
+    v: z.literal(1),
+    from: z.string(),
+    kind: z.literal('submit'),
+    doc: z.string(),
+    actor: z.string(),
+    seq: z.number().int().positive(),
+    rev: z.number().int().nonnegative(),
+    ops: z.array(opSchema),
+    user: z.string(),
+  }),
+  z.object({
+    v: z.literal(1),
+    from: z.string(),
+    kind: z.literal('ack'),
+    doc: z.string(),
+    actor: z.string(),
+    seq: z.number().int().positive(),
+    rev: z.number().int().nonnegative(),
+    count: z.number().int().nonnegative(),
+    duplicate: z.boolean(),
+  }),
+  z.object({
+    v: z.literal(1),
+    from: z.string(),
+    kind: z.literal('refused'),
+    doc: z.string(),
+    actor: z.string(),
+    seq: z.number().int().positive(),
+    code: z.enum(ErrorCode),
+    message: z.string(),
+  }),
+  /** The receiver does not have the document open (so cannot be its owner): ask Redis again. */
+  z.object({ v: z.literal(1), from: z.string(), kind: z.literal('not_owner'), doc: z.string(), actor: z.string(), seq: z.number().int().positive() }),
+]);
+export type InboxMessage = z.infer<typeof inboxMessage>;
+
+export function encodeInbox(message: InboxMessage): string {
+  return JSON.stringify(message);
+}
+
+/** undefined for anything that is not a well-formed inbox message. */
+export function decodeInbox(text: string): InboxMessage | undefined {
+  try {
+    const parsed = inboxMessage.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 const presenceEntry = z.object({ replica: z.string(), rev: z.number().int().nonnegative(), state: presenceState });
 

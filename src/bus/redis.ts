@@ -1,9 +1,26 @@
+import type { Submission } from '../engine/document.js';
 import type { CommittedChange } from '../engine/ports.js';
 import type { Logger } from '../log.js';
-import type { Bus, BusHandlers, RemotePresence } from './bus.js';
+import type { Bus, BusHandlers, ForwardReply, Leases, RemotePresence } from './bus.js';
 import type { RedisClient } from './redis-clients.js';
+import { RedisLeases } from './redis-leases.js';
 import { RedisPresenceStore } from './redis-presence.js';
-import { REPLICAS_KEY, changeOf, channelOf, decodeEnvelope, docOfChannel, encodeChange, encodeLeft, encodePresence, heartbeatKey } from './redis-wire.js';
+import {
+  REPLICAS_KEY,
+  changeOf,
+  channelOf,
+  decodeEnvelope,
+  decodeInbox,
+  docOfChannel,
+  encodeChange,
+  encodeInbox,
+  encodeLeft,
+  encodePresence,
+  heartbeatKey,
+  inboxOf,
+  replicaOfInbox,
+  type InboxMessage,
+} from './redis-wire.js';
 
 export interface RedisBusOptions {
   readonly replicaId: string;
@@ -19,6 +36,14 @@ export interface RedisBusOptions {
   /** Counts every connection error and failed command (the outage itself is logged once). */
   readonly onError?: (role: 'publisher' | 'subscriber') => void;
   readonly onRemoteChange?: (change: CommittedChange) => void;
+  /**
+   * Sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7): on a cluster each channel lives on the node
+   * of its slot, so fan-out capacity grows with the nodes; classic pub/sub would copy every
+   * message to every node.
+   */
+  readonly sharded?: boolean;
+  /** Lifetime of a document owner's lease. */
+  readonly leaseTtlMs: number;
 }
 
 /**
@@ -33,10 +58,6 @@ export class RedisBus implements Bus {
   private readonly presenceStore: RedisPresenceStore;
   /** Documents this replica's clients have open: the channels we want, whatever Redis's state. */
   private readonly wanted = new Set<string>();
-  /** Our own sessions' presence, to write again when Redis lost it. */
-  private readonly own = new Map<string, Map<string, RemotePresence>>();
-  /** Other replicas' sessions we hold presence of (doc → session → replica), to reconcile after an outage. */
-  private readonly remote = new Map<string, Map<string, string>>();
   /** True from start (and after any disconnect) until a recovery has run on both connections. */
   private degraded = true;
   private recovering = false;
@@ -46,8 +67,11 @@ export class RedisBus implements Bus {
   private livenessRunning = false;
   private closed = false;
 
+  readonly leases: Leases;
+
   constructor(private readonly options: RedisBusOptions) {
     this.presenceStore = new RedisPresenceStore(options.publisher, options.replicaId);
+    this.leases = new RedisLeases(options.publisher, options.replicaId, options.leaseTtlMs);
   }
 
   readonly ping = async (): Promise<boolean> => {
@@ -69,7 +93,7 @@ export class RedisBus implements Bus {
       });
       client.on('ready', () => void this.recover());
     }
-    subscriber.on('message', (channel: string, text: string) => this.received(channel, text));
+    subscriber.on(this.options.sharded ? 'smessage' : 'message', (channel: string, text: string) => this.received(channel, text));
     // Connecting does not hold up the start: the replica serves its own clients without Redis
     // and recovers when it appears.
     const connecting = Promise.allSettled([publisher.connect(), subscriber.connect()]);
@@ -85,7 +109,7 @@ export class RedisBus implements Bus {
     this.wanted.add(docId);
     const { subscriber } = this.options;
     if (subscriber.status !== 'ready') return; // recover() subscribes to everything wanted
-    subscriber.subscribe(channelOf(docId)).then(
+    this.listen([channelOf(docId)]).then(
       // Changes published between loading the document and this point were missed.
       () => this.handlers?.resync(docId),
       (err: unknown) => this.outage('subscriber', err),
@@ -94,37 +118,40 @@ export class RedisBus implements Bus {
 
   unsubscribe(docId: string): void {
     this.wanted.delete(docId);
-    this.remote.delete(docId);
     const { subscriber } = this.options;
-    if (subscriber.status === 'ready') subscriber.unsubscribe(channelOf(docId)).catch(() => undefined);
+    if (subscriber.status !== 'ready') return;
+    const leaving = this.options.sharded ? subscriber.sunsubscribe(channelOf(docId)) : subscriber.unsubscribe(channelOf(docId));
+    leaving.catch(() => undefined);
+  }
+
+  forward(owner: string, docId: string, sub: Submission): void {
+    const { replicaId } = this.options;
+    this.send(owner, { v: 1, from: replicaId, kind: 'submit', doc: docId, actor: sub.actor, seq: sub.seq, rev: sub.rev, ops: [...sub.ops], user: sub.userId });
+  }
+
+  reply(to: string, docId: string, reply: ForwardReply): void {
+    this.send(to, { v: 1, from: this.options.replicaId, doc: docId, ...reply });
   }
 
   publishChange(docId: string, change: CommittedChange): void {
     this.publish(docId, encodeChange(this.options.replicaId, change));
   }
 
+  /** Not kept here: after an outage, recover() rewrites what the presence tables hold (handlers.ownPresence). */
   publishPresence(update: RemotePresence): void {
-    let mine = this.own.get(update.docId);
-    if (!mine) this.own.set(update.docId, (mine = new Map()));
-    mine.set(update.state.session, update);
     if (!this.usable()) return;
     this.presenceStore.write(update).catch((err: unknown) => this.outage('publisher', err));
     this.publish(update.docId, encodePresence(update));
   }
 
   publishPresenceLeft(docId: string, session: string, replica: string): void {
-    const mine = this.own.get(docId);
-    mine?.delete(session);
-    if (mine?.size === 0) this.own.delete(docId);
     if (!this.usable()) return;
     this.presenceStore.remove(docId, session).catch((err: unknown) => this.outage('publisher', err));
     this.publish(docId, encodeLeft(replica, session));
   }
 
   async presenceOf(docId: string): Promise<RemotePresence[]> {
-    const entries = (await this.presenceStore.list(docId)).filter((e) => e.replica !== this.options.replicaId);
-    for (const e of entries) this.noteRemote(docId, e.state.session, e.replica);
-    return entries;
+    return (await this.presenceStore.list(docId)).filter((e) => e.replica !== this.options.replicaId);
   }
 
   async close(): Promise<void> {
@@ -133,7 +160,7 @@ export class RedisBus implements Bus {
     // A clean exit removes our traces at once instead of waiting for the heartbeat to expire.
     if (this.usable()) {
       try {
-        for (const [docId, sessions] of this.own) for (const session of sessions.keys()) await this.presenceStore.remove(docId, session);
+        for (const update of this.handlers?.ownPresence() ?? []) await this.presenceStore.remove(update.docId, update.state.session);
         await publisher.del(heartbeatKey(replicaId));
         await this.presenceStore.bury(replicaId);
       } catch (err) {
@@ -148,6 +175,10 @@ export class RedisBus implements Bus {
   // ---- receiving -------------------------------------------------------------------------
 
   private received(channel: string, text: string): void {
+    if (replicaOfInbox(channel) !== undefined) {
+      this.receivedInInbox(text);
+      return;
+    }
     const docId = docOfChannel(channel);
     const envelope = decodeEnvelope(text);
     const handlers = this.handlers;
@@ -161,21 +192,32 @@ export class RedisBus implements Bus {
         return;
       }
       case 'presence':
-        this.noteRemote(docId, envelope.state.session, envelope.from);
         handlers.presence({ docId, rev: envelope.rev, replica: envelope.from, state: envelope.state });
         return;
       case 'left':
-        this.remote.get(docId)?.delete(envelope.session);
         handlers.presenceLeft(docId, envelope.session, envelope.from);
         return;
     }
   }
 
-  private noteRemote(docId: string, session: string, replica: string): void {
-    if (!this.wanted.has(docId)) return;
-    let sessions = this.remote.get(docId);
-    if (!sessions) this.remote.set(docId, (sessions = new Map()));
-    sessions.set(session, replica);
+  private receivedInInbox(text: string): void {
+    const message = decodeInbox(text);
+    const handlers = this.handlers;
+    if (!message || !handlers) return;
+    switch (message.kind) {
+      case 'submit':
+        handlers.forwarded(message.doc, message.from, { actor: message.actor, seq: message.seq, rev: message.rev, ops: message.ops, userId: message.user });
+        return;
+      case 'ack':
+        handlers.replied(message.doc, { kind: 'ack', actor: message.actor, seq: message.seq, rev: message.rev, count: message.count, duplicate: message.duplicate });
+        return;
+      case 'refused':
+        handlers.replied(message.doc, { kind: 'refused', actor: message.actor, seq: message.seq, code: message.code, message: message.message });
+        return;
+      case 'not_owner':
+        handlers.replied(message.doc, { kind: 'not_owner', actor: message.actor, seq: message.seq });
+        return;
+    }
   }
 
   // ---- outages and recovery ------------------------------------------------------------------
@@ -185,14 +227,29 @@ export class RedisBus implements Bus {
   }
 
   private publish(docId: string, text: string): void {
+    this.publishOn(channelOf(docId), text);
+  }
+
+  /** A forwarded change or reply that cannot leave is resent by its forwarder (ownership.ts). */
+  private send(replica: string, message: InboxMessage): void {
+    this.publishOn(inboxOf(replica), encodeInbox(message));
+  }
+
+  private publishOn(channel: string, text: string): void {
     if (!this.usable()) {
       this.dropped++;
       return;
     }
-    this.options.publisher.publish(channelOf(docId), text).catch((err: unknown) => {
+    const { publisher, sharded } = this.options;
+    (sharded ? publisher.spublish(channel, text) : publisher.publish(channel, text)).catch((err: unknown) => {
       this.dropped++;
       this.outage('publisher', err);
     });
+  }
+
+  private listen(channels: string[]): Promise<unknown> {
+    const { subscriber, sharded } = this.options;
+    return sharded ? subscriber.ssubscribe(...channels) : subscriber.subscribe(...channels);
   }
 
   private outage(role: 'publisher' | 'subscriber', err: unknown): void {
@@ -215,8 +272,10 @@ export class RedisBus implements Bus {
     this.recovering = true;
     this.degraded = false;
     try {
-      const channels = [...this.wanted].map(channelOf);
-      if (channels.length > 0) await subscriber.subscribe(...channels);
+      // Sharded channels are subscribed one by one: each may live on another node.
+      const channels = [inboxOf(this.options.replicaId), ...[...this.wanted].map(channelOf)];
+      if (this.options.sharded) for (const channel of channels) await this.listen([channel]);
+      else await this.listen(channels);
       this.handlers?.resync();
       await this.heartbeat();
       await this.restoreOwnPresence();
@@ -238,12 +297,10 @@ export class RedisBus implements Bus {
 
   private async restoreOwnPresence(): Promise<void> {
     this.presenceStore.forgetMarks();
-    for (const sessions of this.own.values()) {
-      for (const update of sessions.values()) {
-        await this.presenceStore.write(update);
-        // Published too: replicas that dropped these sessions learn them back.
-        this.publish(update.docId, encodePresence(update));
-      }
+    for (const update of this.handlers?.ownPresence() ?? []) {
+      await this.presenceStore.write(update);
+      // Published too: replicas that dropped these sessions learn them back.
+      this.publish(update.docId, encodePresence(update));
     }
   }
 
@@ -258,11 +315,8 @@ export class RedisBus implements Bus {
     for (const docId of this.wanted) {
       const entries = await this.presenceOf(docId);
       const present = new Set(entries.map((e) => e.state.session));
-      const known = this.remote.get(docId);
-      for (const [session, replica] of [...(known ?? [])]) {
-        if (present.has(session)) continue;
-        known?.delete(session);
-        handlers.presenceLeft(docId, session, replica);
+      for (const { session, replica } of handlers.remoteSessions(docId)) {
+        if (!present.has(session)) handlers.presenceLeft(docId, session, replica);
       }
       for (const e of entries) handlers.presence(e);
     }
@@ -275,7 +329,7 @@ export class RedisBus implements Bus {
     const { publisher, replicaId, heartbeatTtlMs } = this.options;
     await publisher.set(heartbeatKey(replicaId), String(Date.now()), 'PX', heartbeatTtlMs);
     const added = await publisher.sadd(REPLICAS_KEY, replicaId);
-    if (added === 1 && this.own.size > 0 && !this.recovering) {
+    if (added === 1 && !this.recovering && (this.handlers?.ownPresence().length ?? 0) > 0) {
       this.options.log.warn('this replica had been presumed dead by its peers: writing its presence again');
       await this.restoreOwnPresence();
     }
@@ -293,14 +347,11 @@ export class RedisBus implements Bus {
     try {
       await this.heartbeat();
       const candidates = new Set(await publisher.smembers(REPLICAS_KEY));
-      for (const sessions of this.remote.values()) for (const replica of sessions.values()) candidates.add(replica);
+      for (const docId of this.wanted) for (const { replica } of this.handlers?.remoteSessions(docId) ?? []) candidates.add(replica);
       candidates.delete(replicaId);
       for (const replica of candidates) {
         if ((await publisher.exists(heartbeatKey(replica))) === 1) continue;
         const dropped = this.handlers?.dropReplicaPresence(replica) ?? 0;
-        for (const sessions of this.remote.values()) {
-          for (const [session, owner] of [...sessions]) if (owner === replica) sessions.delete(session);
-        }
         await this.presenceStore.bury(replica);
         log.info({ replica, dropped_sessions: dropped }, 'replica stopped heartbeating: its presence was dropped');
       }

@@ -29,13 +29,19 @@ export interface Ack {
 export interface SubmitOrigin {
   acked(ack: Ack, duplicate: boolean): void;
   rejected(error: EngineError): void;
+  /**
+   * Sends a committed change of this submitter to everyone else on the document on this replica,
+   * leaving the submitter out (it gets the ack instead). False when it cannot (it left, or it is
+   * not a local client): then the change goes to everyone.
+   */
+  publishAsAuthor?(docId: string, text: string): boolean;
 }
 
 /** Receives every change this engine applies, in revision order. */
 export interface CommitListener {
   /**
-   * `origins` are the submitters of a change committed here (empty for a change another
-   * replica committed); the listener broadcasts the change (unless it has no ops: a change
+   * `origins` are the submitters of the change waiting here (for a change another replica
+   * committed: those whose copy of it was still waiting here, usually none); the listener broadcasts the change (unless it has no ops: a change
    * that transformed into nothing) and acks every origin. Called synchronously, before any
    * later change is applied, so broadcasts and acks leave in revision order.
    */
@@ -572,7 +578,21 @@ export class DocumentEngine {
   private applyCommitted(change: CommittedChange): void {
     this.content = apply(this.content, change.ops);
     this.record(change);
-    this.listener.applied(this.id, change, [], false);
+    this.listener.applied(this.id, change, this.committedElsewhere(change), false);
+  }
+
+  /**
+   * A change still waiting here that another replica committed (it was forwarded to an owner
+   * and then handed back, or resent there): it is done, and its submitters are answered with
+   * this commit, as if it had been made here (no second apply, and the author is not sent its
+   * own change).
+   */
+  private committedElsewhere(change: CommittedChange): SubmitOrigin[] {
+    const waiting = [...this.inflight, ...this.queue].find((q) => !q.done && q.sub.actor === change.actor && q.sub.seq === change.seq);
+    if (!waiting) return [];
+    waiting.done = true;
+    this.queue = this.queue.filter((q) => q !== waiting);
+    return waiting.origins;
   }
 
   /** Bookkeeping shared by local and remote commits: head, window, actor, presence. */

@@ -52,6 +52,16 @@ export class PresenceTable {
     return [...this.entries.values()].map(toState);
   }
 
+  /** The sessions of one replica. */
+  ofReplica(replica: string): PresenceState[] {
+    return [...this.entries.values()].filter((e) => e.replica === replica).map(toState);
+  }
+
+  /** Every session with the replica it is connected to. */
+  sessions(): { readonly session: string; readonly replica: string }[] {
+    return [...this.entries.values()].map((e) => ({ session: e.session, replica: e.replica }));
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -2,12 +2,13 @@ import { randomInt, randomUUID } from 'node:crypto';
 import uWS from 'uWebSockets.js';
 import { atLeast, type AccessControl, type Role } from '../auth/access.js';
 import { AuthError, verifyToken, type VerifyOptions } from '../auth/verify.js';
-import { PresenceRelay, topicOf } from './presence-relay.js';
+import { topicOf, type PresenceRelay } from './presence-relay.js';
 import { SessionGuard } from './session-guard.js';
 import type { KeySource } from '../auth/keys.js';
-import type { Bus, BusHandlers, RemotePresence } from '../bus/bus.js';
+import type { Bus } from '../bus/bus.js';
+import type { DocumentOwnership } from '../cluster/ownership.js';
 import type { Config } from '../config.js';
-import type { CommitListener, SubmitOrigin } from '../engine/document.js';
+import type { SubmitOrigin } from '../engine/document.js';
 import type { EngineError } from '../engine/errors.js';
 import type { CommittedChange } from '../engine/ports.js';
 import type { DocumentRegistry } from '../engine/registry.js';
@@ -15,7 +16,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode } from '../protocol/codes.js';
 import { decodeClientMessage } from '../protocol/decode.js';
-import type { ChangeMessage, ClientMessage, JoinMessage, ServerMessage } from '../protocol/messages.js';
+import type { ChangeMessage, ClientMessage, JoinMessage } from '../protocol/messages.js';
 import { Connection, type JoinedDocument, type SocketData } from './connection.js';
 import { sendJson } from './http.js';
 import { RateLimiter } from './rate-limit.js';
@@ -36,16 +37,21 @@ export interface CollabDeps {
   readonly replicaId: string;
   readonly bus: Bus;
   readonly access: AccessControl;
+  readonly registry: DocumentRegistry;
+  readonly presence: PresenceRelay;
+  /** Where a client's change goes: committed here, or forwarded to the document's owner. */
+  readonly ownership: DocumentOwnership;
   readonly now?: () => number;
 }
 
 
 /**
  * The connection manager and protocol handler of `/collab`: authenticates upgrades, joins
- * clients to document engines, turns messages into submissions and presence, and fans
- * committed changes out to the document's topic.
+ * clients to document engines, and turns messages into submissions (committed here or
+ * forwarded to the document's owner: cluster/ownership.ts) and presence. Committed changes
+ * are fanned out by server/fanout.ts, the registry's commit listener.
  */
-export class CollabServer implements CommitListener, BusHandlers {
+export class CollabServer {
   private readonly connections = new Set<Connection>();
   private accepting = true;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -55,7 +61,7 @@ export class CollabServer implements CommitListener, BusHandlers {
   private readonly userBudgets: UserBudgets;
   /** Upgrades verified and under way: they count against MAX_CONNECTIONS before they open. */
   private upgrading = 0;
-  private registry: DocumentRegistry | undefined;
+  private readonly registry: DocumentRegistry;
   private readonly now: () => number;
 
   constructor(
@@ -64,7 +70,8 @@ export class CollabServer implements CommitListener, BusHandlers {
   ) {
     this.now = deps.now ?? Date.now;
     this.userBudgets = new UserBudgets({ bytesPerSec: deps.config.rateLimitBytesPerSec, bytesBurst: deps.config.rateLimitBytesBurst });
-    this.presenceRelay = new PresenceRelay({ app, config: deps.config, metrics: deps.metrics, bus: deps.bus, replicaId: deps.replicaId, registry: () => this.registry, now: this.now });
+    this.presenceRelay = deps.presence;
+    this.registry = deps.registry;
     this.guard = new SessionGuard({
       keys: deps.keys,
       verify: deps.verify,
@@ -86,9 +93,8 @@ export class CollabServer implements CommitListener, BusHandlers {
     return this.connections.size;
   }
 
-  /** The registry is built with this server as its commit listener, so it is attached after. */
-  attach(registry: DocumentRegistry): void {
-    this.registry = registry;
+  /** Serves `/collab` on the app. */
+  listen(): void {
     const { config } = this.deps;
     this.app.ws<SocketData>('/collab', {
       // uWS drops the TCP connection without a close frame (1006) past its own limit, so it gets
@@ -346,7 +352,6 @@ export class CollabServer implements CommitListener, BusHandlers {
 
   private async join(connection: Connection, message: JoinMessage, wasJoined = false): Promise<void> {
     const registry = this.registry;
-    if (!registry) return;
     const docId = message.doc;
     if (!this.accepting) {
       connection.send({ type: 'error', code: ErrorCode.unavailable, message: 'the relay is shutting down; reconnect', doc: docId, ref: 'join' });
@@ -466,7 +471,7 @@ export class CollabServer implements CommitListener, BusHandlers {
     this.presenceRelay.withdraw(connection, docId, joined.engine);
     connection.docs.delete(docId);
     if (stillOpen) connection.ws?.unsubscribe(topicOf(docId));
-    this.registry?.release(docId);
+    this.registry.release(docId);
   }
 
   private onChangeMessage(connection: Connection, message: ChangeMessage): void {
@@ -493,8 +498,13 @@ export class CollabServer implements CommitListener, BusHandlers {
       answered = true;
       joined.changesInFlight--;
     };
-    const origin: SubmitOrigin & { connection: Connection } = {
-      connection,
+    const origin: SubmitOrigin = {
+      publishAsAuthor: (docId, text) => {
+        const ws = connection.ws;
+        if (!ws || !connection.open || !connection.docs.has(docId)) return false;
+        ws.cork(() => ws.publish(topicOf(docId), text, false, false));
+        return true;
+      },
       acked: (ack, duplicate) => {
         settle();
         if (!duplicate) {
@@ -509,62 +519,11 @@ export class CollabServer implements CommitListener, BusHandlers {
         connection.send({ type: 'error', code: error.code, message: error.message, doc: message.doc, seq: message.clock.seq, ref: 'change' });
       },
     };
-    joined.engine.submit(
+    this.deps.ownership.submit(
+      joined.engine,
       { actor: message.clock.actor, seq: message.clock.seq, rev: message.clock.rev, ops: message.ops, userId: connection.principal.userId },
       origin,
     );
-  }
-
-  /** CommitListener: broadcast a committed change on its topic and ack its submitters, in order. */
-  applied(docId: string, change: CommittedChange, origins: readonly SubmitOrigin[], local: boolean): void {
-    const withConnection = origins as readonly (SubmitOrigin & { connection?: Connection })[];
-    if (change.ops.length > 0) {
-      const text = JSON.stringify({
-        type: 'change',
-        doc: docId,
-        rev: change.rev,
-        ops: change.ops,
-        clock: { actor: change.actor, seq: change.seq },
-        user: change.userId,
-      } satisfies ServerMessage);
-      // The submitter gets an ack instead of its own change: publish from its socket, which
-      // uWS excludes from the delivery.
-      const author = withConnection.find((o) => o.connection?.open && o.connection.docs.has(docId))?.connection;
-      const ws = author?.ws;
-      if (ws) {
-        ws.cork(() => ws.publish(topicOf(docId), text, false, false));
-      } else {
-        this.app.publish(topicOf(docId), text, false, false);
-      }
-      if (local) this.deps.bus.publishChange(docId, change);
-    }
-    for (const origin of origins) origin.acked({ seq: change.seq, rev: change.rev, count: change.ops.length }, false);
-  }
-
-  // ---- messages from other replicas (BusHandlers) ------------------------------------------
-
-  change(docId: string, change: CommittedChange): void {
-    this.registry?.peek(docId)?.receiveRemote(change);
-  }
-
-  presence(update: RemotePresence): void {
-    this.presenceRelay.remoteUpdate(update);
-  }
-
-  presenceLeft(docId: string, session: string, replica: string): void {
-    this.presenceRelay.remoteLeft(docId, session, replica);
-  }
-
-  resync(docId?: string): void {
-    if (docId !== undefined) {
-      this.registry?.peek(docId)?.requestCatchUp();
-      return;
-    }
-    for (const engine of this.registry?.engines() ?? []) engine.requestCatchUp();
-  }
-
-  dropReplicaPresence(replica: string): number {
-    return this.presenceRelay.dropReplica(replica);
   }
 
   // ---- shutdown ------------------------------------------------------------------------------
@@ -584,7 +543,7 @@ export class CollabServer implements CommitListener, BusHandlers {
     }
     const deadline = this.now() + drainMs;
     while (this.connections.size > 0 && this.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    await this.registry?.drain(Math.max(1000, deadline - this.now()));
+    await this.registry.drain(Math.max(1000, deadline - this.now()));
     for (const connection of [...this.connections]) connection.close(CloseCode.serviceRestart, 'relay restarting; reconnect');
     // Give uWS a moment to flush the close frames.
     await new Promise((r) => setTimeout(r, 50));

@@ -16,7 +16,7 @@ export interface PresenceDeps {
   readonly metrics: Metrics;
   readonly bus: Bus;
   readonly replicaId: string;
-  readonly registry: () => DocumentRegistry | undefined;
+  readonly registry: Pick<DocumentRegistry, 'peek' | 'engines'>;
   readonly now: () => number;
 }
 
@@ -114,7 +114,7 @@ export class PresenceRelay {
 
   remoteUpdate(update: RemotePresence): void {
     if (update.replica === this.deps.replicaId) return;
-    const engine = this.deps.registry()?.peek(update.docId);
+    const engine = this.deps.registry.peek(update.docId);
     if (!engine) return;
     const entry = this.merge(engine, [update])[0];
     if (!entry) return;
@@ -123,13 +123,24 @@ export class PresenceRelay {
 
   remoteLeft(docId: string, session: string, replica: string): void {
     if (replica === this.deps.replicaId) return;
-    if (this.deps.registry()?.peek(docId)?.presence.remove(session)) this.publishLeft(docId, session);
+    if (this.deps.registry.peek(docId)?.presence.remove(session)) this.publishLeft(docId, session);
+  }
+
+  /** This replica's sessions in every open document, at its head revision. */
+  ownPresence(): RemotePresence[] {
+    const { replicaId } = this.deps;
+    return this.deps.registry.engines().flatMap((engine) => engine.presence.ofReplica(replicaId).map((state) => ({ docId: engine.id, rev: engine.revision, replica: replicaId, state })));
+  }
+
+  /** Other replicas' sessions this replica shows its clients in a document. */
+  remoteSessions(docId: string): { session: string; replica: string }[] {
+    return (this.deps.registry.peek(docId)?.presence.sessions() ?? []).filter((s) => s.replica !== this.deps.replicaId);
   }
 
   /** Drops the presence of a replica that stopped heartbeating; returns how many entries went. */
   dropReplica(replica: string): number {
     let dropped = 0;
-    for (const engine of this.deps.registry()?.engines() ?? []) {
+    for (const engine of this.deps.registry.engines() ?? []) {
       for (const session of engine.presence.removeReplica(replica)) {
         dropped++;
         this.publishLeft(engine.id, session);

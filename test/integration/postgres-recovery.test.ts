@@ -112,9 +112,12 @@ describe('PostgreSQL returns after an outage under load', () => {
     expect(worst).toBeLessThanOrEqual(ACK_BOUND_MS);
     await activity;
     await expectConverged(clients, pg.url, 60_000);
-    // Each replica logged the retry streak: its start, steady reports with counts, its end.
-    set.relays.forEach((relay, i) => {
-      const lines = relay.output().slice(logFrom[i]).split('\n').filter((l) => l.includes('"component":"op-log"'));
+    // Each replica that commits (with document ownership: the owners of the documents; the
+    // others forward to them) logged the retry streak: its start, steady reports with counts, its end.
+    const streaks = set.relays.map((relay, i) => relay.output().slice(logFrom[i]).split('\n').filter((l) => l.includes('"component":"op-log"')));
+    expect(streaks.some((lines) => lines.length > 0)).toBe(true);
+    streaks.forEach((lines) => {
+      if (lines.length === 0) return;
       const messages = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
       expect(messages[0]).toMatch(/^op log unavailable/);
       const reports = lines.filter((l) => l.includes('op log still unavailable')).map((l) => JSON.parse(l) as { failures: number; documents: number; pending: number });

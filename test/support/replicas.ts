@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { expect } from 'vitest';
+import { ownerKey } from '../../src/bus/redis-wire.js';
 import { readOpLog } from './oplog.js';
 import { OtClient } from './ot-client.js';
 import { rng } from './random-edits.js';
@@ -19,8 +21,8 @@ export const REPLICA_ENV = {
 export interface ReplicaSet {
   readonly relays: RelayProcess[];
   readonly dataDir: string;
-  /** Starts one more replica (same data folder, so the same development signing key). */
-  add(): Promise<RelayProcess>;
+  /** Starts one more replica (same data folder, so the same development signing key); `env` overrides the set's. */
+  add(env?: Readonly<Record<string, string>>): Promise<RelayProcess>;
   stop(): Promise<void>;
 }
 
@@ -31,14 +33,14 @@ export interface ReplicaSet {
 export async function startReplicas(count: number, env: Readonly<Record<string, string>>): Promise<ReplicaSet> {
   const dataDir = mkdtempSync(join(tmpdir(), 'relay-replicas-'));
   const relays: RelayProcess[] = [];
-  const start = () => startRelayProcess({ env: { ...REPLICA_ENV, ...env, RELAY_DATA_DIR: dataDir } });
+  const start = (extra: Readonly<Record<string, string>> = {}) => startRelayProcess({ env: { ...REPLICA_ENV, ...env, ...extra, RELAY_DATA_DIR: dataDir } });
   relays.push(await start());
-  relays.push(...(await Promise.all(Array.from({ length: count - 1 }, start))));
+  relays.push(...(await Promise.all(Array.from({ length: count - 1 }, () => start()))));
   return {
     relays,
     dataDir,
-    add: async () => {
-      const r = await start();
+    add: async (extra) => {
+      const r = await start(extra);
       relays.push(r);
       return r;
     },
@@ -117,3 +119,69 @@ export async function expectConverged(clients: readonly OtClient[], databaseUrl:
 }
 
 const docOf = (c: OtClient): string => c.docId;
+
+/** The replica id a relay logged at start (it names the owner in Redis). */
+export function replicaIdOf(relay: RelayProcess): string {
+  const match = /"replica":"([0-9a-f-]{36})"/.exec(relay.output());
+  if (!match?.[1]) throw new Error('the relay did not log its replica id');
+  return match[1];
+}
+
+/** The relay that holds a document's lease in Redis, if any. */
+export async function ownerOf(redisUrl: string, relays: readonly RelayProcess[], doc: string): Promise<RelayProcess | undefined> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    const holder = await redis.get(ownerKey(doc));
+    return relays.find((r) => holder !== null && replicaIdOf(r) === holder);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Sum of a Prometheus counter (or a histogram's _count) on a relay, over the series matching `labels`. */
+export async function metricOf(relay: RelayProcess, name: string, labels = ''): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${relay.metricsPort}/metrics`);
+  const text = await res.text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (labels && !line.includes(labels)) continue;
+    total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
+/** Revision conflicts (a commit that lost a race and was rolled back) summed over relays. */
+export async function conflictsOf(relays: readonly RelayProcess[]): Promise<number> {
+  const counts = await Promise.all(relays.map((r) => metricOf(r, 'materi_commit_retries_total', 'reason="conflict"')));
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/** Every client inserts one character at a random position every ~pauseMs, for durationMs. */
+export async function typeSteadily(clients: readonly OtClient[], durationMs: number, seed: number, pauseMs = 60): Promise<void> {
+  const deadline = Date.now() + durationMs;
+  await Promise.all(
+    clients.map(async (client, i) => {
+      const random = rng(seed + i);
+      while (Date.now() < deadline) {
+        const pos = Math.floor(random() * (client.text.length + 1));
+        client.localChange([{ type: 'insert', pos, text: String.fromCharCode(97 + Math.floor(random() * 26)) }]);
+        await new Promise((r) => setTimeout(r, pauseMs / 2 + random() * pauseMs));
+      }
+    }),
+  );
+}
+
+/** Longest time without any ack to `clients` between `from` and `to` (ms since the epoch). */
+export function longestAckGap(clients: readonly OtClient[], from: number, to: number): number {
+  const times = clients.flatMap((c) => [...c.ackedAt.values()]).filter((t) => t >= from && t <= to);
+  times.sort((a, b) => a - b);
+  let gap = 0;
+  let last = from;
+  for (const t of [...times, to]) {
+    gap = Math.max(gap, t - last);
+    last = t;
+  }
+  return gap;
+}

@@ -1,0 +1,319 @@
+/**
+ * Several relay replicas on one Redis and one PostgreSQL, under the typing workload
+ * (`npm run bench:replicas`): one hot document × 50 writers spread over 3 replicas, and
+ * 20 documents × 5 clients split over 2 replicas, each client inserting one character at a
+ * random position, open loop at a sweep of rates. The same workloads on one replica run in
+ * the same process as the reference, and several relay builds can be compared in one run.
+ *
+ * Per step: committed ops/s, ack and fan-out latency (submit → every other client of the
+ * document applied it; warm-up excluded), database commits and rollbacks (pg_stat_database
+ * of the step's own database, warm-up to drain), relay CPU per 1,000 committed ops (all
+ * replicas). Every client must end with the same text holding every keystroke.
+ *
+ * Options (env):
+ *   BENCH_HOT_RATES    offered ops/s of the hot document (250,500,1000)
+ *   BENCH_SPREAD_RATES offered ops/s of the 20 documents (500,1000,2000)
+ *   BENCH_SCENARIOS    hot,spread
+ *   BENCH_WARMUP_SECS (2), BENCH_SECONDS (6) measured per rate, BENCH_DRAIN_SECS (30)
+ *   BENCH_RELAYS       name=path/to/dist/src/main.js,… several builds in one run
+ *                      (e.g. before=/tmp/main/dist/src/main.js,after=dist/src/main.js)
+ *   BENCH_RELAY_ENV    extra env for the relays (k=v,k=v)
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import postgres from 'postgres';
+import { describeEnvironment, describeVersions, percentile } from './environment.js';
+import { devToken, startBenchPostgres, startBenchRelay, type BenchRelay } from './processes.js';
+import { processCpuSecs } from './proc-stats.js';
+import { startRedisServer } from './redis.js';
+import type { ReplicasChildMessage, ReplicasGeneratorResult, ReplicasGeneratorSetup, ReplicasParentMessage } from './replicas-generator.js';
+
+interface Scenario {
+  readonly name: 'hot' | 'spread';
+  readonly docs: number;
+  readonly clientsPerDoc: number;
+  readonly replicas: number;
+  readonly rates: number[];
+}
+
+interface Options {
+  readonly scenarios: Scenario[];
+  readonly warmupSecs: number;
+  readonly seconds: number;
+  readonly drainSecs: number;
+  readonly relays: { name: string; main: string }[];
+  readonly relayEnv: Record<string, string>;
+}
+
+function readOptions(env: NodeJS.ProcessEnv): Options {
+  const list = (v: string | undefined, fallback: string) => (v ?? fallback).split(',').map((s) => s.trim()).filter(Boolean);
+  const relays = list(env.BENCH_RELAYS, `after=${resolve(import.meta.dirname, '../src/main.js')}`).map((entry) => {
+    const [name = 'relay', main = ''] = entry.includes('=') ? entry.split('=') : ['relay', entry];
+    return { name, main: resolve(main) };
+  });
+  const wanted = list(env.BENCH_SCENARIOS, 'hot,spread');
+  const all: Scenario[] = [
+    { name: 'hot', docs: 1, clientsPerDoc: 50, replicas: 3, rates: list(env.BENCH_HOT_RATES, '250,500,1000').map(Number) },
+    { name: 'spread', docs: 20, clientsPerDoc: 5, replicas: 2, rates: list(env.BENCH_SPREAD_RATES, '500,1000,2000').map(Number) },
+  ];
+  return {
+    scenarios: all.filter((s) => wanted.includes(s.name)),
+    warmupSecs: Number(env.BENCH_WARMUP_SECS ?? 2),
+    seconds: Number(env.BENCH_SECONDS ?? 6),
+    drainSecs: Number(env.BENCH_DRAIN_SECS ?? 30),
+    relays,
+    relayEnv: Object.fromEntries(
+      list(env.BENCH_RELAY_ENV, '').map((kv) => {
+        const [key = '', value = ''] = kv.split('=');
+        return [key, value];
+      }),
+    ),
+  };
+}
+
+/** One build on N replicas, with its own database. */
+interface Target {
+  readonly label: string;
+  readonly scenario: Scenario;
+  readonly replicas: number;
+  readonly relays: BenchRelay[];
+  readonly tokens: string[];
+  readonly database: string;
+  stop(): Promise<void>;
+}
+
+interface Row {
+  readonly label: string;
+  readonly scenario: string;
+  readonly offered: number;
+  readonly committedPerSec: number;
+  readonly ack: number[];
+  readonly fanout: number[];
+  readonly commits: number;
+  readonly rollbacks: number;
+  readonly relayCpuPer1k: number;
+  readonly undelivered: number;
+  readonly diverged: string[];
+  readonly errors: string[];
+  readonly lagP99Ms: number;
+}
+
+async function startTarget(build: { name: string; main: string }, scenario: Scenario, replicas: number, pgUrl: string, redisUrl: string, admin: postgres.Sql, options: Options): Promise<Target> {
+  const database = `bench_replicas_${randomUUID().slice(0, 8)}`;
+  await admin.unsafe(`CREATE DATABASE ${database}`);
+  // One data folder: the development signing key the first replica makes is read by the others.
+  const dataDir = mkdtempSync(join(tmpdir(), 'relay-bench-replicas-'));
+  const env = { DATABASE_URL: pgUrl.replace(/\/[^/]*$/, `/${database}`), REDIS_URL: redisUrl, RELAY_DATA_DIR: dataDir, ...options.relayEnv };
+  const relays = [await startBenchRelay(env, build.main)];
+  for (let i = 1; i < replicas; i++) relays.push(await startBenchRelay(env, build.main));
+  const first = relays[0];
+  if (!first) throw new Error('no relay');
+  const tokens: string[] = [];
+  for (let i = 0; i < scenario.docs * scenario.clientsPerDoc; i++) tokens.push(await devToken(first.url, `typist-${i}`));
+  return {
+    label: `${build.name}, ${replicas} replica${replicas > 1 ? 's' : ''}`,
+    scenario,
+    replicas,
+    relays,
+    tokens,
+    database,
+    stop: async () => {
+      await Promise.all(relays.map((r) => r.stop()));
+    },
+  };
+}
+
+interface Generator {
+  readonly child: ChildProcess;
+  next(): Promise<ReplicasChildMessage>;
+  send(message: ReplicasParentMessage): void;
+}
+
+function startGenerator(): Generator {
+  const child = fork(resolve(import.meta.dirname, 'replicas-generator.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const inbox: ReplicasChildMessage[] = [];
+  const waiting: ((m: ReplicasChildMessage) => void)[] = [];
+  child.on('message', (m: ReplicasChildMessage) => {
+    const w = waiting.shift();
+    if (w) w(m);
+    else inbox.push(m);
+  });
+  child.on('exit', (code) => {
+    const failed: ReplicasChildMessage = { kind: 'failed', error: `generator exited with ${code}` };
+    for (const w of waiting.splice(0)) w(failed);
+    inbox.push(failed);
+  });
+  return {
+    child,
+    next: () => {
+      const m = inbox.shift();
+      return m ? Promise.resolve(m) : new Promise((r) => waiting.push(r));
+    },
+    send: (message) => child.send(message),
+  };
+}
+
+async function ready(g: Generator): Promise<void> {
+  const m = await g.next();
+  if (m.kind === 'failed') throw new Error(`load generator failed: ${m.error}`);
+  if (m.kind !== 'ready') throw new Error(`load generator said ${m.kind}, expected ready`);
+}
+
+async function result(g: Generator): Promise<ReplicasGeneratorResult> {
+  const m = await g.next();
+  if (m.kind === 'failed') throw new Error(`load generator failed: ${m.error}`);
+  if (m.kind !== 'result') throw new Error(`load generator said ${m.kind}, expected its result`);
+  return m.result;
+}
+
+async function databaseCounters(admin: postgres.Sql, database: string): Promise<{ commits: number; rollbacks: number }> {
+  // Backends report their counters at most once a second: wait for the last ones.
+  await sleep(1100);
+  const [row] = await admin<{ c: string; r: string }[]>`SELECT xact_commit::text AS c, xact_rollback::text AS r FROM pg_stat_database WHERE datname = ${database}`;
+  return { commits: Number(row?.c ?? 0), rollbacks: Number(row?.r ?? 0) };
+}
+
+const relayCpu = (target: Target) => target.relays.reduce((n, r) => n + processCpuSecs(r.child.pid ?? 0), 0);
+
+async function runStep(target: Target, rate: number, options: Options, admin: postgres.Sql): Promise<Row> {
+  const { scenario } = target;
+  const docs = Array.from({ length: scenario.docs }, () => randomUUID());
+  // Whole documents per generator (latencies read off one clock); two generators at most.
+  const count = Math.min(2, docs.length);
+  const generators = Array.from({ length: count }, () => startGenerator());
+  const urls = target.relays.map((r) => r.wsUrl);
+  try {
+    await Promise.all(
+      generators.map(async (g, i) => {
+        const mine = docs.map((d, k) => ({ d, k })).filter(({ k }) => k % count === i);
+        const setup: ReplicasGeneratorSetup = {
+          urls,
+          tokens: mine.flatMap(({ k }) => target.tokens.slice(k * scenario.clientsPerDoc, (k + 1) * scenario.clientsPerDoc)),
+          docs: mine.map(({ d }) => d),
+          clientsPerDoc: scenario.clientsPerDoc,
+          opsPerSecPerClient: rate / (scenario.docs * scenario.clientsPerDoc),
+          drainTimeoutMs: options.drainSecs * 1000,
+        };
+        g.send({ kind: 'setup', setup });
+        await ready(g);
+      }),
+    );
+    const dbBefore = await databaseCounters(admin, target.database);
+    for (const g of generators) g.send({ kind: 'type' });
+    await sleep(options.warmupSecs * 1000);
+    const cpuBefore = relayCpu(target);
+    for (const g of generators) g.send({ kind: 'measure' });
+    await sleep(options.seconds * 1000);
+    for (const g of generators) g.send({ kind: 'stop' });
+    const cpuAfter = relayCpu(target);
+    const results: ReplicasGeneratorResult[] = await Promise.all(generators.map(result));
+    const dbAfter = await databaseCounters(admin, target.database);
+    const committedPerSec = results.reduce((n, r) => n + r.committedInWindow / r.windowSecs, 0);
+    const ops = results.reduce((n, r) => n + r.committedInWindow, 0);
+    return {
+      label: target.label,
+      scenario: `${scenario.docs} doc${scenario.docs > 1 ? 's' : ''} × ${scenario.clientsPerDoc}`,
+      offered: rate,
+      committedPerSec,
+      ack: results.flatMap((r) => r.ackMs).sort((a, b) => a - b),
+      fanout: results.flatMap((r) => r.fanoutMs).sort((a, b) => a - b),
+      commits: dbAfter.commits - dbBefore.commits,
+      rollbacks: dbAfter.rollbacks - dbBefore.rollbacks,
+      relayCpuPer1k: ops > 0 ? ((cpuAfter - cpuBefore) / ops) * 1000 : Number.NaN,
+      undelivered: results.reduce((n, r) => n + r.undelivered, 0),
+      diverged: results.flatMap((r) => r.diverged),
+      errors: [...new Set(results.flatMap((r) => r.errors))],
+      lagP99Ms: Math.max(...results.map((r) => r.scheduleLagP99Ms)),
+    };
+  } finally {
+    for (const g of generators) {
+      if (g.child.connected) g.send({ kind: 'close' });
+      setTimeout(() => g.child.exitCode === null && g.child.kill('SIGKILL'), 5000).unref();
+    }
+    await Promise.all(generators.map((g) => (g.child.exitCode === null ? new Promise((r) => g.child.once('exit', r)) : undefined)));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+const f = (n: number | undefined, digits = 1) => (n === undefined || Number.isNaN(n) ? '–' : n.toFixed(digits));
+
+function printTable(rows: readonly Row[]): void {
+  console.log('');
+  console.log('| workload | relay | offered ops/s | committed ops/s | fan-out ms p50 / p99 | ack ms p50 / p99 | DB commits | DB rollbacks (%) | relay CPU s per 1k ops | generator lag p99 ms |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const drained = r.undelivered === 0 ? '' : ` (did not drain: ${r.undelivered} outstanding)`;
+    const total = r.commits + r.rollbacks;
+    console.log(
+      `| ${r.scenario} | ${r.label} | ${r.offered} | ${f(r.committedPerSec, 0)}${drained} | ${f(percentile(r.fanout, 50))} / ${f(percentile(r.fanout, 99))} | ${f(percentile(r.ack, 50))} / ${f(percentile(r.ack, 99))} | ${r.commits} | ${r.rollbacks} (${total > 0 ? f((100 * r.rollbacks) / total, 1) : '0.0'} %) | ${f(r.relayCpuPer1k, 3)} | ${f(r.lagP99Ms)} |`,
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  const options = readOptions(process.env);
+  console.log(`environment: ${describeEnvironment()}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`versions: ${describeVersions(['uWebSockets.js', 'postgres', 'ioredis', 'ws'])}`);
+  console.log(`${options.warmupSecs} s warm-up + ${options.seconds} s measured per rate; builds: ${options.relays.map((r) => `${r.name}=${r.main}`).join(', ')}`);
+  const pg = await startBenchPostgres();
+  const redis = await startRedisServer();
+  const admin = postgres(pg.url, { max: 1, onnotice: () => undefined });
+  const running: Target[] = [];
+  const interrupted = () => {
+    void Promise.allSettled(running.map((t) => t.stop()))
+      .then(() => Promise.allSettled([pg.stop(), redis.stop()]))
+      .finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  const rows: Row[] = [];
+  try {
+    for (const scenario of options.scenarios) {
+      console.log(`workload: ${scenario.docs} document(s) × ${scenario.clientsPerDoc} clients over ${scenario.replicas} replicas (and 1 as reference), rates ${scenario.rates.join(', ')} ops/s`);
+      const targets: Target[] = [];
+      for (const build of options.relays) {
+        for (const replicas of [scenario.replicas, 1]) {
+          const target = await startTarget(build, scenario, replicas, pg.url, redis.url, admin, options);
+          targets.push(target);
+          running.push(target);
+        }
+      }
+      // Rate-major, targets interleaved: a burst of noise from elsewhere hits all of them alike.
+      for (const rate of scenario.rates) {
+        for (const target of targets) {
+          try {
+            const row = await runStep(target, rate, options, admin);
+            rows.push(row);
+            const state = row.diverged.length > 0 ? `DIVERGED (${row.diverged.join('; ')})` : row.undelivered > 0 ? 'did not drain' : 'converged';
+            console.log(`${row.scenario} on ${target.label} at ${rate} ops/s: ${state}, fan-out p99 ${f(percentile(row.fanout, 99))} ms, ${row.rollbacks} rollbacks`);
+            for (const e of row.errors.slice(0, 5)) console.log(`  a client was told: ${e}`);
+          } catch (err) {
+            console.log(`${target.label} at ${rate} ops/s: no result: ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }
+      }
+      for (const t of targets) {
+        await t.stop();
+        running.splice(running.indexOf(t), 1);
+      }
+    }
+    if (rows.some((r) => r.diverged.length > 0)) {
+      console.error('no figures reported: some clients did not converge');
+      process.exitCode = 1;
+      return;
+    }
+    printTable(rows);
+  } finally {
+    for (const t of running) await t.stop();
+    await admin.end();
+    await Promise.allSettled([pg.stop(), redis.stop()]);
+  }
+}
+
+await main();
