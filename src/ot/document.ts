@@ -1,6 +1,6 @@
 import { attrsEqual, cleanAttrs } from './attributes.js';
 import { OtError } from './errors.js';
-import { CHUNK, MAX_PIECE, build, forEachPiece, forEachPieceIn, treeLength, type Piece, type Tree } from './piece-tree.js';
+import { CHUNK, MAX_PIECE, build, forEachPiece, forEachPieceIn, pieceCount, treeLength, type Piece, type Tree } from './piece-tree.js';
 import { isHighSurrogate, isLowSurrogate, isWellFormedText } from './text.js';
 import type { Attributes, DocState, Run } from './types.js';
 
@@ -15,7 +15,7 @@ function chunkEnd(text: string, from: number): number {
   return isHighSurrogate(text.charCodeAt(end - 1)) && isLowSurrogate(text.charCodeAt(end)) ? end + 1 : end;
 }
 
-function pushChunked(out: Piece[], text: string, attrs: Attributes | undefined): void {
+export function pushChunked(out: Piece[], text: string, attrs: Attributes | undefined): void {
   if (text.length <= MAX_PIECE) {
     out.push({ text, attrs });
     return;
@@ -108,6 +108,11 @@ export class Doc {
   /** Length in UTF-16 code units; O(1). */
   get length(): number {
     return treeLength(this.root);
+  }
+
+  /** Pieces in the tree (at least the number of runs, at most a few more per MAX_PIECE units); O(1). */
+  get pieceCount(): number {
+    return pieceCount(this.root);
   }
 
   /** The canonical run list (wire and snapshot form); computed once per document value. */

@@ -235,3 +235,28 @@ export function forEachPieceIn(t: Tree, from: number, to: number, visit: (piece:
   if (from < end && to > start) visit(t, start);
   if (to > end) forEachPieceIn(t.right, from, to, visit, end);
 }
+
+/**
+ * Walks the pieces in order a few at a time ({@link next}): a long walk can be cut into slices
+ * with other work in between. Safe because trees never change: the walk sees the version it
+ * started on.
+ */
+export class PieceWalker {
+  private readonly stack: Node[] = [];
+
+  constructor(root: Tree) {
+    this.descendLeft(root);
+  }
+
+  /** The next piece, or undefined at the end. */
+  next(): Piece | undefined {
+    const top = this.stack.pop();
+    if (top === undefined) return undefined;
+    this.descendLeft(top.right);
+    return top;
+  }
+
+  private descendLeft(t: Tree): void {
+    for (let cur = t; cur !== null; cur = cur.left) this.stack.push(cur);
+  }
+}

@@ -38,7 +38,12 @@ export const opSchema = z.discriminatedUnion('type', [insertOp, deleteOp, format
 const selection = z.strictObject({ anchor: z.number().int().nonnegative(), head: z.number().int().nonnegative() });
 
 export const clientMessageSchemas = {
-  join: z.strictObject({ type: z.literal('join'), doc: documentId, rev: revision.optional() }),
+  /**
+   * `acceptContent: true` (with `rev`): the client takes the content at the head instead of the
+   * changes since `rev` when the relay finds that smaller. Only sent to a relay whose `hello`
+   * lists the `join_content` feature; without it a rejoin always gets changes.
+   */
+  join: z.strictObject({ type: z.literal('join'), doc: documentId, rev: revision.optional(), acceptContent: z.boolean().optional() }),
   leave: z.strictObject({ type: z.literal('leave'), doc: documentId }),
   change: z.strictObject({
     type: z.literal('change'),
@@ -90,7 +95,8 @@ export interface CommittedChangeWire {
 }
 
 export type ServerMessage =
-  | { type: 'hello'; protocol: 1; session: string; user: UserInfo; limits: { maxOps: number; maxMessageBytes: number; cursorThrottleMs: number; heartbeatIntervalSecs: number } }
+  /** `features`: optional protocol additions this relay understands (`join_content`: see the join message). */
+  | { type: 'hello'; protocol: 1; session: string; user: UserInfo; limits: { maxOps: number; maxMessageBytes: number; cursorThrottleMs: number; heartbeatIntervalSecs: number }; features?: string[] }
   | { type: 'joined'; doc: string; rev: number; role: 'viewer' | 'editor' | 'owner'; presence: PresenceState[]; content?: DocState; changes?: CommittedChangeWire[] }
   /**
    * `reason: 'revoked'`: the relay removed the client because its role on the document was revoked.

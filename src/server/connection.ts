@@ -60,8 +60,11 @@ export class Connection {
     this.expiryTimer = undefined;
   }
 
-  send(message: ServerMessage): void {
-    this.sendRaw(JSON.stringify(message));
+  /** Sends the message; returns its length in UTF-16 units (its bytes, for ASCII). */
+  send(message: ServerMessage): number {
+    const text = JSON.stringify(message);
+    this.sendRaw(text);
+    return text.length;
   }
 
   sendRaw(text: string): void {
