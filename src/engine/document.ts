@@ -181,12 +181,12 @@ export class DocumentEngine {
    * Whether a client rejoining at `fromRev` should get the content at the head rather than the
    * changes it missed, by their size on the wire. Changes in memory are measured; older ones
    * are not read for this (that read is what a rejoin from revision 0 of a long log spent its
-   * second on): their count alone must outweigh the content, at MIN_OP_WIRE_BYTES each.
+   * second on): they are counted at OP_WIRE_BYTES each.
    */
   prefersContent(fromRev: number): boolean {
     if (fromRev >= this.head) return false;
     const content = contentWireBytes(this.content);
-    if ((this.head - fromRev) * MIN_OP_WIRE_BYTES >= content) return true;
+    if ((this.head - fromRev) * OP_WIRE_BYTES >= content) return true;
     const inMemory = this.committedSince(fromRev);
     if (inMemory === undefined) return false;
     let bytes = 0;
@@ -678,18 +678,21 @@ export class DocumentEngine {
   }
 }
 
-/** The smallest op on the wire (`{"type":"delete","pos":0,"len":1}`); a change adds its clock and user on top. */
-const MIN_OP_WIRE_BYTES = 34;
+/**
+ * An op on the wire when its size is not known: one typed character (`{"type":"insert","pos":1234,"text":"x"}`
+ * is 40 bytes), about the smallest op an editor sends; its change adds a clock and a user on top.
+ */
+const OP_WIRE_BYTES = 40;
 /** A committed change's wire form besides its ops: revision, clock (a UUID and a sequence number), user. */
 const CHANGE_WIRE_OVERHEAD_BYTES = 80;
 
 /**
  * About the bytes of a document as joined content (run list JSON): its characters plus a
- * run's brackets and keys per piece. ASCII-exact, an underestimate for other scripts (which is
+ * run's brackets and keys per piece (`{"text":""},` is 12; attributes add about as much). ASCII-exact, an underestimate for other scripts (which is
  * fine: content is then sent a little more often than strictly cheaper). O(1).
  */
 function contentWireBytes(doc: Doc): number {
-  return doc.length + 32 * doc.pieceCount;
+  return doc.length + 24 * doc.pieceCount;
 }
 
 /** Pieces packed per turn of the event loop: well under a millisecond, so commits go on meanwhile. */

@@ -10,7 +10,9 @@ import {
   forEachPieceIn,
   join,
   locate,
+  pieceAt,
   pieceCount,
+  replacePiece,
   replaceText,
   split,
   treeLength,
@@ -64,12 +66,49 @@ function deleteInPlace(root: Node, op: DeleteOp): Tree | undefined {
   return replaceText(root, loc.index, piece.text.slice(0, off) + piece.text.slice(off + op.len));
 }
 
-/** A format inside one piece that changes nothing. */
-function formatIsNoop(root: Node, op: FormatOp): boolean {
+/** True when piece `index`'s neighbour on the given side exists and carries `attrs`. */
+function neighbourHas(root: Node, index: number, side: -1 | 1, attrs: Attributes | undefined): boolean {
+  const at = index + side;
+  return at >= 0 && at < root.count && attrsEqual(pieceAt(root, at).attrs, attrs);
+}
+
+/**
+ * New text with attributes of its own inside one piece: the piece becomes three (or two at its
+ * start). Not where a neighbour carries the new attributes: merging with it is the general path's.
+ */
+function insertSplitting(root: Node, op: InsertOp): Tree | undefined {
+  if (op.text.length > MAX_PIECE) return undefined;
   const loc = locate(root, op.pos);
   const piece = loc.node;
-  if (piece === null || op.pos + op.len > loc.start + piece.text.length) return false;
-  return attrsEqual(composeAttrs(piece.attrs, op.attrs, false), piece.attrs);
+  if (piece === null) return undefined;
+  const attrs = cleanAttrs(op.attrs);
+  const off = op.pos - loc.start;
+  if (attrsEqual(attrs, piece.attrs) || (off === 0 && neighbourHas(root, loc.index, -1, attrs))) return undefined;
+  const inserted = { text: op.text, attrs };
+  if (off === 0) return replacePiece(root, loc.index, [inserted, piece]);
+  return replacePiece(root, loc.index, [{ text: piece.text.slice(0, off), attrs: piece.attrs }, inserted, { text: piece.text.slice(off), attrs: piece.attrs }]);
+}
+
+/**
+ * A format inside one piece: nothing when it changes nothing, else the piece becomes up to
+ * three. Not where an end of the range meets a neighbour that carries the new attributes:
+ * merging with it is the general path's.
+ */
+function formatInPlace(root: Node, op: FormatOp): Tree | undefined {
+  const loc = locate(root, op.pos);
+  const piece = loc.node;
+  if (piece === null) return undefined;
+  const off = op.pos - loc.start;
+  const end = off + op.len;
+  if (end > piece.text.length) return undefined;
+  const attrs = composeAttrs(piece.attrs, op.attrs, false);
+  if (attrsEqual(attrs, piece.attrs)) return root;
+  if ((off === 0 && neighbourHas(root, loc.index, -1, attrs)) || (end === piece.text.length && neighbourHas(root, loc.index, 1, attrs))) return undefined;
+  const pieces: Piece[] = [];
+  if (off > 0) pieces.push({ text: piece.text.slice(0, off), attrs: piece.attrs });
+  pieces.push({ text: piece.text.slice(off, end), attrs });
+  if (end < piece.text.length) pieces.push({ text: piece.text.slice(end), attrs: piece.attrs });
+  return replacePiece(root, loc.index, pieces);
 }
 
 // ---- general path: take out the pieces the op touches plus one neighbour each side, edit them
@@ -158,15 +197,8 @@ function applyOp(root: Tree, op: Op, index: number): Tree {
   checkBoundary(root, op.pos, length, index, op);
   if (op.type !== 'insert') checkBoundary(root, end, length, index, op);
   if (root !== null) {
-    if (op.type === 'insert') {
-      const done = insertInPlace(root, op);
-      if (done !== undefined) return done;
-    } else if (op.type === 'delete') {
-      const done = deleteInPlace(root, op);
-      if (done !== undefined) return done;
-    } else if (formatIsNoop(root, op)) {
-      return root;
-    }
+    const done = op.type === 'insert' ? (insertInPlace(root, op) ?? insertSplitting(root, op)) : op.type === 'delete' ? deleteInPlace(root, op) : formatInPlace(root, op);
+    if (done !== undefined) return done;
   }
   return editWindow(root, op, end);
 }

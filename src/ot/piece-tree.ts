@@ -216,6 +216,39 @@ export function replaceText(t: Node, i: number, text: string): Node {
   return new Node(t.left, t.text, t.attrs, replaceText(t.right as Node, i - nl - 1, text));
 }
 
+/** Piece `i` (0 <= i < t.count). */
+export function pieceAt(t: Node, i: number): Node {
+  let cur = t;
+  let k = i;
+  for (;;) {
+    const nl = pieceCount(cur.left);
+    if (k === nl) return cur;
+    if (k < nl) {
+      cur = cur.left as Node;
+    } else {
+      k -= nl + 1;
+      cur = cur.right as Node;
+    }
+  }
+}
+
+/**
+ * The tree with piece `i` replaced by `pieces` (a few clean, non-empty pieces): the path is
+ * copied and re-joined on the way up, O(log n) with no split, which is what makes a format or
+ * an insert inside one piece cheap.
+ */
+export function replacePiece(t: Node, i: number, pieces: readonly Piece[]): Node {
+  const nl = pieceCount(t.left);
+  if (i < nl) return join(replacePiece(t.left as Node, i, pieces), t, t.right);
+  if (i > nl) return join(t.left, t, replacePiece(t.right as Node, i - nl - 1, pieces));
+  const mid = pieces.length >> 1;
+  let left = t.left;
+  for (let k = 0; k < mid; k++) left = join(left, pieces[k] as Piece, null);
+  let right = t.right;
+  for (let k = pieces.length - 1; k > mid; k--) right = join(null, pieces[k] as Piece, right);
+  return join(left, pieces[mid] as Piece, right);
+}
+
 /** Calls `visit` for every piece in order. */
 export function forEachPiece(t: Tree, visit: (piece: Piece) => void): void {
   // Recursion depth is the tree height (under 60 for any document that fits in memory).
