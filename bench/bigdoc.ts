@@ -17,7 +17,8 @@
  *    millisecond by bench/event-loop-probe.ts. Snapshots (every SNAPSHOT_INTERVAL_OPS=500 ops)
  *    happen during the big phases.
  * The byte budget per connection is raised so the join loop is not slowed by it (it would be:
- * the joined frames are charged to it).
+ * the joined frames are charged to it), and MAX_BACKPRESSURE_BYTES so a 7 MiB frame of changes
+ * reaches the client at all.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
@@ -111,7 +112,15 @@ async function startTarget(build: Build, pgUrl: string, admin: postgres.Sql, pac
   const url = pgUrl.replace(/\/[^/]*$/, `/${database}`);
   const probeFile = join(mkdtempSync(join(tmpdir(), 'relay-bench-loop-')), 'event-loop.json');
   const relay = await startBenchRelay(
-    { DATABASE_URL: url, BENCH_EVENT_LOOP_FILE: probeFile, DOCUMENT_IDLE_SECS: '1', RATE_LIMIT_BYTES_PER_SEC: String(2 ** 30), RATE_LIMIT_BYTES_BURST: String(2 ** 30) },
+    {
+      DATABASE_URL: url,
+      BENCH_EVENT_LOOP_FILE: probeFile,
+      DOCUMENT_IDLE_SECS: '1',
+      RATE_LIMIT_BYTES_PER_SEC: String(2 ** 30),
+      RATE_LIMIT_BYTES_BURST: String(2 ** 30),
+      // The rejoin from revision 0 as changes is a 7 MiB frame: past the default 4 MiB a client is dropped.
+      MAX_BACKPRESSURE_BYTES: String(64 * 2 ** 20),
+    },
     build.main,
     PROBE_ARGS,
   );

@@ -16,6 +16,7 @@ import {
   replaceText,
   split,
   treeLength,
+  type Location,
   type Node,
   type Piece,
   type Tree,
@@ -32,10 +33,18 @@ function describe(op: Op): string {
   return op.type === 'insert' ? `insert at ${op.pos}` : `${op.type} ${op.pos}..${op.pos + op.len}`;
 }
 
-/** Rejects a boundary at `pos` between the halves of a surrogate pair. */
-function checkBoundary(root: Tree, pos: number, length: number, index: number, op: Op): void {
+/**
+ * Rejects a boundary at `pos` between the halves of a surrogate pair. `at` is the piece holding
+ * the op's start: inside it the check reads its text rather than descending the tree twice
+ * (two descents per boundary were the largest cost of a format on a long document).
+ */
+function checkBoundary(root: Tree, pos: number, length: number, index: number, op: Op, at: Location | undefined): void {
   if (pos <= 0 || pos >= length) return;
-  if (isHighSurrogate(codeAt(root, pos - 1)) && isLowSurrogate(codeAt(root, pos))) {
+  const piece = at?.node;
+  const off = at === undefined ? 0 : pos - at.start;
+  const inside = piece !== null && piece !== undefined && off > 0 && off < piece.text.length;
+  const before = inside ? piece.text.charCodeAt(off - 1) : codeAt(root, pos - 1);
+  if (isHighSurrogate(before) && isLowSurrogate(inside ? piece.text.charCodeAt(off) : codeAt(root, pos))) {
     throw new OtError('surrogate_split', `op ${index}: ${describe(op)} splits a surrogate pair at ${pos}`);
   }
 }
@@ -43,11 +52,11 @@ function checkBoundary(root: Tree, pos: number, length: number, index: number, o
 // ---- fast paths: the edit stays inside one piece and leaves run boundaries alone ----------
 
 /** Typing into a piece whose attributes the new text shares: path copy, no rebalancing. */
-function insertInPlace(root: Node, op: InsertOp): Tree | undefined {
+function insertInPlace(root: Node, op: InsertOp, here: Location): Tree | undefined {
   const attrs = cleanAttrs(op.attrs);
   // The piece ending at the caret first (typing at the end of a run), then the one after it.
   for (let at = Math.max(op.pos - 1, 0); at <= op.pos && at < root.len; at++) {
-    const loc = locate(root, at);
+    const loc = at === op.pos || (here.node !== null && at >= here.start) ? here : locate(root, at);
     const piece = loc.node;
     if (piece === null || piece.text.length + op.text.length > MAX_PIECE || !attrsEqual(piece.attrs, attrs)) continue;
     const off = op.pos - loc.start;
@@ -57,8 +66,7 @@ function insertInPlace(root: Node, op: InsertOp): Tree | undefined {
 }
 
 /** Deleting part of one piece (not all of it). */
-function deleteInPlace(root: Node, op: DeleteOp): Tree | undefined {
-  const loc = locate(root, op.pos);
+function deleteInPlace(root: Node, op: DeleteOp, loc: Location): Tree | undefined {
   const piece = loc.node;
   if (piece === null) return undefined;
   const off = op.pos - loc.start;
@@ -76,9 +84,8 @@ function neighbourHas(root: Node, index: number, side: -1 | 1, attrs: Attributes
  * New text with attributes of its own inside one piece: the piece becomes three (or two at its
  * start). Not where a neighbour carries the new attributes: merging with it is the general path's.
  */
-function insertSplitting(root: Node, op: InsertOp): Tree | undefined {
+function insertSplitting(root: Node, op: InsertOp, loc: Location): Tree | undefined {
   if (op.text.length > MAX_PIECE) return undefined;
-  const loc = locate(root, op.pos);
   const piece = loc.node;
   if (piece === null) return undefined;
   const attrs = cleanAttrs(op.attrs);
@@ -94,8 +101,7 @@ function insertSplitting(root: Node, op: InsertOp): Tree | undefined {
  * three. Not where an end of the range meets a neighbour that carries the new attributes:
  * merging with it is the general path's.
  */
-function formatInPlace(root: Node, op: FormatOp): Tree | undefined {
-  const loc = locate(root, op.pos);
+function formatInPlace(root: Node, op: FormatOp, loc: Location): Tree | undefined {
   const piece = loc.node;
   if (piece === null) return undefined;
   const off = op.pos - loc.start;
@@ -194,10 +200,11 @@ function applyOp(root: Tree, op: Op, index: number): Tree {
   if (end > length) {
     throw new OtError('out_of_range', `op ${index}: ${describe(op)} is beyond the document length ${length}`);
   }
-  checkBoundary(root, op.pos, length, index, op);
-  if (op.type !== 'insert') checkBoundary(root, end, length, index, op);
-  if (root !== null) {
-    const done = op.type === 'insert' ? (insertInPlace(root, op) ?? insertSplitting(root, op)) : op.type === 'delete' ? deleteInPlace(root, op) : formatInPlace(root, op);
+  const loc = root === null ? undefined : locate(root, op.pos);
+  checkBoundary(root, op.pos, length, index, op, loc);
+  if (op.type !== 'insert') checkBoundary(root, end, length, index, op, loc);
+  if (root !== null && loc !== undefined) {
+    const done = op.type === 'insert' ? (insertInPlace(root, op, loc) ?? insertSplitting(root, op, loc)) : op.type === 'delete' ? deleteInPlace(root, op, loc) : formatInPlace(root, op, loc);
     if (done !== undefined) return done;
   }
   return editWindow(root, op, end);
