@@ -47,8 +47,13 @@ interface Frame {
 class Client {
   private readonly waiters = new Set<() => void>();
   readonly inbox: { frame: Frame; bytes: number; at: number }[] = [];
+  private closedWith: string | undefined;
 
   private constructor(readonly ws: WebSocket) {
+    ws.on('close', (code: number, reason: Buffer) => {
+      this.closedWith = `${code} ${reason.toString()}`;
+      for (const w of [...this.waiters]) w();
+    });
     ws.on('message', (data: Buffer) => {
       // Arrival time before this process parses the frame: the relay's part is what is measured.
       const at = performance.now();
@@ -69,10 +74,16 @@ class Client {
   }
 
   /** The first frame (received from now on or already waiting) matching `where`; removed from the inbox. */
-  next(where: (f: Frame) => boolean, timeoutMs = 120_000): Promise<{ frame: Frame; bytes: number; at: number }> {
+  next(where: (f: Frame) => boolean, timeoutMs = 120_000, what = 'a frame'): Promise<{ frame: Frame; bytes: number; at: number }> {
     return new Promise((resolvePromise, reject) => {
       const check = () => {
         const i = this.inbox.findIndex((m) => where(m.frame));
+        if (i < 0 && this.closedWith !== undefined) {
+          this.waiters.delete(check);
+          clearTimeout(timer);
+          reject(new Error(`closed (${this.closedWith}) while waiting for ${what}`));
+          return true;
+        }
         if (i < 0) return false;
         const [found] = this.inbox.splice(i, 1);
         this.waiters.delete(check);
@@ -82,7 +93,7 @@ class Client {
       };
       const timer = setTimeout(() => {
         this.waiters.delete(check);
-        reject(new Error('timed out waiting for a frame'));
+        reject(new Error(`timed out waiting for ${what}`));
       }, timeoutMs);
       if (!check()) this.waiters.add(check);
     });
@@ -214,7 +225,8 @@ interface LoadFigures {
 async function write(target: Target, doc: string, index: number, until: number, acks: number[]): Promise<void> {
   const client = await Client.open(target.relay.wsUrl, await devToken(target.relay.url, `writer-${index}`));
   client.send({ type: 'join', doc });
-  const joined = (await client.next((f) => f.type === 'joined')).frame;
+  const joined = (await client.next((f) => f.type === 'joined' || f.type === 'error', 120_000, `writer ${index}'s joined`)).frame;
+  if (joined.type === 'error') throw new Error(`writer ${index}: join refused: ${String(joined.code)}: ${String(joined.message)}`);
   let rev = Number(joined.rev);
   let length = Array.isArray(joined.content) ? (joined.content as { text: string }[]).reduce((n, r) => n + r.text.length, 0) : 0;
   // Others' changes move the head (and only grow the document: every writer inserts).
@@ -229,7 +241,7 @@ async function write(target: Target, doc: string, index: number, until: number, 
   for (let seq = 1; performance.now() < until; seq++) {
     const t0 = performance.now();
     client.send({ type: 'change', doc, clock: { actor, seq, rev }, ops: [{ type: 'insert', pos: Math.floor(Math.random() * (length + 1)), text: 'x' }] });
-    const ack = (await client.next((f) => (f.type === 'ack' && f.seq === seq) || f.type === 'error')).frame;
+    const ack = (await client.next((f) => (f.type === 'ack' && f.seq === seq) || f.type === 'error', 120_000, `writer ${index}'s ack of ${seq}`)).frame;
     if (ack.type === 'error') throw new Error(`writer ${index}: ${String(ack.code)}: ${String(ack.message)}`);
     acks.push(performance.now() - t0);
     rev = Math.max(rev, Number(ack.rev) + Number(ack.count));
@@ -295,9 +307,12 @@ async function main(): Promise<void> {
       const target = await startTarget(build, pg.url, admin, build.name === 'after');
       try {
         const joins = await measureJoins(target);
+        console.log(`  ${build.name}: joins measured`);
         await seedSmall(target);
         const small = await measureLoad(target, target.smallDoc, false);
+        console.log(`  ${build.name}: small document measured`);
         const big = await measureLoad(target, target.bigDoc, false);
+        console.log(`  ${build.name}: big document measured`);
         const bigJoined = await measureLoad(target, target.bigDoc, true);
         rows.push({ build: build.name, joins, small, big, bigJoined });
       } finally {
