@@ -259,6 +259,7 @@ export class DocumentSession extends Emitter<DocumentEvents> {
 
   /** The join message for the current state: a rejoin asks only for what it missed. */
   joinMessage(): DocumentMessage {
+    this.contentBase = undefined;
     if (!this.hasBase) return { type: 'join', doc: this.id };
     // With nothing pending the local copy is the relay's at `base`: content can stand in for the changes.
     this.contentBase = this.transport.joinContent === true && !this.pending ? this.local : undefined;
