@@ -50,21 +50,26 @@ export function piecesOf(runs: Iterable<{ readonly text: string; readonly attrs?
   return out;
 }
 
-/** Canonical runs from pieces in order: neighbours with equal attributes merged. */
+/**
+ * Canonical runs from pieces in order: neighbours with equal attributes merged. A piece that
+ * merges with nothing (the common case: runs are mostly one piece) becomes its run as is.
+ */
 function mergeRuns(visit: (each: (piece: Piece) => void) => void): Run[] {
   const out: Run[] = [];
-  let parts: string[] = [];
+  let text: string | undefined;
+  let parts: string[] | undefined;
   let attrs: Attributes | undefined;
-  const flush = (): void => {
-    if (parts.length > 0) out.push(makeRun(parts.length === 1 ? (parts[0] as string) : parts.join(''), attrs));
-    parts = [];
-  };
   visit((piece) => {
-    if (parts.length > 0 && !attrsEqual(attrs, piece.attrs)) flush();
-    if (parts.length === 0) attrs = piece.attrs;
-    parts.push(piece.text);
+    if (text !== undefined && attrsEqual(attrs, piece.attrs)) {
+      (parts ??= [text]).push(piece.text);
+      return;
+    }
+    if (text !== undefined) out.push(makeRun(parts ? parts.join('') : text, attrs));
+    text = piece.text;
+    parts = undefined;
+    attrs = piece.attrs;
   });
-  flush();
+  if (text !== undefined) out.push(makeRun(parts ? parts.join('') : text, attrs));
   return out;
 }
 
