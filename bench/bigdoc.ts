@@ -9,8 +9,9 @@
  *    it between rounds): time from join to the joined frame, and that frame's size;
  * 2. rejoin from revision 0 while it is loaded (offering to take content where the relay
  *    announces join_content): time and frame size;
- * 3. committed ops/s and ack latency with BENCH_WRITERS clients each keeping one
- *    single-character insert at a random position in flight, on a 1,000-character document and
+ * 3. committed ops/s and ack latency with BENCH_WRITERS clients (joined first, one after
+ *    another, before the clock starts) each keeping one single-character insert at a random
+ *    position in flight, on a 1,000-character document and
  *    then on the big one, for BENCH_SECS each; then the big one again while one more client
  *    joins it (a fresh join: the whole content) and leaves, once every BENCH_JOIN_EVERY_MS
  *    (1000). The relay's event-loop delay (p99, max) over each phase is sampled every
@@ -221,31 +222,45 @@ interface LoadFigures {
   readonly loopMaxMs: number | undefined;
 }
 
-/** One writer: a single-character insert at a random position, one in flight, for `until`. */
-async function write(target: Target, doc: string, index: number, until: number, acks: number[]): Promise<void> {
+interface Writer {
+  readonly client: Client;
+  readonly doc: string;
+  readonly index: number;
+  /** The head as this writer knows it, and the document length (every writer only inserts). */
+  rev: number;
+  length: number;
+}
+
+/** A writer joined to `doc` (before the clock starts: joining a large document is not writing). */
+async function openWriter(target: Target, doc: string, index: number): Promise<Writer> {
   const client = await Client.open(target.relay.wsUrl, await devToken(target.relay.url, `writer-${index}`));
   client.send({ type: 'join', doc });
   const joined = (await client.next((f) => f.type === 'joined' || f.type === 'error', 120_000, `writer ${index}'s joined`)).frame;
   if (joined.type === 'error') throw new Error(`writer ${index}: join refused: ${String(joined.code)}: ${String(joined.message)}`);
-  let rev = Number(joined.rev);
-  let length = Array.isArray(joined.content) ? (joined.content as { text: string }[]).reduce((n, r) => n + r.text.length, 0) : 0;
-  // Others' changes move the head (and only grow the document: every writer inserts).
+  const length = Array.isArray(joined.content) ? (joined.content as { text: string }[]).reduce((n, r) => n + r.text.length, 0) : 0;
+  const writer: Writer = { client, doc, index, rev: Number(joined.rev), length };
   client.ws.on('message', (data: Buffer) => {
     const f = JSON.parse(data.toString()) as Frame;
     if (f.type === 'change') {
-      rev = Math.max(rev, Number(f.rev) + (f.ops as unknown[]).length);
-      length += (f.ops as unknown[]).length;
+      writer.rev = Math.max(writer.rev, Number(f.rev) + (f.ops as unknown[]).length);
+      writer.length += (f.ops as unknown[]).length;
     }
   });
+  return writer;
+}
+
+/** A single-character insert at a random position, one in flight, until `until`. */
+async function write(w: Writer, until: number, acks: number[]): Promise<void> {
+  const { client, doc, index } = w;
   const actor = randomUUID();
   for (let seq = 1; performance.now() < until; seq++) {
     const t0 = performance.now();
-    client.send({ type: 'change', doc, clock: { actor, seq, rev }, ops: [{ type: 'insert', pos: Math.floor(Math.random() * (length + 1)), text: 'x' }] });
+    client.send({ type: 'change', doc, clock: { actor, seq, rev: w.rev }, ops: [{ type: 'insert', pos: Math.floor(Math.random() * (w.length + 1)), text: 'x' }] });
     const ack = (await client.next((f) => (f.type === 'ack' && f.seq === seq) || f.type === 'error', 120_000, `writer ${index}'s ack of ${seq}`)).frame;
     if (ack.type === 'error') throw new Error(`writer ${index}: ${String(ack.code)}: ${String(ack.message)}`);
     acks.push(performance.now() - t0);
-    rev = Math.max(rev, Number(ack.rev) + Number(ack.count));
-    length += 1;
+    w.rev = Math.max(w.rev, Number(ack.rev) + Number(ack.count));
+    w.length += 1;
     client.inbox.length = 0;
   }
   client.close();
@@ -270,10 +285,14 @@ async function joinLoop(target: Target, doc: string, until: number): Promise<num
 
 async function measureLoad(target: Target, doc: string, joining: boolean): Promise<LoadFigures> {
   const acks: number[] = [];
+  // One after another: four 3 MiB joined frames at once to this (busy) process sometimes ended
+  // in a dropped socket (1006), with either build.
+  const writers: Writer[] = [];
+  for (let i = 0; i < WRITERS; i++) writers.push(await openWriter(target, doc, i));
   await eventLoopDelay(target);
   const start = performance.now();
   const until = start + SECS * 1000;
-  const [joins] = await Promise.all([joining ? joinLoop(target, doc, until) : Promise.resolve(0), ...Array.from({ length: WRITERS }, (_, i) => write(target, doc, i, until, acks))]);
+  const [joins] = await Promise.all([joining ? joinLoop(target, doc, until) : Promise.resolve(0), ...writers.map((w) => write(w, until, acks))]);
   const elapsed = (performance.now() - start) / 1000;
   const loop = await eventLoopDelay(target);
   const sorted = [...acks].sort((a, b) => a - b);
