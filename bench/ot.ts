@@ -8,8 +8,11 @@
  * 3. Heap held by a 1,000,000-character, 100,000-run document.
  */
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Doc, apply, type Change, type DocState, type Op, type Run } from '../src/ot/index.js';
 import { describeEnvironment, median } from './environment.js';
+import { pack, unpack } from '../src/ot/packed.js';
 import { referenceApply, referenceNormalize } from './ot-reference.js';
 import { TRACE_CREDIT, loadAutomergePaper, replayReference, replayTree, replayYjs } from './ot-trace.js';
 import { rng } from './ot-rng.js';
@@ -50,8 +53,24 @@ function randomEdit(kind: Kind, length: number, next: () => number): Change {
   return [op];
 }
 
+/** The OT core's entry points, this build's or another's (BENCH_BEFORE_DIST: before/after in one run). */
+interface Core {
+  readonly fromRuns: (runs: readonly Run[]) => Doc;
+  readonly apply: (doc: Doc, change: Change) => Doc;
+}
+
+const thisCore: Core = { fromRuns: (runs) => Doc.fromRuns(runs), apply: (doc, change) => apply(doc, change) };
+
+/** Another build's src/ot (e.g. of the main branch: BENCH_BEFORE_DIST=/path/to/main/dist). */
+async function loadBeforeCore(): Promise<Core | undefined> {
+  const dir = process.env.BENCH_BEFORE_DIST;
+  if (!dir) return undefined;
+  const mod = (await import(pathToFileURL(resolve(dir, 'src/ot/index.js')).href)) as { Doc: typeof Doc; apply: (doc: Doc, change: Change) => Doc };
+  return { fromRuns: (runs) => mod.Doc.fromRuns(runs), apply: (doc, change) => mod.apply(doc, change) };
+}
+
 /** Median µs per edit for the tree: batches of 100 edits on the evolving document. */
-function timeTree(start: Doc, kind: Kind, next: () => number): number {
+function timeTree(start: Doc, kind: Kind, next: () => number, core: Core = thisCore): number {
   const perEdit: number[] = [];
   let doc = start;
   for (let batch = 0; batch < 40; batch++) {
@@ -62,10 +81,10 @@ function timeTree(start: Doc, kind: Kind, next: () => number): number {
       return edit;
     });
     const t0 = performance.now();
-    for (const e of edits) doc = apply(doc, e);
+    for (const e of edits) doc = core.apply(doc, e);
     perEdit.push(((performance.now() - t0) * 1000) / edits.length);
     // Untimed: put back as many characters as were deleted, so a small document never runs out.
-    if (kind === 'delete') for (let i = 0; i < edits.length; i++) doc = apply(doc, randomEdit('insert', doc.length, next));
+    if (kind === 'delete') for (let i = 0; i < edits.length; i++) doc = core.apply(doc, randomEdit('insert', doc.length, next));
   }
   return median(perEdit);
 }
@@ -89,6 +108,28 @@ function timeReference(start: DocState, kind: Kind, next: () => number): number 
 const fmtUs = (us: number): string => (us < 10 ? us.toFixed(2) : us < 1000 ? us.toFixed(1) : us.toFixed(0)) + ' µs';
 const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const pad = (s: string, n: number): string => s.padEnd(n);
+
+/** This build's tree against another's (BENCH_BEFORE_DIST), interleaved per row so load drift hits both. */
+function beforeAfterTable(before: Core): void {
+  const next = rng(21);
+  for (const core of [before, thisCore]) for (const kind of KINDS) timeTree(core.fromRuns(makeRuns(10_000, 100, next)), kind, next, core);
+  console.log(`\n## Before (${process.env.BENCH_BEFORE_DIST}) and after (this build), same run, median µs per edit\n`);
+  console.log('| document | before insert | after insert | before delete | after delete | before format | after format | before/after (format) |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const { chars, runs } of SHAPES) {
+    const runList = makeRuns(chars, runs, next);
+    const label = `${fmtInt(chars)} chars, ${fmtInt(runs)} run${runs === 1 ? '' : 's'}`;
+    const cells: string[] = [];
+    let ratio = 0;
+    for (const kind of KINDS) {
+      const b = timeTree(before.fromRuns(runList), kind, next, before);
+      const a = timeTree(thisCore.fromRuns(runList), kind, next);
+      cells.push(fmtUs(b), fmtUs(a));
+      ratio = b / a;
+    }
+    console.log(`| ${pad(label, 28)} | ${cells.join(' | ')} | ${ratio.toFixed(2)}× |`);
+  }
+}
 
 function editTable(): Map<string, number> {
   const next = rng(12);
@@ -183,12 +224,18 @@ function coldJoinTable(): void {
     tail.push(randomEdit(kind, length, next));
     length += kind === 'insert' ? 1 : kind === 'delete' ? -1 : 0;
   }
+  const packedText = JSON.stringify(pack(Doc.fromRuns(snapshot)));
   const load: number[] = [];
+  const loadPacked: number[] = [];
   const replay: number[] = [];
   const serialize: number[] = [];
   for (let round = 0; round < 5; round++) {
+    const p0 = performance.now();
+    const fromPacked = unpack(JSON.parse(packedText));
+    loadPacked.push(performance.now() - p0);
+    if (fromPacked === undefined) throw new Error('unreachable');
     const t0 = performance.now();
-    let doc = Doc.fromRuns(snapshot);
+    let doc = Doc.fromRuns(JSON.parse(JSON.stringify(snapshot)) as Run[]);
     const t1 = performance.now();
     for (const c of tail) doc = apply(doc, c);
     const t2 = performance.now();
@@ -199,11 +246,14 @@ function coldJoinTable(): void {
     replay.push(t2 - t1);
     serialize.push(t3 - t2);
   }
-  console.log(`snapshot runs -> Doc ${median(load).toFixed(1)} ms; 1,000-op tail ${median(replay).toFixed(1)} ms; runs + JSON for the joined message (also the snapshot write) ${median(serialize).toFixed(1)} ms`);
+  console.log(`snapshot JSON -> Doc: packed (what the engine stores) ${median(loadPacked).toFixed(1)} ms, run list ${median(load).toFixed(1)} ms; 1,000-op tail ${median(replay).toFixed(1)} ms; runs + JSON for the joined message (also the snapshot write) ${median(serialize).toFixed(1)} ms`);
 }
 
 console.log(`# bench:ot — ${describeEnvironment()}`);
 console.log(`yjs ${yjsVersion()}`);
+const before = await loadBeforeCore();
+if (before) beforeAfterTable(before);
+if (process.env.BENCH_OT_ONLY_BEFORE_AFTER) process.exit(0);
 editTable();
 traceTable();
 memoryTable();

@@ -80,6 +80,8 @@ export class RelayClient extends Emitter<ClientEvents> {
   private socket: WebSocketLike | undefined;
   private readonly documents = new Map<string, DocumentSession>();
   /** The relay's defaults until its `hello` says otherwise. */
+  /** Optional protocol additions the relay announced in `hello`. */
+  private features: readonly string[] = [];
   private limits = { maxOps: 100, maxMessageBytes: 1_048_576, cursorThrottleMs: 50, heartbeatIntervalSecs: 30 };
   private greeted = false;
   private closedByUser = false;
@@ -219,6 +221,9 @@ export class RelayClient extends Emitter<ClientEvents> {
       get cursorThrottleMs() {
         return client.limits.cursorThrottleMs;
       },
+      get joinContent() {
+        return client.features.includes('join_content');
+      },
       retryDelayMs: () => fullJitter(Math.min(client.maxDelayMs, client.minDelayMs * 4)),
       reconnect: (reason) => client.dropSocket(reason),
       logger: client.logger,
@@ -328,6 +333,7 @@ export class RelayClient extends Emitter<ClientEvents> {
         this.connectTimer = undefined;
         this.session = message.session;
         this.limits = message.limits;
+        this.features = message.features ?? [];
         this.logger.info('connected to the relay', { session: message.session });
         this.connectedAt = Date.now();
         this.setState({ state: 'connected' });

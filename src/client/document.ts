@@ -1,4 +1,4 @@
-import { apply, compose, docLength, docText, transform, transformSelection, validateChange } from '../ot/index.js';
+import { apply, compose, diff, docLength, docText, transform, transformSelection, validateChange } from '../ot/index.js';
 import type { Attributes, Change, DocState, Selection } from '../ot/types.js';
 import { Doc } from '../ot/document.js';
 import { presenceDataProblem } from '../protocol/presence-data.js';
@@ -39,7 +39,7 @@ export interface DocumentEvents {
 
 /** What a document sends; the connection adds its own (auth, ping). */
 export type DocumentMessage =
-  | { type: 'join'; doc: string; rev?: number }
+  | { type: 'join'; doc: string; rev?: number; acceptContent?: boolean }
   | { type: 'leave'; doc: string }
   | { type: 'change'; doc: string; clock: { actor: string; seq: number; rev: number }; ops: Change }
   | { type: 'presence'; doc: string; rev: number; selection?: Selection | null; typing?: boolean; data?: PresenceData | null };
@@ -54,6 +54,8 @@ export interface DocumentTransport {
   readonly maxOps: number;
   readonly maxMessageBytes: number;
   readonly cursorThrottleMs: number;
+  /** The relay may answer a rejoin with its content rather than the missed changes (`hello` lists `join_content`). */
+  readonly joinContent?: boolean;
   /** A fresh random delay for retrying something the relay could not do just now. */
   retryDelayMs(): number;
   /** Drops the connection and reconnects (after the usual delay): what the relay asks by `unavailable`. */
@@ -98,6 +100,8 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   /** False until a first `joined` (and again during a resync): a join then asks for content. */
   private hasBase = false;
   private joinedNow = false;
+  /** The copy at `base` when a rejoin offered to take content (nothing was pending then): what that content replaces. */
+  private contentBase: Doc | undefined;
   private resyncing = false;
   private closedReason: CloseReason | undefined;
   private currentRole: Role = 'editor';
@@ -277,7 +281,11 @@ export class DocumentSession extends Emitter<DocumentEvents> {
 
   /** The join message for the current state: a rejoin asks only for what it missed. */
   joinMessage(): DocumentMessage {
-    return this.hasBase ? { type: 'join', doc: this.id, rev: this.base } : { type: 'join', doc: this.id };
+    this.contentBase = undefined;
+    if (!this.hasBase) return { type: 'join', doc: this.id };
+    // With nothing pending the local copy is the relay's at `base`: content can stand in for the changes.
+    this.contentBase = this.transport.joinContent === true && !this.pending ? this.local : undefined;
+    return this.contentBase ? { type: 'join', doc: this.id, rev: this.base, acceptContent: true } : { type: 'join', doc: this.id, rev: this.base };
   }
 
   /** The connection cannot join anyone (the token was refused): open() calls waiting for this document fail. */
@@ -378,7 +386,9 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   private onJoined(message: Extract<ServerMessage, { type: 'joined' }>): void {
     this.currentRole = message.role;
     const rejoin = message.content === undefined;
-    if (message.content) {
+    if (message.content && this.hasBase && this.contentBase) {
+      if (!this.takeContent(this.contentBase, message.content, message.rev)) return;
+    } else if (message.content) {
       // A first join or a resync: the relay's copy is the truth.
       this.local = Doc.fromRuns(message.content);
       this.base = message.rev;
@@ -413,6 +423,31 @@ export class DocumentSession extends Emitter<DocumentEvents> {
       this.emit('resynced');
       this.settled();
     }
+  }
+
+  /**
+   * A rejoin answered with the content at the head (the relay found it smaller than the changes
+   * missed): the difference is applied as one remote change (user ''), and edits made since the
+   * join was sent, never sent themselves, are moved past it. False if a resync started.
+   */
+  private takeContent(base: Doc, content: DocState, rev: number): boolean {
+    this.contentBase = undefined;
+    let remote = diff(base, Doc.fromRuns(content));
+    if (this.buffer) {
+      const moved = transform(this.buffer, remote, 'right');
+      remote = transform(remote, this.buffer, 'left');
+      this.buffer = moved.length > 0 ? moved : undefined;
+    }
+    try {
+      this.local = apply(this.local, remote);
+    } catch (err) {
+      this.resync(`the relay's content did not fit: ${err instanceof Error ? err.message : String(err)}`);
+      return false;
+    }
+    this.base = rev;
+    this.outbox.transform(remote);
+    if (remote.length > 0) this.emit('change', { ops: remote, user: '' });
+    return true;
   }
 
   private onRemoteChange(change: CommittedChangeWire): void {

@@ -3,6 +3,7 @@ import { changeToDelta, deltaToChange, transformDeltas, type Delta } from '../ot
 import type { Change, DocState, Selection } from '../ot/types.js';
 import { Doc } from '../ot/document.js';
 import { changeMemoryBytes } from '../ot/change.js';
+import { ContentPacker, docFromStored, type PackedContent } from '../ot/packed.js';
 import { ErrorCode } from '../protocol/codes.js';
 import { EngineError } from './errors.js';
 import { RevisionConflict, StoreRejected, type ActorRecord, type CommittedChange, type OpLogStore } from './ports.js';
@@ -137,9 +138,12 @@ export class DocumentEngine {
    * to ids nobody writes to leave nothing behind.
    */
   static async load(id: string, store: OpLogStore, listener: CommitListener, options: EngineOptions): Promise<DocumentEngine> {
-    const snapshot = (await store.latestSnapshot(id)) ?? { rev: 0, content: emptyDoc };
+    const stored = await store.latestSnapshot(id);
+    // A snapshot that cannot be read (damaged) is passed over: the log alone rebuilds the document.
+    const fromSnapshot = stored === undefined ? undefined : docFromStored(stored.content);
+    const snapshot = stored !== undefined && fromSnapshot !== undefined ? { rev: stored.rev, content: fromSnapshot } : { rev: 0, content: Doc.empty };
     const tail = await store.readChanges(id, snapshot.rev);
-    let content = Doc.from(snapshot.content);
+    let content = snapshot.content;
     let rev = snapshot.rev;
     for (const change of tail) {
       content = apply(content, change.ops);
@@ -178,6 +182,26 @@ export class DocumentEngine {
       // The window may have moved while we read; then read again from where it starts now.
       if (boundary >= this.historyStart) return [...older, ...this.historySince(boundary)];
     }
+  }
+
+  /**
+   * Whether a client rejoining at `fromRev` should get the content at the head rather than the
+   * changes it missed, by their size on the wire. Changes in memory are measured; older ones
+   * are not read for this (that read is what a rejoin from revision 0 of a long log spent its
+   * second on): they are counted at OP_WIRE_BYTES each.
+   */
+  prefersContent(fromRev: number): boolean {
+    if (fromRev >= this.head) return false;
+    const content = contentWireBytes(this.content);
+    if ((this.head - fromRev) * OP_WIRE_BYTES >= content) return true;
+    const inMemory = this.committedSince(fromRev);
+    if (inMemory === undefined) return false;
+    let bytes = 0;
+    for (const change of inMemory) {
+      bytes += CHANGE_WIRE_OVERHEAD_BYTES + changeBytes(change.ops);
+      if (bytes > content) return true;
+    }
+    return false;
   }
 
   /** Like changesSince, without reading the log: undefined when fromRev is outside the window. */
@@ -650,13 +674,14 @@ export class DocumentEngine {
     // A snapshot that failed (the database down, or a value past a size limit) is not retried on
     // every commit: serialising a large document each time stalls the replica.
     if (this.options.now() < this.snapshotRetryAt) return;
-    const snapshot = { rev: this.head, content: this.content.runs() };
+    const rev = this.head;
+    const doc = this.content;
     this.snapshotting = true;
-    this.store
-      .saveSnapshot(this.id, snapshot)
+    packInSlices(doc)
+      .then((content) => this.store.saveSnapshot(this.id, { rev, content }))
       .then(
         () => {
-          this.lastSnapshotRev = snapshot.rev;
+          this.lastSnapshotRev = rev;
           this.snapshotFailures = 0;
           this.snapshotRetryAt = 0;
         },
@@ -670,6 +695,37 @@ export class DocumentEngine {
         this.snapshotting = false;
       });
   }
+}
+
+/**
+ * An op on the wire when its size is not known: one typed character (`{"type":"insert","pos":1234,"text":"x"}`
+ * is 40 bytes), about the smallest op an editor sends; its change adds a clock and a user on top.
+ */
+const OP_WIRE_BYTES = 40;
+/** A committed change's wire form besides its ops: revision, clock (a UUID and a sequence number), user. */
+const CHANGE_WIRE_OVERHEAD_BYTES = 80;
+
+/**
+ * About the bytes of a document as joined content (run list JSON): its characters plus a
+ * run's brackets and keys per piece (`{"text":""},` is 12; attributes add about as much). ASCII-exact, an underestimate for other scripts (which is
+ * fine: content is then sent a little more often than strictly cheaper). O(1).
+ */
+function contentWireBytes(doc: Doc): number {
+  return doc.length + 24 * doc.pieceCount;
+}
+
+/** Pieces packed per turn of the event loop: well under a millisecond, so commits go on meanwhile. */
+const SNAPSHOT_SLICE_PIECES = 2000;
+
+/**
+ * The snapshot of `doc`, packed a slice at a time with the event loop free in between: packing a
+ * 1,000,000-character document at once held the replica for tens of milliseconds on every
+ * snapshot. `doc` is immutable, so commits meanwhile change nothing of it.
+ */
+async function packInSlices(doc: Doc): Promise<PackedContent> {
+  const packer = new ContentPacker(doc);
+  while (!packer.step(SNAPSHOT_SLICE_PIECES)) await new Promise<void>((resolve) => setImmediate(resolve));
+  return packer.result();
 }
 
 /** A failed snapshot is next tried after 30 s, doubling to 30 min. */

@@ -1,3 +1,4 @@
+import type { PackedContent } from '../ot/packed.js';
 import type { Change, DocState } from '../ot/types.js';
 
 /** A change as committed: its ops occupy revisions rev+1 .. rev+ops.length. */
@@ -28,7 +29,8 @@ export interface ChangePosition {
 
 export interface Snapshot {
   readonly rev: number;
-  readonly content: DocState;
+  /** The engine writes the packed form (fast to read back); older snapshots are run lists. */
+  readonly content: DocState | PackedContent;
 }
 
 /**
@@ -70,7 +72,7 @@ export class StoreRejected extends Error {
  * store is unavailable (retry later) and nothing was written.
  */
 export interface OpLogStore {
-  /** The latest snapshot, if any (a document that was never written has none). */
+  /** The latest snapshot, if any (a document that was never written has none), in the form it was saved in. */
   latestSnapshot(docId: string): Promise<Snapshot | undefined>;
   /** Committed changes with base revision >= fromRev and < toRev (toRev omitted: to the end), in order. */
   readChanges(docId: string, fromRev: number, toRev?: number): Promise<CommittedChange[]>;

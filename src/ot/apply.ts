@@ -10,10 +10,13 @@ import {
   forEachPieceIn,
   join,
   locate,
+  pieceAt,
   pieceCount,
+  replacePiece,
   replaceText,
   split,
   treeLength,
+  type Location,
   type Node,
   type Piece,
   type Tree,
@@ -30,10 +33,18 @@ function describe(op: Op): string {
   return op.type === 'insert' ? `insert at ${op.pos}` : `${op.type} ${op.pos}..${op.pos + op.len}`;
 }
 
-/** Rejects a boundary at `pos` between the halves of a surrogate pair. */
-function checkBoundary(root: Tree, pos: number, length: number, index: number, op: Op): void {
+/**
+ * Rejects a boundary at `pos` between the halves of a surrogate pair. `at` is the piece holding
+ * the op's start: inside it the check reads its text rather than descending the tree twice
+ * (two descents per boundary were the largest cost of a format on a long document).
+ */
+function checkBoundary(root: Tree, pos: number, length: number, index: number, op: Op, at: Location | undefined): void {
   if (pos <= 0 || pos >= length) return;
-  if (isHighSurrogate(codeAt(root, pos - 1)) && isLowSurrogate(codeAt(root, pos))) {
+  const piece = at?.node;
+  const off = at === undefined ? 0 : pos - at.start;
+  const inside = piece !== null && piece !== undefined && off > 0 && off < piece.text.length;
+  const before = inside ? piece.text.charCodeAt(off - 1) : codeAt(root, pos - 1);
+  if (isHighSurrogate(before) && isLowSurrogate(inside ? piece.text.charCodeAt(off) : codeAt(root, pos))) {
     throw new OtError('surrogate_split', `op ${index}: ${describe(op)} splits a surrogate pair at ${pos}`);
   }
 }
@@ -41,11 +52,11 @@ function checkBoundary(root: Tree, pos: number, length: number, index: number, o
 // ---- fast paths: the edit stays inside one piece and leaves run boundaries alone ----------
 
 /** Typing into a piece whose attributes the new text shares: path copy, no rebalancing. */
-function insertInPlace(root: Node, op: InsertOp): Tree | undefined {
+function insertInPlace(root: Node, op: InsertOp, here: Location): Tree | undefined {
   const attrs = cleanAttrs(op.attrs);
   // The piece ending at the caret first (typing at the end of a run), then the one after it.
   for (let at = Math.max(op.pos - 1, 0); at <= op.pos && at < root.len; at++) {
-    const loc = locate(root, at);
+    const loc = at === op.pos || (here.node !== null && at >= here.start) ? here : locate(root, at);
     const piece = loc.node;
     if (piece === null || piece.text.length + op.text.length > MAX_PIECE || !attrsEqual(piece.attrs, attrs)) continue;
     const off = op.pos - loc.start;
@@ -55,8 +66,7 @@ function insertInPlace(root: Node, op: InsertOp): Tree | undefined {
 }
 
 /** Deleting part of one piece (not all of it). */
-function deleteInPlace(root: Node, op: DeleteOp): Tree | undefined {
-  const loc = locate(root, op.pos);
+function deleteInPlace(root: Node, op: DeleteOp, loc: Location): Tree | undefined {
   const piece = loc.node;
   if (piece === null) return undefined;
   const off = op.pos - loc.start;
@@ -64,12 +74,47 @@ function deleteInPlace(root: Node, op: DeleteOp): Tree | undefined {
   return replaceText(root, loc.index, piece.text.slice(0, off) + piece.text.slice(off + op.len));
 }
 
-/** A format inside one piece that changes nothing. */
-function formatIsNoop(root: Node, op: FormatOp): boolean {
-  const loc = locate(root, op.pos);
+/** True when piece `index`'s neighbour on the given side exists and carries `attrs`. */
+function neighbourHas(root: Node, index: number, side: -1 | 1, attrs: Attributes | undefined): boolean {
+  const at = index + side;
+  return at >= 0 && at < root.count && attrsEqual(pieceAt(root, at).attrs, attrs);
+}
+
+/**
+ * New text with attributes of its own inside one piece: the piece becomes three (or two at its
+ * start). Not where a neighbour carries the new attributes: merging with it is the general path's.
+ */
+function insertSplitting(root: Node, op: InsertOp, loc: Location): Tree | undefined {
+  if (op.text.length > MAX_PIECE) return undefined;
   const piece = loc.node;
-  if (piece === null || op.pos + op.len > loc.start + piece.text.length) return false;
-  return attrsEqual(composeAttrs(piece.attrs, op.attrs, false), piece.attrs);
+  if (piece === null) return undefined;
+  const attrs = cleanAttrs(op.attrs);
+  const off = op.pos - loc.start;
+  if (attrsEqual(attrs, piece.attrs) || (off === 0 && neighbourHas(root, loc.index, -1, attrs))) return undefined;
+  const inserted = { text: op.text, attrs };
+  if (off === 0) return replacePiece(root, loc.index, [inserted, piece]);
+  return replacePiece(root, loc.index, [{ text: piece.text.slice(0, off), attrs: piece.attrs }, inserted, { text: piece.text.slice(off), attrs: piece.attrs }]);
+}
+
+/**
+ * A format inside one piece: nothing when it changes nothing, else the piece becomes up to
+ * three. Not where an end of the range meets a neighbour that carries the new attributes:
+ * merging with it is the general path's.
+ */
+function formatInPlace(root: Node, op: FormatOp, loc: Location): Tree | undefined {
+  const piece = loc.node;
+  if (piece === null) return undefined;
+  const off = op.pos - loc.start;
+  const end = off + op.len;
+  if (end > piece.text.length) return undefined;
+  const attrs = composeAttrs(piece.attrs, op.attrs, false);
+  if (attrsEqual(attrs, piece.attrs)) return root;
+  if ((off === 0 && neighbourHas(root, loc.index, -1, attrs)) || (end === piece.text.length && neighbourHas(root, loc.index, 1, attrs))) return undefined;
+  const pieces: Piece[] = [];
+  if (off > 0) pieces.push({ text: piece.text.slice(0, off), attrs: piece.attrs });
+  pieces.push({ text: piece.text.slice(off, end), attrs });
+  if (end < piece.text.length) pieces.push({ text: piece.text.slice(end), attrs: piece.attrs });
+  return replacePiece(root, loc.index, pieces);
 }
 
 // ---- general path: take out the pieces the op touches plus one neighbour each side, edit them
@@ -155,18 +200,12 @@ function applyOp(root: Tree, op: Op, index: number): Tree {
   if (end > length) {
     throw new OtError('out_of_range', `op ${index}: ${describe(op)} is beyond the document length ${length}`);
   }
-  checkBoundary(root, op.pos, length, index, op);
-  if (op.type !== 'insert') checkBoundary(root, end, length, index, op);
-  if (root !== null) {
-    if (op.type === 'insert') {
-      const done = insertInPlace(root, op);
-      if (done !== undefined) return done;
-    } else if (op.type === 'delete') {
-      const done = deleteInPlace(root, op);
-      if (done !== undefined) return done;
-    } else if (formatIsNoop(root, op)) {
-      return root;
-    }
+  const loc = root === null ? undefined : locate(root, op.pos);
+  checkBoundary(root, op.pos, length, index, op, loc);
+  if (op.type !== 'insert') checkBoundary(root, end, length, index, op, loc);
+  if (root !== null && loc !== undefined) {
+    const done = op.type === 'insert' ? (insertInPlace(root, op, loc) ?? insertSplitting(root, op, loc)) : op.type === 'delete' ? deleteInPlace(root, op, loc) : formatInPlace(root, op, loc);
+    if (done !== undefined) return done;
   }
   return editWindow(root, op, end);
 }

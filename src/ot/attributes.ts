@@ -18,6 +18,9 @@ export function isEmptyAttrs(a: Attributes | undefined): boolean {
 /** Structural equality; undefined and {} are equal because normalized docs omit empty maps. */
 export function attrsEqual(a: Attributes | undefined, b: Attributes | undefined): boolean {
   if (a === b) return true;
+  // Without allocating: merging runs asks this once per piece.
+  if (a === undefined) return hasNoKeys(b);
+  if (b === undefined) return hasNoKeys(a);
   const ka = a === undefined ? [] : Object.keys(a);
   const kb = b === undefined ? [] : Object.keys(b);
   if (ka.length !== kb.length) return false;
@@ -26,6 +29,12 @@ export function attrsEqual(a: Attributes | undefined, b: Attributes | undefined)
       return false;
     }
   }
+  return true;
+}
+
+function hasNoKeys(a: Attributes | undefined): boolean {
+  if (a === undefined) return true;
+  for (const k in a) if (Object.prototype.hasOwnProperty.call(a, k)) return false;
   return true;
 }
 

@@ -1,6 +1,6 @@
 import { attrsEqual, cleanAttrs } from './attributes.js';
 import { OtError } from './errors.js';
-import { CHUNK, MAX_PIECE, build, forEachPiece, forEachPieceIn, treeLength, type Piece, type Tree } from './piece-tree.js';
+import { CHUNK, MAX_PIECE, build, forEachPiece, forEachPieceIn, pieceCount, treeLength, type Piece, type Tree } from './piece-tree.js';
 import { isHighSurrogate, isLowSurrogate, isWellFormedText } from './text.js';
 import type { Attributes, DocState, Run } from './types.js';
 
@@ -15,7 +15,7 @@ function chunkEnd(text: string, from: number): number {
   return isHighSurrogate(text.charCodeAt(end - 1)) && isLowSurrogate(text.charCodeAt(end)) ? end + 1 : end;
 }
 
-function pushChunked(out: Piece[], text: string, attrs: Attributes | undefined): void {
+export function pushChunked(out: Piece[], text: string, attrs: Attributes | undefined): void {
   if (text.length <= MAX_PIECE) {
     out.push({ text, attrs });
     return;
@@ -50,21 +50,26 @@ export function piecesOf(runs: Iterable<{ readonly text: string; readonly attrs?
   return out;
 }
 
-/** Canonical runs from pieces in order: neighbours with equal attributes merged. */
+/**
+ * Canonical runs from pieces in order: neighbours with equal attributes merged. A piece that
+ * merges with nothing (the common case: runs are mostly one piece) becomes its run as is.
+ */
 function mergeRuns(visit: (each: (piece: Piece) => void) => void): Run[] {
   const out: Run[] = [];
-  let parts: string[] = [];
+  let text: string | undefined;
+  let parts: string[] | undefined;
   let attrs: Attributes | undefined;
-  const flush = (): void => {
-    if (parts.length > 0) out.push(makeRun(parts.length === 1 ? (parts[0] as string) : parts.join(''), attrs));
-    parts = [];
-  };
   visit((piece) => {
-    if (parts.length > 0 && !attrsEqual(attrs, piece.attrs)) flush();
-    if (parts.length === 0) attrs = piece.attrs;
-    parts.push(piece.text);
+    if (text !== undefined && attrsEqual(attrs, piece.attrs)) {
+      (parts ??= [text]).push(piece.text);
+      return;
+    }
+    if (text !== undefined) out.push(makeRun(parts ? parts.join('') : text, attrs));
+    text = piece.text;
+    parts = undefined;
+    attrs = piece.attrs;
   });
-  flush();
+  if (text !== undefined) out.push(makeRun(parts ? parts.join('') : text, attrs));
   return out;
 }
 
@@ -108,6 +113,11 @@ export class Doc {
   /** Length in UTF-16 code units; O(1). */
   get length(): number {
     return treeLength(this.root);
+  }
+
+  /** Pieces in the tree (at least the number of runs, at most a few more per MAX_PIECE units); O(1). */
+  get pieceCount(): number {
+    return pieceCount(this.root);
   }
 
   /** The canonical run list (wire and snapshot form); computed once per document value. */

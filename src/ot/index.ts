@@ -23,3 +23,4 @@ export { compactChange, compose } from './compose.js';
 export { invert } from './invert.js';
 export { transformPosition, transformSelection, type Assoc } from './cursor.js';
 export { changeLengthDelta, changeMemoryBytes, isNoop, opCount } from './change.js';
+export { diff } from './diff.js';

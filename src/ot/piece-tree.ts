@@ -216,6 +216,39 @@ export function replaceText(t: Node, i: number, text: string): Node {
   return new Node(t.left, t.text, t.attrs, replaceText(t.right as Node, i - nl - 1, text));
 }
 
+/** Piece `i` (0 <= i < t.count). */
+export function pieceAt(t: Node, i: number): Node {
+  let cur = t;
+  let k = i;
+  for (;;) {
+    const nl = pieceCount(cur.left);
+    if (k === nl) return cur;
+    if (k < nl) {
+      cur = cur.left as Node;
+    } else {
+      k -= nl + 1;
+      cur = cur.right as Node;
+    }
+  }
+}
+
+/**
+ * The tree with piece `i` replaced by `pieces` (a few clean, non-empty pieces): the path is
+ * copied and re-joined on the way up, O(log n) with no split, which is what makes a format or
+ * an insert inside one piece cheap.
+ */
+export function replacePiece(t: Node, i: number, pieces: readonly Piece[]): Node {
+  const nl = pieceCount(t.left);
+  if (i < nl) return join(replacePiece(t.left as Node, i, pieces), t, t.right);
+  if (i > nl) return join(t.left, t, replacePiece(t.right as Node, i - nl - 1, pieces));
+  const mid = pieces.length >> 1;
+  let left = t.left;
+  for (let k = 0; k < mid; k++) left = join(left, pieces[k] as Piece, null);
+  let right = t.right;
+  for (let k = pieces.length - 1; k > mid; k--) right = join(null, pieces[k] as Piece, right);
+  return join(left, pieces[mid] as Piece, right);
+}
+
 /** Calls `visit` for every piece in order. */
 export function forEachPiece(t: Tree, visit: (piece: Piece) => void): void {
   // Recursion depth is the tree height (under 60 for any document that fits in memory).
@@ -234,4 +267,29 @@ export function forEachPieceIn(t: Tree, from: number, to: number, visit: (piece:
   if (from < start) forEachPieceIn(t.left, from, to, visit, offset);
   if (from < end && to > start) visit(t, start);
   if (to > end) forEachPieceIn(t.right, from, to, visit, end);
+}
+
+/**
+ * Walks the pieces in order a few at a time ({@link next}): a long walk can be cut into slices
+ * with other work in between. Safe because trees never change: the walk sees the version it
+ * started on.
+ */
+export class PieceWalker {
+  private readonly stack: Node[] = [];
+
+  constructor(root: Tree) {
+    this.descendLeft(root);
+  }
+
+  /** The next piece, or undefined at the end. */
+  next(): Piece | undefined {
+    const top = this.stack.pop();
+    if (top === undefined) return undefined;
+    this.descendLeft(top.right);
+    return top;
+  }
+
+  private descendLeft(t: Tree): void {
+    for (let cur = t; cur !== null; cur = cur.left) this.stack.push(cur);
+  }
 }

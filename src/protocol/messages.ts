@@ -41,7 +41,12 @@ const selection = z.strictObject({ anchor: z.number().int().nonnegative(), head:
 export const presenceData = z.custom<PresenceData>(isPresenceData, { error: (issue) => presenceDataProblem(issue.input) ?? 'invalid presence data' });
 
 export const clientMessageSchemas = {
-  join: z.strictObject({ type: z.literal('join'), doc: documentId, rev: revision.optional() }),
+  /**
+   * `acceptContent: true` (with `rev`): the client takes the content at the head instead of the
+   * changes since `rev` when the relay finds that smaller. Only sent to a relay whose `hello`
+   * lists the `join_content` feature; without it a rejoin always gets changes.
+   */
+  join: z.strictObject({ type: z.literal('join'), doc: documentId, rev: revision.optional(), acceptContent: z.boolean().optional() }),
   leave: z.strictObject({ type: z.literal('leave'), doc: documentId }),
   change: z.strictObject({
     type: z.literal('change'),

@@ -15,6 +15,12 @@ export interface JoinMessage {
   doc: string;
   /** The revision the client already has: the relay then sends only what it missed. */
   rev?: number;
+  /**
+   * With `rev`: the client takes the content at the head instead of the changes since `rev`
+   * when the relay finds that smaller. Only sent to a relay whose `hello` lists the
+   * `join_content` feature; without it a rejoin always gets changes.
+   */
+  acceptContent?: boolean;
 }
 
 export interface LeaveMessage {
@@ -93,7 +99,8 @@ export interface CommittedChangeWire {
 }
 
 export type ServerMessage =
-  | { type: 'hello'; protocol: 1; session: string; user: UserInfo; limits: { maxOps: number; maxMessageBytes: number; cursorThrottleMs: number; heartbeatIntervalSecs: number } }
+  /** `features`: optional protocol additions this relay understands (`join_content`: see JoinMessage). */
+  | { type: 'hello'; protocol: 1; session: string; user: UserInfo; limits: { maxOps: number; maxMessageBytes: number; cursorThrottleMs: number; heartbeatIntervalSecs: number }; features?: string[] }
   | { type: 'joined'; doc: string; rev: number; role: 'viewer' | 'editor' | 'owner'; presence: PresenceState[]; content?: DocState; changes?: CommittedChangeWire[] }
   /**
    * `reason: 'revoked'`: the relay removed the client because its role on the document was revoked.

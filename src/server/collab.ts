@@ -223,6 +223,7 @@ export class CollabServer {
         cursorThrottleMs: config.cursorThrottleMs,
         heartbeatIntervalSecs: config.heartbeatIntervalSecs,
       },
+      features: ['join_content'],
     });
   }
 
@@ -406,9 +407,11 @@ export class CollabServer {
       this.deps.log.warn({ err, doc: docId }, 'could not read presence of other replicas');
     }
     let missed: CommittedChange[] | undefined;
-    if (message.rev !== undefined) {
+    // A rejoin whose missed changes outweigh the content gets the content, if the client takes it.
+    const from = message.acceptContent === true && message.rev !== undefined && engine.prefersContent(message.rev) ? undefined : message.rev;
+    if (from !== undefined) {
       try {
-        missed = await engine.changesSince(message.rev);
+        missed = await engine.changesSince(from);
       } catch (err) {
         this.deps.log.warn({ err, doc: docId }, 'reading missed changes failed');
       }
@@ -418,12 +421,12 @@ export class CollabServer {
       registry.release(docId);
       return;
     }
-    if (message.rev !== undefined && missed === undefined) {
+    if (from !== undefined && missed === undefined) {
       registry.release(docId);
-      const ahead = message.rev > engine.revision;
+      const ahead = from > engine.revision;
       refuse(
         ahead ? ErrorCode.badClock : ErrorCode.unavailable,
-        ahead ? `clock claims revision ${message.rev} but the document is at ${engine.revision}` : 'missed changes could not be read; try again',
+        ahead ? `clock claims revision ${from} but the document is at ${engine.revision}` : 'missed changes could not be read; try again',
       );
       return;
     }
@@ -432,7 +435,7 @@ export class CollabServer {
     if (missed) {
       // Changes committed after the read resolved are in the in-memory window.
       const last = missed[missed.length - 1];
-      const end = last ? last.rev + last.ops.length : (message.rev ?? 0);
+      const end = last ? last.rev + last.ops.length : (from ?? 0);
       const more = end === engine.revision ? [] : engine.committedSince(end);
       if (!more) {
         registry.release(docId);
@@ -453,7 +456,7 @@ export class CollabServer {
     ws.cork(() => {
       ws.subscribe(topicOf(docId));
       const presence = this.presenceRelay.announce(ws, connection, docId, engine);
-      connection.send({
+      const bytes = connection.send({
         type: 'joined',
         doc: docId,
         rev: engine.revision,
@@ -461,6 +464,7 @@ export class CollabServer {
         presence,
         ...(missed ? { changes: missed.map((c) => ({ rev: c.rev, ops: c.ops, clock: { actor: c.actor, seq: c.seq }, user: c.userId })) } : { content: engine.state }),
       });
+      connection.rate.charge(bytes, Date.now());
     });
   }
 

@@ -89,8 +89,11 @@ export class Connection {
     this.publishOwn(JSON.stringify(message));
   }
 
-  send(message: ServerMessage): void {
-    this.sendRaw(JSON.stringify(message));
+  /** Sends the message; returns its length in UTF-16 units (its bytes, for ASCII). */
+  send(message: ServerMessage): number {
+    const text = JSON.stringify(message);
+    this.sendRaw(text);
+    return text.length;
   }
 
   sendRaw(text: string): void {

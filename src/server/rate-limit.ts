@@ -36,6 +36,12 @@ export class Bucket {
     this.tokens -= amount;
     return true;
   }
+
+  /** Takes `amount` whatever is left, down to one burst in debt: what comes next waits for the refill. */
+  charge(amount: number, now: number): void {
+    this.take(0, now);
+    this.tokens = Math.max(-this.burst, this.tokens - amount);
+  }
 }
 
 /**
@@ -81,6 +87,15 @@ export class RateLimiter {
       return 'ok';
     }
     return this.drop('messages', length + FRAME_OVERHEAD_BYTES);
+  }
+
+  /**
+   * Bytes the relay sent at the client's request (a join's content or missed changes): paid
+   * from the same byte budget, so a client rejoining a long document in a loop is held to the
+   * same rate as one sending that much. Never refuses; the frames after it may be.
+   */
+  charge(bytes: number, now: number): void {
+    this.bytes.charge(bytes, now);
   }
 
   /** A message that passed both budgets (or did not need the message budget). */

@@ -1,3 +1,4 @@
+import { isPacked, type PackedContent } from '../ot/packed.js';
 import type { DocState, Op } from '../ot/types.js';
 import { RevisionConflict, type ActorRecord, type ChangePosition, type CommittedChange, type OpLogStore, type Snapshot } from '../engine/ports.js';
 import type { Sql } from './db.js';
@@ -15,6 +16,14 @@ interface OpRow {
   length: number | null;
   attributes: Record<string, string | number | boolean | null> | null;
   created_at: Date;
+}
+
+interface SnapshotRow {
+  revision: number;
+  content: DocState | null;
+  text: string | null;
+  runs: string | null;
+  attrs: PackedContent['attrs'] | null;
 }
 
 interface ProgressRow {
@@ -38,9 +47,15 @@ export class PostgresOpLog implements OpLogStore {
   }
 
   private async readSnapshot(docId: string): Promise<Snapshot | undefined> {
-    const [row] = await this.sql<{ revision: number; content: DocState }[]>`
-      SELECT revision, content FROM document_snapshots WHERE document_id = ${docId} ORDER BY revision DESC LIMIT 1`;
-    return row ? { rev: row.revision, content: row.content } : undefined;
+    // The newest of either table: a relay older than the packed form writes run lists.
+    const [row] = await this.sql<SnapshotRow[]>`
+      (SELECT revision, NULL::jsonb AS content, text, runs, attrs FROM document_packed_snapshots WHERE document_id = ${docId} ORDER BY revision DESC LIMIT 1)
+      UNION ALL
+      (SELECT revision, content, NULL, NULL, NULL FROM document_snapshots WHERE document_id = ${docId} ORDER BY revision DESC LIMIT 1)
+      ORDER BY revision DESC LIMIT 1`;
+    if (!row) return undefined;
+    if (row.text !== null && row.runs !== null) return { rev: row.revision, content: { text: row.text, runs: row.runs, attrs: row.attrs ?? [] } };
+    return { rev: row.revision, content: row.content ?? [] };
   }
 
   async readChanges(docId: string, fromRev: number, toRev?: number): Promise<CommittedChange[]> {
@@ -123,10 +138,21 @@ export class PostgresOpLog implements OpLogStore {
   }
 
   async saveSnapshot(docId: string, snapshot: Snapshot): Promise<void> {
+    const content = snapshot.content;
+    if (isPacked(content)) {
+      // Text columns: the document's text travels and is stored as is, with no JSON escaping.
+      await this.query(
+        () => this.sql`
+          INSERT INTO document_packed_snapshots (document_id, revision, text, runs, attrs)
+          VALUES (${docId}, ${snapshot.rev}, ${content.text}, ${content.runs}, ${this.sql.json(content.attrs as never)})
+          ON CONFLICT DO NOTHING`,
+      );
+      return;
+    }
     await this.query(
       () => this.sql`
         INSERT INTO document_snapshots (document_id, revision, content)
-        VALUES (${docId}, ${snapshot.rev}, ${this.sql.json(snapshot.content as never)})
+        VALUES (${docId}, ${snapshot.rev}, ${this.sql.json(content as never)})
         ON CONFLICT DO NOTHING`,
     );
   }

@@ -106,6 +106,20 @@ function describeOpLog(name: string, open: () => Promise<{ store: OpLogStore; cl
       await store.saveSnapshot(doc, { rev: 1, content: [{ text: 'abc' }] });
       expect(await store.latestSnapshot(doc)).toEqual({ rev: 1, content: [{ text: 'abc' }] });
     });
+
+    it('keeps packed snapshots too and answers the latest of either form', async () => {
+      const doc = randomUUID();
+      const actor = randomUUID();
+      await store.append(doc, [change(0, actor, 1, [{ type: 'insert', pos: 0, text: 'abc' }]), change(1, actor, 2, [{ type: 'insert', pos: 3, text: 'de', attrs: { bold: true } }])]);
+      await store.saveSnapshot(doc, { rev: 1, content: [{ text: 'abc' }] });
+      const packed = { text: 'abcde', runs: '3,2.0', attrs: [{ bold: true }] };
+      await store.saveSnapshot(doc, { rev: 2, content: packed });
+      await store.saveSnapshot(doc, { rev: 2, content: packed });
+      expect(await store.latestSnapshot(doc)).toEqual({ rev: 2, content: packed });
+      // A relay older than the packed form writes run lists: the newest snapshot wins.
+      await store.saveSnapshot(doc, { rev: 3, content: [{ text: 'abc' }, { text: 'de', attrs: { bold: true } }] });
+      expect((await store.latestSnapshot(doc))?.rev).toBe(3);
+    });
   });
 }
 

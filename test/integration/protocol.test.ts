@@ -88,6 +88,41 @@ describe('/collab protocol against the real relay', () => {
     expect(rejoined.changes).toEqual([{ rev: 1, ops: [{ type: 'insert', pos: 5, text: ' world' }], clock: { actor, seq: 2 }, user: 'alice' }]);
   });
 
+  it('rejoins from revision 0 of a long log with the content when the client takes it and it is smaller; otherwise with the changes', async () => {
+    const doc = randomUUID();
+    const writer = await client('long-writer');
+    writer.send({ type: 'join', doc });
+    await writer.next('joined');
+    const actor = randomUUID();
+    for (let seq = 1; seq <= 10; seq++) {
+      const ops: Change = Array.from({ length: 20 }, (_, i) => ({ type: 'insert', pos: (seq - 1) * 20 + i, text: 'x' }));
+      writer.send({ type: 'change', doc, clock: { actor, seq, rev: (seq - 1) * 20 }, ops });
+      await writer.next('ack', (m) => m.seq === seq);
+    }
+    const hello = await client('long-reader');
+    expect(hello.received.find((m) => m.type === 'hello')).toMatchObject({ features: ['join_content'] });
+    // 200 one-character ops against 200 characters: the content is smaller.
+    hello.send({ type: 'join', doc, rev: 0, acceptContent: true });
+    const withContent = await hello.next('joined');
+    expect(withContent).toMatchObject({ rev: 200 });
+    expect(withContent.changes).toBeUndefined();
+    expect(docText(withContent.content ?? [])).toBe('x'.repeat(200));
+    // A client that does not say it takes content (every client before this flag) gets changes.
+    const older = await client('long-reader-2');
+    older.send({ type: 'join', doc, rev: 0 });
+    const withChanges = await older.next('joined');
+    expect(withChanges.content).toBeUndefined();
+    expect(withChanges.changes).toHaveLength(10);
+    // One small change behind: the change is smaller than the content.
+    writer.send({ type: 'change', doc, clock: { actor, seq: 11, rev: 200 }, ops: [{ type: 'insert', pos: 200, text: 'y' }] });
+    await writer.next('ack', (m) => m.seq === 11);
+    const recent = await client('long-reader-3');
+    recent.send({ type: 'join', doc, rev: 200, acceptContent: true });
+    const oneChange = await recent.next('joined');
+    expect(oneChange.content).toBeUndefined();
+    expect(oneChange.changes?.map((c) => c.rev)).toEqual([200]);
+  });
+
   it('answers a resend of a committed change after a reconnect with its original ack, applying it once', async () => {
     const doc = randomUUID();
     const actor = randomUUID();
@@ -175,7 +210,7 @@ describe('/collab protocol against the real relay', () => {
     try {
       let revisions: number[] = [];
       for (let i = 0; i < 50 && revisions.length < 2; i++) {
-        revisions = (await sql<{ revision: number }[]>`SELECT revision::int FROM document_snapshots WHERE document_id = ${doc} ORDER BY revision`).map((r) => r.revision);
+        revisions = (await sql<{ revision: number }[]>`SELECT revision::int FROM document_packed_snapshots WHERE document_id = ${doc} ORDER BY revision`).map((r) => r.revision);
         if (revisions.length < 2) await new Promise((r) => setTimeout(r, 100));
       }
       expect(revisions.length).toBeGreaterThanOrEqual(2);

@@ -12,6 +12,7 @@ const ACTOR = '00000000-0000-4000-8000-0000000000bb';
 const OTHER = '00000000-0000-4000-8000-0000000000cc';
 
 class FakeTransport implements DocumentTransport {
+  joinContent = false;
   readonly sent: Array<Record<string, unknown>> = [];
   connected = true;
   maxOps = 100;
@@ -77,6 +78,26 @@ describe('client document session', () => {
     doc.delete(1, 4);
     doc.handle({ type: 'ack', doc: DOC, seq: 1, rev: 10, count: 2 });
     expect(doc.revision).toBe(12);
+  });
+
+  it('offers to take content on a rejoin only with nothing pending and a relay that has the feature; applies it as one change, moving edits made meanwhile', () => {
+    const { doc, transport } = joinedSession('hello world');
+    doc.connectionLost();
+    expect(doc.joinMessage()).toEqual({ type: 'join', doc: DOC, rev: 10 });
+    transport.joinContent = true;
+    expect(doc.joinMessage()).toEqual({ type: 'join', doc: DOC, rev: 10, acceptContent: true });
+    // Typed while the join is on its way: buffered, never sent.
+    doc.insert(11, '!');
+    const changes: unknown[] = [];
+    doc.on('change', (e) => changes.push(e.ops));
+    doc.handle({ type: 'joined', doc: DOC, rev: 500, role: 'editor', presence: [], content: [{ text: 'hello ' }, { text: 'big', attrs: { bold: true } }, { text: ' world' }] });
+    expect(doc.text).toBe('hello big world!');
+    expect(doc.revision).toBe(500);
+    expect(changes).toHaveLength(1);
+    expect(transport.changes().at(-1)).toEqual({ type: 'change', doc: DOC, clock: { actor: ACTOR, seq: 1, rev: 500 }, ops: [{ type: 'insert', pos: 15, text: '!' }] });
+    // With a change pending, a rejoin asks for the changes: its own may be among them.
+    doc.connectionLost();
+    expect(doc.joinMessage()).toEqual({ type: 'join', doc: DOC, rev: 500 });
   });
 
   it('treats its own change among the missed ones of a rejoin as the ack, and resends an unacked one with the same seq', () => {

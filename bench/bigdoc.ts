@@ -1,0 +1,362 @@
+/**
+ * `npm run bench:bigdoc`: the relay on one long, richly formatted document (issue 12, 9.4),
+ * against a real relay process and embedded PostgreSQL, for this build and optionally another
+ * (BENCH_BEFORE_MAIN=/path/to/other/dist/src/main.js: before/after in one run).
+ *
+ * Per build, a database holding a document of 100,000 ops, 1,000,000 characters and 100,000
+ * runs (written straight into the op log; its snapshot 250 ops before the head) and:
+ * 1. cold join: a client joins it while no replica has it loaded (DOCUMENT_IDLE_SECS=1 unloads
+ *    it between rounds): time from join to the joined frame, and that frame's size;
+ * 2. rejoin from revision 0 while it is loaded (offering to take content where the relay
+ *    announces join_content): time and frame size;
+ * 3. committed ops/s and ack latency with BENCH_WRITERS clients (joined first, one after
+ *    another, before the clock starts) each keeping one single-character insert at a random
+ *    position in flight, on a 1,000-character document and
+ *    then on the big one, for BENCH_SECS each; then the big one again while one more client
+ *    joins it (a fresh join: the whole content) and leaves, once every BENCH_JOIN_EVERY_MS
+ *    (1000). The relay's event-loop delay (p99, max) over each phase is sampled every
+ *    millisecond by bench/event-loop-probe.ts. Snapshots (every SNAPSHOT_INTERVAL_OPS=500 ops)
+ *    happen during the big phases.
+ * The byte budget per connection is raised so the join loop is not slowed by it (it would be:
+ * the joined frames are charged to it), and MAX_BACKPRESSURE_BYTES so a 7 MiB frame of changes
+ * reaches the client at all.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import postgres from 'postgres';
+import WebSocket from 'ws';
+import { connectDatabase } from '../src/store/db.js';
+import { BIG, seedBigDocument } from './bigdoc-seed.js';
+import { describeEnvironment, median, percentile } from './environment.js';
+import { devToken, startBenchPostgres, startBenchRelay, type BenchRelay } from './processes.js';
+
+const SECS = Number(process.env.BENCH_SECS ?? 10);
+const WRITERS = Number(process.env.BENCH_WRITERS ?? 4);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const JOIN_EVERY_MS = Number(process.env.BENCH_JOIN_EVERY_MS ?? 1000);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const PROBE_ARGS = ['--import', resolve(import.meta.dirname, 'event-loop-probe.js')];
+
+interface Frame {
+  readonly type: string;
+  readonly [key: string]: unknown;
+}
+
+/** A bare client: frames in, with waiting for one of a type. */
+class Client {
+  private readonly waiters = new Set<() => void>();
+  readonly inbox: { frame: Frame; bytes: number; at: number }[] = [];
+  private closedWith: string | undefined;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('close', (code: number, reason: Buffer) => {
+      this.closedWith = `${code} ${reason.toString()}`;
+      for (const w of [...this.waiters]) w();
+    });
+    ws.on('message', (data: Buffer) => {
+      // Arrival time before this process parses the frame: the relay's part is what is measured.
+      const at = performance.now();
+      this.inbox.push({ frame: JSON.parse(data.toString()) as Frame, bytes: data.length, at });
+      for (const w of [...this.waiters]) w();
+    });
+  }
+
+  static async open(url: string, token: string): Promise<Client> {
+    const ws = new WebSocket(url, ['relay.v1', `bearer.${token}`], { maxPayload: 256 * 2 ** 20 });
+    const client = new Client(ws);
+    await client.next((f) => f.type === 'hello');
+    return client;
+  }
+
+  send(message: object): void {
+    this.ws.send(JSON.stringify(message));
+  }
+
+  /** The first frame (received from now on or already waiting) matching `where`; removed from the inbox. */
+  next(where: (f: Frame) => boolean, timeoutMs = 120_000, what = 'a frame'): Promise<{ frame: Frame; bytes: number; at: number }> {
+    return new Promise((resolvePromise, reject) => {
+      const check = () => {
+        const i = this.inbox.findIndex((m) => where(m.frame));
+        if (i < 0 && this.closedWith !== undefined) {
+          this.waiters.delete(check);
+          clearTimeout(timer);
+          reject(new Error(`closed (${this.closedWith}) while waiting for ${what}`));
+          return true;
+        }
+        if (i < 0) return false;
+        const [found] = this.inbox.splice(i, 1);
+        this.waiters.delete(check);
+        clearTimeout(timer);
+        if (found) resolvePromise(found);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`timed out waiting for ${what}`));
+      }, timeoutMs);
+      if (!check()) this.waiters.add(check);
+    });
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+interface Build {
+  readonly name: string;
+  readonly main: string;
+}
+
+interface Target {
+  readonly relay: BenchRelay;
+  readonly probeFile: string;
+  readonly bigDoc: string;
+  readonly smallDoc: string;
+  readonly joinContent: boolean;
+}
+
+async function startTarget(build: Build, pgUrl: string, admin: postgres.Sql, packed: boolean): Promise<Target> {
+  const database = `bench_bigdoc_${build.name}_${randomUUID().slice(0, 8)}`;
+  await admin.unsafe(`CREATE DATABASE ${database}`);
+  const url = pgUrl.replace(/\/[^/]*$/, `/${database}`);
+  const probeFile = join(mkdtempSync(join(tmpdir(), 'relay-bench-loop-')), 'event-loop.json');
+  const relay = await startBenchRelay(
+    {
+      DATABASE_URL: url,
+      BENCH_EVENT_LOOP_FILE: probeFile,
+      DOCUMENT_IDLE_SECS: '1',
+      RATE_LIMIT_BYTES_PER_SEC: String(2 ** 30),
+      RATE_LIMIT_BYTES_BURST: String(2 ** 30),
+      // The rejoin from revision 0 as changes is a 7 MiB frame: past the default 4 MiB a client is dropped.
+      MAX_BACKPRESSURE_BYTES: String(64 * 2 ** 20),
+    },
+    build.main,
+    PROBE_ARGS,
+  );
+  // The relay has migrated the database; the document goes straight into the op log.
+  const sql = connectDatabase(url, { max: 2, maxLifetimeSecs: 3600, idleTimeoutSecs: 600 });
+  const bigDoc = randomUUID();
+  const t0 = performance.now();
+  await seedBigDocument(sql, bigDoc, BIG, randomUUID(), 'seed', packed);
+  await sql.end();
+  console.log(`  ${build.name}: seeded ${BIG.ops.toLocaleString('en-US')} ops in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return { relay, probeFile, bigDoc, smallDoc: randomUUID(), joinContent: packed };
+}
+
+/** The relay's event-loop delay since the previous call (its probe starts over each time). */
+async function eventLoopDelay(target: Target): Promise<{ p99Ms: number; maxMs: number } | undefined> {
+  const mtime = () => {
+    try {
+      return statSync(target.probeFile).mtimeMs;
+    } catch {
+      return 0;
+    }
+  };
+  const previous = mtime();
+  target.relay.child.kill('SIGUSR2');
+  for (let i = 0; i < 200 && mtime() === previous; i++) await sleep(10);
+  try {
+    return JSON.parse(readFileSync(target.probeFile, 'utf8')) as { p99Ms: number; maxMs: number };
+  } catch {
+    return undefined;
+  }
+}
+
+async function loadedDocuments(target: Target): Promise<number> {
+  return ((await (await fetch(`${target.relay.url}/health`)).json()) as { active_documents: number }).active_documents;
+}
+
+interface JoinFigures {
+  readonly coldMs: number[];
+  readonly coldBytes: number;
+  readonly rejoinMs: number[];
+  readonly rejoinBytes: number;
+  readonly rejoinForm: string;
+}
+
+async function measureJoins(target: Target): Promise<JoinFigures> {
+  const coldMs: number[] = [];
+  let coldBytes = 0;
+  const client = await Client.open(target.relay.wsUrl, await devToken(target.relay.url, 'joiner'));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let i = 0; i < 100 && (await loadedDocuments(target)) > 0; i++) await sleep(100);
+    const t0 = performance.now();
+    client.send({ type: 'join', doc: target.bigDoc });
+    const joined = await client.next((f) => f.type === 'joined');
+    coldMs.push(joined.at - t0);
+    coldBytes = joined.bytes;
+    client.send({ type: 'leave', doc: target.bigDoc });
+    await client.next((f) => f.type === 'left');
+  }
+  // Rejoins from revision 0 while another member keeps the document loaded.
+  const holder = await Client.open(target.relay.wsUrl, await devToken(target.relay.url, 'holder'));
+  holder.send({ type: 'join', doc: target.bigDoc });
+  await holder.next((f) => f.type === 'joined');
+  const rejoinMs: number[] = [];
+  let rejoinBytes = 0;
+  let rejoinForm = '';
+  for (let round = 0; round < ROUNDS; round++) {
+    const t0 = performance.now();
+    client.send(target.joinContent ? { type: 'join', doc: target.bigDoc, rev: 0, acceptContent: true } : { type: 'join', doc: target.bigDoc, rev: 0 });
+    const joined = await client.next((f) => f.type === 'joined');
+    rejoinMs.push(joined.at - t0);
+    rejoinBytes = joined.bytes;
+    rejoinForm = joined.frame.content !== undefined ? 'content' : 'changes';
+    client.send({ type: 'leave', doc: target.bigDoc });
+    await client.next((f) => f.type === 'left');
+  }
+  holder.close();
+  client.close();
+  return { coldMs, coldBytes, rejoinMs, rejoinBytes, rejoinForm };
+}
+
+interface LoadFigures {
+  readonly opsPerSec: number;
+  readonly ackP50Ms: number;
+  readonly ackP99Ms: number;
+  readonly joins: number;
+  readonly loopP99Ms: number | undefined;
+  readonly loopMaxMs: number | undefined;
+}
+
+interface Writer {
+  readonly client: Client;
+  readonly doc: string;
+  readonly index: number;
+  /** The head as this writer knows it, and the document length (every writer only inserts). */
+  rev: number;
+  length: number;
+}
+
+/** A writer joined to `doc` (before the clock starts: joining a large document is not writing). */
+async function openWriter(target: Target, doc: string, index: number): Promise<Writer> {
+  const client = await Client.open(target.relay.wsUrl, await devToken(target.relay.url, `writer-${index}`));
+  client.send({ type: 'join', doc });
+  const joined = (await client.next((f) => f.type === 'joined' || f.type === 'error', 120_000, `writer ${index}'s joined`)).frame;
+  if (joined.type === 'error') throw new Error(`writer ${index}: join refused: ${String(joined.code)}: ${String(joined.message)}`);
+  const length = Array.isArray(joined.content) ? (joined.content as { text: string }[]).reduce((n, r) => n + r.text.length, 0) : 0;
+  const writer: Writer = { client, doc, index, rev: Number(joined.rev), length };
+  client.ws.on('message', (data: Buffer) => {
+    const f = JSON.parse(data.toString()) as Frame;
+    if (f.type === 'change') {
+      writer.rev = Math.max(writer.rev, Number(f.rev) + (f.ops as unknown[]).length);
+      writer.length += (f.ops as unknown[]).length;
+    }
+  });
+  return writer;
+}
+
+/** A single-character insert at a random position, one in flight, until `until`. */
+async function write(w: Writer, until: number, acks: number[]): Promise<void> {
+  const { client, doc, index } = w;
+  const actor = randomUUID();
+  for (let seq = 1; performance.now() < until; seq++) {
+    const t0 = performance.now();
+    client.send({ type: 'change', doc, clock: { actor, seq, rev: w.rev }, ops: [{ type: 'insert', pos: Math.floor(Math.random() * (w.length + 1)), text: 'x' }] });
+    const ack = (await client.next((f) => (f.type === 'ack' && f.seq === seq) || f.type === 'error', 120_000, `writer ${index}'s ack of ${seq}`)).frame;
+    if (ack.type === 'error') throw new Error(`writer ${index}: ${String(ack.code)}: ${String(ack.message)}`);
+    acks.push(performance.now() - t0);
+    w.rev = Math.max(w.rev, Number(ack.rev) + Number(ack.count));
+    w.length += 1;
+    client.inbox.length = 0;
+  }
+  client.close();
+}
+
+/** Joins and leaves `doc` once every JOIN_EVERY_MS until `until`; returns how many joins completed. */
+async function joinLoop(target: Target, doc: string, until: number): Promise<number> {
+  const client = await Client.open(target.relay.wsUrl, await devToken(target.relay.url, 'looper'));
+  let joins = 0;
+  for (let next = performance.now(); performance.now() < until; next += JOIN_EVERY_MS) {
+    await sleep(Math.max(0, next - performance.now()));
+    client.send({ type: 'join', doc });
+    await client.next((f) => f.type === 'joined');
+    client.send({ type: 'leave', doc });
+    await client.next((f) => f.type === 'left');
+    client.inbox.length = 0;
+    joins++;
+  }
+  client.close();
+  return joins;
+}
+
+async function measureLoad(target: Target, doc: string, joining: boolean): Promise<LoadFigures> {
+  const acks: number[] = [];
+  // One after another: four 3 MiB joined frames at once to this (busy) process sometimes ended
+  // in a dropped socket (1006), with either build.
+  const writers: Writer[] = [];
+  for (let i = 0; i < WRITERS; i++) writers.push(await openWriter(target, doc, i));
+  await eventLoopDelay(target);
+  const start = performance.now();
+  const until = start + SECS * 1000;
+  const [joins] = await Promise.all([joining ? joinLoop(target, doc, until) : Promise.resolve(0), ...writers.map((w) => write(w, until, acks))]);
+  const elapsed = (performance.now() - start) / 1000;
+  const loop = await eventLoopDelay(target);
+  const sorted = [...acks].sort((a, b) => a - b);
+  return { opsPerSec: acks.length / elapsed, ackP50Ms: percentile(sorted, 50), ackP99Ms: percentile(sorted, 99), joins: joins ?? 0, loopP99Ms: loop?.p99Ms, loopMaxMs: loop?.maxMs };
+}
+
+/** The small document: 1,000 characters in one change, committed through the relay. */
+async function seedSmall(target: Target): Promise<void> {
+  const client = await Client.open(target.relay.wsUrl, await devToken(target.relay.url, 'small-seed'));
+  client.send({ type: 'join', doc: target.smallDoc });
+  await client.next((f) => f.type === 'joined');
+  client.send({ type: 'change', doc: target.smallDoc, clock: { actor: randomUUID(), seq: 1, rev: 0 }, ops: [{ type: 'insert', pos: 0, text: 'y'.repeat(1000) }] });
+  await client.next((f) => f.type === 'ack');
+  client.close();
+}
+
+const ms = (v: number | undefined): string => (v === undefined || Number.isNaN(v) ? '–' : v < 10 ? v.toFixed(1) : v.toFixed(0));
+const kib = (bytes: number): string => `${(bytes / 1024).toFixed(0)} KiB`;
+
+async function main(): Promise<void> {
+  console.log(`# bench:bigdoc — ${describeEnvironment()}`);
+  console.log(`document: ${BIG.ops.toLocaleString('en-US')} ops, ${BIG.chars.toLocaleString('en-US')} chars, ${BIG.ops.toLocaleString('en-US')} runs, snapshot ${BIG.tailOps} ops before the head; ${WRITERS} writers, ${SECS} s per phase, ${ROUNDS} join rounds`);
+  const builds: Build[] = [{ name: 'after', main: resolve(import.meta.dirname, '../src/main.js') }];
+  if (process.env.BENCH_BEFORE_MAIN) builds.unshift({ name: 'before', main: process.env.BENCH_BEFORE_MAIN });
+  const pg = await startBenchPostgres();
+  const admin = postgres(pg.url, { max: 1, onnotice: () => undefined });
+  const rows: { build: string; joins: JoinFigures; small: LoadFigures; big: LoadFigures; bigJoined: LoadFigures }[] = [];
+  try {
+    for (const build of builds) {
+      // The build before the packed form cannot read one: it gets the run-list snapshot it writes.
+      const target = await startTarget(build, pg.url, admin, build.name === 'after');
+      try {
+        const joins = await measureJoins(target);
+        console.log(`  ${build.name}: joins measured`);
+        await seedSmall(target);
+        const small = await measureLoad(target, target.smallDoc, false);
+        console.log(`  ${build.name}: small document measured`);
+        const big = await measureLoad(target, target.bigDoc, false);
+        console.log(`  ${build.name}: big document measured`);
+        const bigJoined = await measureLoad(target, target.bigDoc, true);
+        rows.push({ build: build.name, joins, small, big, bigJoined });
+      } finally {
+        await target.relay.stop();
+      }
+    }
+  } finally {
+    await admin.end();
+    await pg.stop();
+  }
+  console.log('\n## Joins of the big document (median of rounds)\n');
+  console.log('| build | cold join | joined frame | rejoin from rev 0 | its frame | sent as |');
+  console.log('|---|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.build} | ${ms(median(r.joins.coldMs))} ms | ${kib(r.joins.coldBytes)} | ${ms(median(r.joins.rejoinMs))} ms | ${kib(r.joins.rejoinBytes)} | ${r.joins.rejoinForm} |`);
+  console.log(`\n## Committed ops/s, ${WRITERS} writers, one change in flight each (the last phase: one more client joins every ${JOIN_EVERY_MS} ms)\n`);
+  console.log('| build | document | ops/s | ack p50 | ack p99 | joins done | event loop p99 | max | big/small ops/s |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const phases = [['1,000 chars', r.small], ['1M chars, 100k runs', r.big], ['1M chars, 100k runs, joined repeatedly', r.bigJoined]] as const;
+    for (const [label, f] of phases) {
+      const ratio = f === r.small ? '' : `${(f.opsPerSec / r.small.opsPerSec).toFixed(2)}× (target ≥ 0.5)`;
+      console.log(`| ${r.build} | ${label} | ${f.opsPerSec.toFixed(0)} | ${ms(f.ackP50Ms)} ms | ${ms(f.ackP99Ms)} ms | ${f.joins} | ${ms(f.loopP99Ms)} ms | ${ms(f.loopMaxMs)} ms | ${ratio} |`);
+    }
+  }
+  console.log('\nTargets: cold join < 50 ms; big-document ops/s within 2× of the small one; event-loop p99 ≤ 10 ms on the big document.');
+}
+
+await main();

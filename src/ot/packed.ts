@@ -1,0 +1,184 @@
+/**
+ * The stored (snapshot) form of a document: its text once, plus a compact run table. Reading
+ * a 1,000,000-character document of 100,000 runs stored as a run list (one JSON object per
+ * run) cost PostgreSQL and JSON.parse about ten times what one string and a short table cost,
+ * and cold joins wait for that read. The wire form (protocol v1) stays the run list.
+ */
+import { attrsEqual, cleanAttrs } from './attributes.js';
+import { Doc, pushChunked } from './document.js';
+import { PieceWalker, build, type Piece } from './piece-tree.js';
+import { isHighSurrogate, isLowSurrogate, isWellFormedText } from './text.js';
+import type { AttributeValue, Attributes, DocState } from './types.js';
+
+export interface PackedContent {
+  readonly text: string;
+  /**
+   * One entry per run, comma-separated, in order: the run's length in UTF-16 units in base 36,
+   * then, if the run has attributes, `.` and their index in `attrs` in base 36.
+   */
+  readonly runs: string;
+  /** Each distinct attribute map once. */
+  readonly attrs: readonly Attributes[];
+}
+
+/**
+ * Packs a document a slice at a time: {@link step} walks at most `pieces` pieces and says
+ * whether it is done, so the engine can pack a large document between commits rather than
+ * stall them.
+ */
+export class ContentPacker {
+  private readonly walker: PieceWalker;
+  private readonly texts: string[] = [];
+  private readonly runs: string[] = [];
+  private readonly attrs: Attributes[] = [];
+  /** Attribute maps seen, by identity (pieces of one edit share theirs) and then by content. */
+  private readonly byObject = new Map<Attributes, number>();
+  private readonly byKey = new Map<string, number>();
+  private runLength = 0;
+  private runAttrs: Attributes | undefined;
+  private done = false;
+
+  constructor(doc: Doc) {
+    this.walker = new PieceWalker(doc.root);
+  }
+
+  step(pieces: number): boolean {
+    for (let i = 0; i < pieces && !this.done; i++) {
+      const piece = this.walker.next();
+      if (piece === undefined) {
+        this.endRun();
+        this.done = true;
+        break;
+      }
+      if (this.runLength > 0 && !attrsEqual(this.runAttrs, piece.attrs)) this.endRun();
+      if (this.runLength === 0) this.runAttrs = piece.attrs;
+      this.texts.push(piece.text);
+      this.runLength += piece.text.length;
+    }
+    return this.done;
+  }
+
+  /** The packed document; call once {@link step} said it is done. */
+  result(): PackedContent {
+    return { text: this.texts.join(''), runs: this.runs.join(','), attrs: this.attrs };
+  }
+
+  private endRun(): void {
+    if (this.runLength === 0) return;
+    const attrs = this.runAttrs;
+    this.runs.push(attrs === undefined ? this.runLength.toString(36) : `${this.runLength.toString(36)}.${this.indexOf(attrs).toString(36)}`);
+    this.runLength = 0;
+    this.runAttrs = undefined;
+  }
+
+  private indexOf(attrs: Attributes): number {
+    const known = this.byObject.get(attrs);
+    if (known !== undefined) return known;
+    const key = JSON.stringify(Object.entries(attrs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    let index = this.byKey.get(key);
+    if (index === undefined) {
+      index = this.attrs.length;
+      this.attrs.push(attrs);
+      this.byKey.set(key, index);
+    }
+    this.byObject.set(attrs, index);
+    return index;
+  }
+}
+
+/** Packs a whole document at once (tests, small documents). */
+export function pack(doc: Doc): PackedContent {
+  const packer = new ContentPacker(doc);
+  packer.step(Infinity);
+  return packer.result();
+}
+
+function isAttributeValue(v: unknown): v is AttributeValue {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || v === null;
+}
+
+function readAttrs(raw: unknown): Attributes[] | undefined {
+  if (!Array.isArray(raw)) return undefined;
+  const out: Attributes[] = [];
+  for (const a of raw as unknown[]) {
+    if (typeof a !== 'object' || a === null || Array.isArray(a)) return undefined;
+    const entries = Object.entries(a);
+    if (!entries.every(([k, v]) => k !== '__proto__' && isAttributeValue(v))) return undefined;
+    out.push(Object.fromEntries(entries) as Attributes);
+  }
+  return out;
+}
+
+/** Reads `runs` (see PackedContent) into lengths and attribute indexes (-1: none); undefined if malformed. */
+function readRunTable(runs: string): { lengths: number[]; styles: number[] } | undefined {
+  const lengths: number[] = [];
+  const styles: number[] = [];
+  if (runs.length === 0) return { lengths, styles };
+  let value = 0;
+  let digits = 0;
+  let length = -1;
+  for (let i = 0; i <= runs.length; i++) {
+    const c = i < runs.length ? runs.charCodeAt(i) : 44;
+    const digit = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 122 ? c - 87 : -1;
+    if (digit >= 0) {
+      value = value * 36 + digit;
+      if (++digits > 10) return undefined;
+      continue;
+    }
+    if (digits === 0) return undefined;
+    if (c === 46 && length < 0) {
+      length = value;
+    } else if (c === 44) {
+      lengths.push(length < 0 ? value : length);
+      styles.push(length < 0 ? -1 : value);
+      length = -1;
+    } else {
+      return undefined;
+    }
+    value = 0;
+    digits = 0;
+  }
+  return { lengths, styles };
+}
+
+/**
+ * The document a packed form holds, or undefined when it is not one (never throws): lengths
+ * must add up to the text, no run may be empty or split a surrogate pair, indexes must exist.
+ * Linear time, no per-run object beyond the pieces themselves.
+ */
+export function unpack(raw: unknown): Doc | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  const { text, runs, attrs: rawAttrs } = raw as Record<string, unknown>;
+  if (typeof text !== 'string' || typeof runs !== 'string' || !isWellFormedText(text)) return undefined;
+  const attrs = readAttrs(rawAttrs);
+  const table = readRunTable(runs);
+  if (attrs === undefined || table === undefined) return undefined;
+  const pieces: Piece[] = [];
+  let at = 0;
+  for (let i = 0; i < table.lengths.length; i++) {
+    const length = table.lengths[i] as number;
+    const style = table.styles[i] as number;
+    const end = at + length;
+    if (length <= 0 || end > text.length || style >= attrs.length) return undefined;
+    if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1)) && isLowSurrogate(text.charCodeAt(end))) return undefined;
+    pushChunked(pieces, text.slice(at, end), style < 0 ? undefined : cleanAttrs(attrs[style]));
+    at = end;
+  }
+  if (at !== text.length) return undefined;
+  return pieces.length === 0 ? Doc.empty : new Doc(build(pieces));
+}
+
+/** True for the packed form, false for a run list (the older snapshot form). */
+export function isPacked(content: readonly unknown[] | PackedContent): content is PackedContent {
+  return !Array.isArray(content);
+}
+
+/** The document a stored snapshot holds (either form); undefined when it is damaged. */
+export function docFromStored(content: readonly unknown[] | PackedContent): Doc | undefined {
+  if (isPacked(content)) return unpack(content);
+  try {
+    return Doc.fromRuns(content as DocState);
+  } catch {
+    return undefined;
+  }
+}
