@@ -136,6 +136,9 @@ const hostPortList = z.string().trim().transform((raw, ctx): HostPort[] => {
   return list;
 });
 
+/** Redis connections one replica opens: bus publisher and subscriber, role-change publisher and subscriber. */
+export const REDIS_CONNECTIONS_PER_REPLICA = 4;
+
 const ENVIRONMENT = z.object({
   // The spec's required variables. Outside production each one has a working local default.
   DATABASE_URL: variable(url(['postgres:', 'postgresql:']).optional(), { group: 'required', default: undefined, secret: true,
@@ -160,7 +163,7 @@ const ENVIRONMENT = z.object({
   METRICS_ADDRESS: variable(metricsHost.optional(), { group: 'optional', default: undefined,
     description: "Host or IP the /metrics listener binds to, e.g. an internal interface or 127.0.0.1 for a sidecar scraper. Default: BIND_ADDRESS's host." }),
   REDIS_POOL_SIZE: variable(positiveInt(), { group: 'optional', default: '50',
-    description: 'Upper bound on Redis connections per replica (ioredis pipelines commands; the relay uses one publisher and one subscriber connection within this bound).' }),
+    description: `Upper bound on Redis connections per replica. ioredis pipelines every command on one connection, so the relay needs only ${REDIS_CONNECTIONS_PER_REPLICA} (a publisher and a subscriber for changes, presence and forwarding, and the same for role changes; per node on a Redis Cluster); a bound below that is refused at start-up.` }),
   PERMISSION_CACHE_TTL: variable(nonNegativeInt(), { group: 'optional', default: '300',
     description: 'Seconds a document permission lookup is cached.' }),
   OPERATION_HISTORY_TTL: variable(positiveInt(), { group: 'optional', default: '600',
@@ -455,6 +458,9 @@ function checkRequiredServices(values: Environment): Array<'REDIS_URL' | 'REDIS_
 
 /** Values that are each valid but cannot work together. */
 function checkCombinations(values: Environment): void {
+  if (values.REDIS_POOL_SIZE < REDIS_CONNECTIONS_PER_REPLICA) {
+    throw new ConfigError(`REDIS_POOL_SIZE must be at least ${REDIS_CONNECTIONS_PER_REPLICA}, the Redis connections a replica opens (got ${values.REDIS_POOL_SIZE})`);
+  }
   if (values.RECONNECT_MAX_DELAY_MS < values.RECONNECT_MIN_DELAY_MS) {
     throw new ConfigError(`RECONNECT_MAX_DELAY_MS must be >= RECONNECT_MIN_DELAY_MS (got ${values.RECONNECT_MAX_DELAY_MS} < ${values.RECONNECT_MIN_DELAY_MS})`);
   }

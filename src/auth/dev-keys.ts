@@ -32,7 +32,6 @@ export async function loadOrCreateDevKeys(file: string): Promise<DevKeys> {
     jwks,
     getKey,
     hasKeys: () => true,
-    state: () => ({ keys: 1, lastSuccessAt: undefined, lastError: undefined }),
     close: () => undefined,
     mint: async ({ sub, name, ttlSecs = 3600, extra = {} }) =>
       new SignJWT({ ...extra, ...(name !== undefined ? { name } : {}) })

@@ -2,7 +2,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from '../log.js';
-import type { KeySource, KeyState } from './keys.js';
+import type { KeySource } from './keys.js';
 
 export interface RemoteKeyOptions {
   readonly url: string;
@@ -28,12 +28,16 @@ const MAX_JWKS_BYTES = 512 * 1024;
  * an unknown `kid`. We do not use jose's createRemoteJWKSet because its cooldown only counts
  * from the last successful fetch: while the service is down every bad `kid` would refetch.
  */
-export async function createRemoteKeySource(options: RemoteKeyOptions, log: Logger): Promise<KeySource> {
+/** The identity service's keys, and what the last fetch saw (for tests and diagnostics). */
+export interface RemoteKeySource extends KeySource {
+  state(): { readonly keys: number; readonly lastError: string | undefined };
+}
+
+export async function createRemoteKeySource(options: RemoteKeyOptions, log: Logger): Promise<RemoteKeySource> {
   const now = options.now ?? Date.now;
   let local: JWTVerifyGetKey | undefined;
   let keyCount = 0;
   let lastAttemptAt = -Infinity;
-  let lastSuccessAt: number | undefined;
   let lastError: string | undefined;
   let pending: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -45,7 +49,6 @@ export async function createRemoteKeySource(options: RemoteKeyOptions, log: Logg
       const jwks = await download(options.url, options.timeoutMs ?? 5000);
       local = createLocalJWKSet(jwks);
       keyCount = jwks.keys.length;
-      lastSuccessAt = now();
       if (lastError !== undefined) log.info({ jwks: options.url, keys: keyCount }, 'JWKS reachable again');
       lastError = undefined;
       log.debug({ jwks: options.url, keys: keyCount, reason }, 'JWKS fetched');
@@ -96,7 +99,7 @@ export async function createRemoteKeySource(options: RemoteKeyOptions, log: Logg
   return {
     getKey,
     hasKeys: () => keyCount > 0,
-    state: (): KeyState => ({ keys: keyCount, lastSuccessAt, lastError }),
+    state: () => ({ keys: keyCount, lastError }),
     kind: 'remote',
     close: () => {
       closed = true;

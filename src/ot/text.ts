@@ -24,12 +24,3 @@ export function isWellFormedText(s: string): boolean {
   return true;
 }
 
-/** True when a boundary at `offset` would fall between the two halves of a surrogate pair. */
-export function splitsSurrogatePair(s: string, offset: number): boolean {
-  return (
-    offset > 0 &&
-    offset < s.length &&
-    isHighSurrogate(s.charCodeAt(offset - 1)) &&
-    isLowSurrogate(s.charCodeAt(offset))
-  );
-}

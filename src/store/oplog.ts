@@ -186,7 +186,7 @@ export function rethrowAppendError(err: unknown, { docId, changes }: DocumentApp
 }
 
 const NOT_NULL_VIOLATION = '23502';
-const OP_COLUMNS = 'document_id, revision, actor_id, user_id, seq, op_index, operation_type, position, content, length, attributes, vector_clock, created_at';
+const OP_COLUMNS = 'document_id, revision, actor_id, user_id, seq, op_index, operation_type, position, content, length, attributes, created_at';
 const PROGRESS_COLUMNS = 'document_id, actor_id, user_id, last_seq, last_rev, last_count';
 
 /** The NOT NULL violation the progress upsert raises on purpose when an actor's seq was taken. */
@@ -217,13 +217,11 @@ interface OpRowInput {
   readonly content: string | null;
   readonly length: number | null;
   readonly attributes: Readonly<Record<string, string | number | boolean | null>> | null;
-  readonly vector_clock: { readonly actor: string; readonly seq: number; readonly rev: number };
   readonly created_at: string;
 }
 
-/** Appends the rows of a change's ops; what they share (clock, time) is built once per change. */
+/** Appends the rows of a change's ops; what they share (the time) is built once per change. */
 function pushOpRows(rows: OpRowInput[], docId: string, c: CommittedChange): void {
-  const vectorClock = { actor: c.actor, seq: c.seq, rev: c.rev };
   const createdAt = new Date(c.committedAt).toISOString();
   c.ops.forEach((op, i) => {
     rows.push({
@@ -238,7 +236,6 @@ function pushOpRows(rows: OpRowInput[], docId: string, c: CommittedChange): void
       content: op.type === 'insert' ? op.text : null,
       length: op.type === 'insert' ? null : op.len,
       attributes: op.type === 'delete' ? null : (op.attrs ?? null),
-      vector_clock: vectorClock,
       created_at: createdAt,
     });
   });

@@ -28,7 +28,7 @@ class Roles implements RoleLookup {
   }
 }
 
-const keys: KeySource = { getKey: createLocalJWKSet({ keys: [] }), hasKeys: () => true, state: () => ({ keys: 0, lastSuccessAt: undefined, lastError: undefined }), kind: 'remote', close: () => undefined };
+const keys: KeySource = { getKey: createLocalJWKSet({ keys: [] }), hasKeys: () => true, kind: 'remote', close: () => undefined };
 
 const acks: CommitListener = {
   applied(_docId, change, origins) {

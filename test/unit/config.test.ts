@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, VARIABLES, configTableMarkdown, isDevAuth, loadConfig } from '../../src/config.js';
+import { ConfigError, REDIS_CONNECTIONS_PER_REPLICA, VARIABLES, configTableMarkdown, isDevAuth, loadConfig } from '../../src/config.js';
 
 describe('configuration', () => {
   it('has the spec defaults when nothing is set', () => {
@@ -46,6 +46,11 @@ describe('configuration', () => {
     expect(c.metricsHost).toBe('10.0.0.5');
     expect(loadConfig({ METRICS_ADDRESS: '[::1]' }).metricsHost).toBe('::1');
     expect(() => loadConfig({ METRICS_ADDRESS: '10.0.0.5:9090' })).toThrow(/^METRICS_ADDRESS must be a host or IP address without a port/);
+  });
+
+  it('refuses a REDIS_POOL_SIZE smaller than the Redis connections a replica opens', () => {
+    expect(loadConfig({ REDIS_POOL_SIZE: String(REDIS_CONNECTIONS_PER_REPLICA) }).redisPoolSize).toBe(REDIS_CONNECTIONS_PER_REPLICA);
+    expect(() => loadConfig({ REDIS_POOL_SIZE: String(REDIS_CONNECTIONS_PER_REPLICA - 1) })).toThrow(/^REDIS_POOL_SIZE must be at least 4/);
   });
 
   it("a base image's RUST_BACKTRACE does not switch on stack traces; LOG_ERROR_STACKS does", () => {

@@ -18,7 +18,7 @@ async function signer() {
     await gate;
     return local(header, token);
   };
-  const keys: KeySource = { getKey, hasKeys: () => true, state: () => ({ keys: 1, lastSuccessAt: undefined, lastError: undefined }), kind: 'remote', close: () => undefined };
+  const keys: KeySource = { getKey, hasKeys: () => true, kind: 'remote', close: () => undefined };
   return {
     keys,
     hold: () => {
