@@ -1,4 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { backoffDelayMs } from '../backoff.js';
 import type { Config, HostPort } from '../config.js';
 
 /** How this replica reaches Redis, from the configuration; undefined: no Redis (in-process bus). */
@@ -50,7 +51,7 @@ const common: RedisOptions = {
   maxRetriesPerRequest: 1,
   connectTimeout: 2000,
   autoResubscribe: false,
-  retryStrategy: (times) => Math.min(100 * times, 1000),
+  retryStrategy: (times) => backoffDelayMs(times - 1, 100, 1000),
 };
 
 export function createRedisClient(target: RedisTarget, role: 'publisher' | 'subscriber'): RedisClient {
@@ -74,7 +75,7 @@ export function createRedisClient(target: RedisTarget, role: 'publisher' | 'subs
           // SSUBSCRIBE goes to the node that holds each channel's slot (see RedisBus.sharded).
           shardedSubscribers: true,
           enableOfflineQueue: false,
-          clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
+          clusterRetryStrategy: (times) => backoffDelayMs(times - 1, 100, 1000),
           redisOptions: { ...common, connectionName, ...(target.password !== undefined ? { password: target.password } : {}) },
         },
       );

@@ -3,7 +3,7 @@ import type { ServerMessage, UserInfo } from '../protocol/wire.js';
 import { DocumentSession, type DocumentMessage, type DocumentTransport } from './document.js';
 import { Emitter } from './emitter.js';
 import { silentLogger, type Logger } from './logger.js';
-import { Backoff, fullJitter } from './backoff.js';
+import { Backoff, fullJitter } from '../backoff.js';
 import { NetworkWatch } from './network-watch.js';
 import { UnauthorizedError, type ClientStatus, type ConnectionState } from './status.js';
 import { httpTokenChecker, tokenCheckUrl, type TokenChecker } from './token-check.js';

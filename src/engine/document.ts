@@ -1,3 +1,4 @@
+import { backoffCeilingMs } from '../backoff.js';
 import { OtError, apply, docLength, emptyDoc, transformSelection, validateChangeShape } from '../ot/index.js';
 import { changeToDelta, deltaToChange, transformDeltas, type Delta } from '../ot/delta.js';
 import type { Change, DocState, Selection } from '../ot/types.js';
@@ -687,7 +688,7 @@ export class DocumentEngine {
         },
         (err: unknown) => {
           this.snapshotFailures++;
-          this.snapshotRetryAt = this.options.now() + Math.min(SNAPSHOT_RETRY_MAX_MS, SNAPSHOT_RETRY_FIRST_MS * 2 ** (this.snapshotFailures - 1));
+          this.snapshotRetryAt = this.options.now() + backoffCeilingMs(this.snapshotFailures - 1, SNAPSHOT_RETRY_FIRST_MS, SNAPSHOT_RETRY_MAX_MS);
           this.options.onStoreError(this.id, err, 0);
         },
       )

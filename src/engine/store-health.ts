@@ -1,3 +1,4 @@
+import { backoffDelayMs } from '../backoff.js';
 /** What StoreHealth logs through (pino's signature, narrowed to what it needs). */
 export interface StreakLogger {
   warn(fields: Record<string, unknown>, message: string): void;
@@ -155,9 +156,13 @@ export class StoreHealth {
   }
 }
 
-/** Delay before retry number `attempt` (0, 1, ...): 100 ms doubling to 2 s, jittered ±25 % so replicas do not retry in step. */
+/**
+ * Delay before retry number `attempt` (0, 1, ...): the shared backoff, 100 ms doubling to 2 s
+ * with full jitter, so replicas do not retry in step and no retry waits more than 2 s (a
+ * database that answers again wakes the waiting documents sooner: `retryAfter`).
+ */
 export function defaultRetryDelayMs(attempt: number, random: () => number = Math.random): number {
-  return Math.min(2000, 100 * 2 ** Math.min(attempt, 5)) * (0.75 + random() / 2);
+  return backoffDelayMs(attempt, 100, 2000, random);
 }
 
 function sum(values: Iterable<number>): number {

@@ -1,4 +1,5 @@
 import postgres from 'postgres';
+import { backoffDelayMs } from '../backoff.js';
 
 export type Sql = postgres.Sql;
 
@@ -31,7 +32,7 @@ export function connectDatabase(url: string, pool: PoolOptions): Sql {
 
 /** Seconds before connection attempt `retries`: 50 ms doubling to 0.5 s, jittered so replicas spread out. */
 export function reconnectDelaySecs(retries: number, random: () => number = Math.random): number {
-  return Math.min(0.5, 0.05 * 2 ** Math.min(retries, 4)) * (0.5 + random() / 2);
+  return backoffDelayMs(retries, 50, 500, random) / 1000;
 }
 
 /** `SELECT 1` with a deadline, so a dead database makes readiness fail fast instead of hanging. */

@@ -227,7 +227,12 @@ describe('hostile clients and limits', () => {
     const rateError = flooder.received.find((m) => m.type === 'error');
     console.log(`flooder: sent ${sent} messages, got ${flooder.received.filter((m) => m.type === 'pong').length} pongs, error ${JSON.stringify(rateError)}, closed ${flooderResult.code} ${flooderResult.reason}`);
     expect(rateError).toMatchObject({ code: 'rate_limited' });
-    expect(flooderResult.code).toBe(4029);
+    // The relay closes the flooder with 4029 (its log says so). A flooder that keeps writing
+    // after the close frame can instead see 1006: its late frames reach a socket the relay has
+    // closed, the relay's kernel answers with a reset, and a reset discards the close frame
+    // still unread in the flooder's receive buffer (seen on a loaded machine).
+    expect(relay.output()).toMatch(/"user":"flooder".*"closing a client that floods messages"/);
+    expect([4029, 1006]).toContain(flooderResult.code);
 
     const counts = looperStatuses.reduce<Record<string, number>>((acc, s) => ({ ...acc, [s]: (acc[s] ?? 0) + 1 }), {});
     console.log(`connection looper: ${looperStatuses.length} attempts: ${JSON.stringify(counts)}`);

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DocumentSession, type DocumentMessage, type DocumentTransport } from '../../src/client/document.js';
 import { silentLogger } from '../../src/client/logger.js';
-import { Backoff, fullJitter } from '../../src/client/backoff.js';
+import { Backoff, fullJitter } from '../../src/backoff.js';
 import { tokenCheckUrl } from '../../src/client/token-check.js';
 import { refreshDelayMs, tokenExpiry } from '../../src/client/token.js';
 import { docFromText } from '../../src/ot/index.js';

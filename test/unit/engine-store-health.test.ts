@@ -88,7 +88,8 @@ describe('commit-path health (issue 8.2)', () => {
       expect(defaultRetryDelayMs(attempt, () => 1)).toBeLessThanOrEqual(2500);
       expect(reconnectDelaySecs(attempt, () => 1)).toBeLessThanOrEqual(0.5);
     }
-    expect(defaultRetryDelayMs(0, () => 0.5)).toBe(100);
+    expect(defaultRetryDelayMs(0, () => 1)).toBe(100);
+    expect(defaultRetryDelayMs(5, () => 0.5)).toBe(1000);
   });
 });
 
