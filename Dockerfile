@@ -15,6 +15,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bench ./bench
+COPY harness ./harness
 COPY examples ./examples
 # The demo bundle (development only) and the client package are built by its build.mjs.
 COPY packages/client ./packages/client

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { describeEnvironment, percentile } from './environment.js';
 import { devToken, startBenchPostgres, startBenchRelay } from './processes.js';
-import { startRedisServer } from './redis.js';
+import { startRedisServer } from '../harness/redis.js';
 
 interface Incoming {
   readonly type: string;

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import * as Y from 'yjs';
 import { Doc, apply, docText, type Change, type DocState, type Op } from '../src/ot/index.js';
-import { referenceApply } from './ot-reference.js';
+import { referenceApply } from '../harness/ot-reference.js';
 
 export const TRACE_CREDIT =
   'automerge-paper trace: recorded by Martin Kleppmann, from Joseph Gentle\'s editing-traces (https://github.com/josephg/editing-traces), CC BY 4.0';

@@ -13,9 +13,9 @@ import { pathToFileURL } from 'node:url';
 import { Doc, apply, type Change, type DocState, type Op, type Run } from '../src/ot/index.js';
 import { describeEnvironment, median } from './environment.js';
 import { pack, unpack } from '../src/ot/packed.js';
-import { referenceApply, referenceNormalize } from './ot-reference.js';
+import { referenceApply, referenceNormalize } from '../harness/ot-reference.js';
 import { TRACE_CREDIT, loadAutomergePaper, replayReference, replayTree, replayYjs } from './ot-trace.js';
-import { rng } from './ot-rng.js';
+import { rng } from '../harness/rng.js';
 
 type Kind = 'insert' | 'delete' | 'format';
 const KINDS: readonly Kind[] = ['insert', 'delete', 'format'];

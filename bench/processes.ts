@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startEmbeddedPostgres, type RunningPostgres } from '../src/store/embedded-postgres.js';
-import { freePort } from './ports.js';
+import { freePort } from '../harness/ports.js';
 
 export { freePort };
 

@@ -28,7 +28,7 @@ import postgres from 'postgres';
 import { describeEnvironment, describeVersions, percentile } from './environment.js';
 import { devToken, startBenchPostgres, startBenchRelay, type BenchRelay } from './processes.js';
 import { processCpuSecs } from './proc-stats.js';
-import { startRedisServer } from './redis.js';
+import { startRedisServer } from '../harness/redis.js';
 import type { ReplicasChildMessage, ReplicasGeneratorResult, ReplicasGeneratorSetup, ReplicasParentMessage } from './replicas-generator.js';
 
 interface Scenario {

@@ -18,7 +18,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const stampFile = join(root, 'dist/.start-stamp');
 
 /** The compiler's inputs: what tsconfig.build.json includes, and the files that configure it. */
-const SOURCE_DIRS = ['src', 'bench', 'examples'];
+const SOURCE_DIRS = ['src', 'bench', 'harness', 'examples'];
 const CONFIG_FILES = ['tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'];
 
 /** @param {string} dir @returns {number} the newest modification time under dir (0 if absent) */

@@ -1,1 +1,1 @@
-export { freePort } from '../../bench/ports.js';
+export { freePort } from '../../harness/ports.js';

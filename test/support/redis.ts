@@ -1,2 +1,2 @@
 // One implementation for tests and benchmarks: bench/ is compiled, test/ is not.
-export { startRedisServer as startTestRedis, type RedisServer as TestRedis } from '../../bench/redis.js';
+export { startRedisServer as startTestRedis, type RedisServer as TestRedis } from '../../harness/redis.js';

@@ -92,16 +92,7 @@ export function realizeChange(doc: DocState, specs: readonly OpSpec[]): Change {
   return ops;
 }
 
-/** Tiny deterministic PRNG (mulberry32) for the simulations, so a failing seed can be rerun. */
-export function rng(seed: number): () => number {
-  let t = seed >>> 0;
-  return () => {
-    t = (t + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(t ^ (t >>> 15), 1 | t);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from '../../harness/rng.js';
 
 /** A random op spec drawn from a PRNG instead of fast-check. */
 export function randomSpec(next: () => number): OpSpec {

@@ -5,7 +5,7 @@
  * at MAX_PIECE and merged back, which the small documents of ot-properties never reach.
  */
 import { describe, expect, it } from 'vitest';
-import { referenceApply, referenceInvert, referenceNormalize } from '../../bench/ot-reference.js';
+import { referenceApply, referenceInvert, referenceNormalize } from '../../harness/ot-reference.js';
 import { Doc, OtError, apply, docLength, docText, invert, type Attributes, type Change, type DocState, type Op, type Run } from '../../src/ot/index.js';
 import { MAX_PIECE } from '../../src/ot/piece-tree.js';
 import { rng } from './ot-arbitraries.js';

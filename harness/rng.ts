@@ -1,4 +1,4 @@
-/** Tiny deterministic PRNG (mulberry32), so bench:ot draws the same edits every run. */
+/** Tiny deterministic PRNG (mulberry32): the same seed draws the same edits in every run of a test or benchmark, so a failing seed can be rerun. */
 export function rng(seed: number): () => number {
   let t = seed >>> 0;
   return () => {

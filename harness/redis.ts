@@ -11,7 +11,7 @@ export interface RedisServer {
 
 /**
  * A real redis-server (from PATH) on a free loopback port, without persistence. Shared by the
- * benchmarks and the tests (test/support/redis.ts re-exports it); bench/ is built, test/ is not.
+ * benchmarks and the tests (test/support/redis.ts re-exports it); harness/ is built with bench/, test/ is not.
  */
 export async function startRedisServer(): Promise<RedisServer> {
   const port = await freePort();
