@@ -55,120 +55,148 @@ interface Caller {
   readonly admin: boolean;
 }
 
+/** What a route handler gets: the authenticated caller, the path parameters, the body if it takes one. */
+interface RouteContext {
+  readonly caller: Caller;
+  readonly params: string[];
+  readonly body: Promise<Buffer> | undefined;
+}
+
+interface Reply {
+  readonly status: number;
+  readonly body?: unknown;
+}
+
+interface RouteShape {
+  readonly withBody: boolean;
+  readonly params: number;
+}
+
 /**
  * The management API for the product's backend: create documents, read their content, and
  * manage members. Callers are admins (ADMIN_SCOPE, any document) or a document's owners (their
  * document's members only). Routes are documented in docs/security.md.
  */
 export function addManagementRoutes(app: uWS.TemplatedApp, deps: ManagementDeps): void {
-  const route = (
-    handler: (ctx: { caller: Caller; params: string[]; body: Promise<Buffer> | undefined }) => Promise<{ status: number; body?: unknown }>,
-    options: { withBody: boolean; params: number },
-  ) => {
-    return (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
-      // uWS invalidates req at the first await: read everything now.
-      const authorization = req.getHeader('authorization');
-      const params = Array.from({ length: options.params }, (_, i) => req.getParameter(i) ?? '');
-      const body = options.withBody ? readBody(res, MAX_BODY_BYTES) : undefined;
-      // A rejected body nobody awaited yet must not become an unhandled rejection.
-      body?.catch(() => undefined);
-      handleAsync(
-        res,
-        async (state) => {
-          let reply: { status: number; body?: unknown };
-          try {
-            const caller = await authenticate(authorization, deps);
-            reply = await handler({ caller, params, body });
-          } catch (err) {
-            if (!(err instanceof ApiError)) throw err;
-            reply = { status: err.status, body: { error: err.code, message: err.message } };
-          }
-          if (state.aborted) return;
-          if (reply.status === 204) {
-            res.cork(() => res.writeStatus('204 No Content').end());
-          } else {
-            sendJson(res, reply.status, reply.body ?? {}, reply.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
-          }
-        },
-        (err) => deps.log.error({ err }, 'management API request failed'),
-      );
-    };
+  const api = new ManagementApi(deps);
+  app.post(API_PREFIX, route(deps, (ctx) => api.createDocument(ctx), { withBody: true, params: 0 }));
+  app.get(`${API_PREFIX}/:id`, route(deps, (ctx) => api.readDocument(ctx), { withBody: false, params: 1 }));
+  app.get(`${API_PREFIX}/:id/members`, route(deps, (ctx) => api.listMembers(ctx), { withBody: false, params: 1 }));
+  app.put(`${API_PREFIX}/:id/members/:user`, route(deps, (ctx) => api.grantRole(ctx), { withBody: true, params: 2 }));
+  app.del(`${API_PREFIX}/:id/members/:user`, route(deps, (ctx) => api.revokeRole(ctx), { withBody: false, params: 2 }));
+}
+
+/**
+ * A uWS handler around `handler`: authenticates the caller, turns an ApiError into its error
+ * response, and writes the reply unless the client has gone.
+ */
+function route(deps: ManagementDeps, handler: (ctx: RouteContext) => Promise<Reply>, shape: RouteShape): (res: uWS.HttpResponse, req: uWS.HttpRequest) => void {
+  return (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
+    // uWS invalidates req at the first await: read everything now.
+    const authorization = req.getHeader('authorization');
+    const params = Array.from({ length: shape.params }, (_, i) => req.getParameter(i) ?? '');
+    const body = shape.withBody ? readBody(res, MAX_BODY_BYTES) : undefined;
+    // A rejected body nobody awaited yet must not become an unhandled rejection.
+    body?.catch(() => undefined);
+    handleAsync(
+      res,
+      async (state) => {
+        let reply: Reply;
+        try {
+          const caller = await authenticate(authorization, deps);
+          reply = await handler({ caller, params, body });
+        } catch (err) {
+          if (!(err instanceof ApiError)) throw err;
+          reply = { status: err.status, body: { error: err.code, message: err.message } };
+        }
+        if (state.aborted) return;
+        sendReply(res, reply);
+      },
+      (err) => deps.log.error({ err }, 'management API request failed'),
+    );
   };
+}
 
-  app.post(
-    API_PREFIX,
-    route(async ({ caller, body }) => {
-      if (!caller.admin) throw new ApiError(403, 'forbidden', `creating documents needs the ${deps.adminScope} scope`);
-      const input = parse(createBody, await jsonBody(body));
-      const created = await deps.store.createDocument({ id: (input.id ?? randomUUID()).toLowerCase(), title: input.title ?? null, createdBy: caller.principal.userId, owner: input.owner });
-      if (!created) throw new ApiError(409, 'conflict', 'a document with this id exists');
-      if (input.owner !== undefined) {
-        deps.access.invalidate(created.id, input.owner);
-        // Other replicas may have cached "no role" from a join tried before the creation.
-        deps.roleChanged(created.id, input.owner);
-      }
-      deps.log.info({ doc: created.id, by: caller.principal.userId }, 'document created');
-      return { status: 201, body: { ...documentJson(created), revision: 0 } };
-    }, { withBody: true, params: 0 }),
-  );
+function sendReply(res: uWS.HttpResponse, reply: Reply): void {
+  if (reply.status === 204) {
+    res.cork(() => res.writeStatus('204 No Content').end());
+  } else {
+    sendJson(res, reply.status, reply.body ?? {}, reply.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
+  }
+}
 
-  app.get(
-    `${API_PREFIX}/:id`,
-    route(async ({ caller, params }) => {
-      const doc = await authorize(caller, params[0], 'viewer');
-      const engine = deps.registry.peek(doc.id);
-      if (engine) return { status: 200, body: { ...documentJson(doc), revision: engine.revision, content: engine.state } };
-      // Not loaded here: load it like a join would (the registry unloads it again when idle).
-      const loaded = await deps.registry.acquire(doc.id);
-      try {
-        return { status: 200, body: { ...documentJson(doc), revision: loaded.revision, content: loaded.state } };
-      } finally {
-        deps.registry.release(doc.id);
-      }
-    }, { withBody: false, params: 1 }),
-  );
+/** The routes' handlers, one method a route, and the checks they share. */
+class ManagementApi {
+  constructor(private readonly deps: ManagementDeps) {}
 
-  app.get(
-    `${API_PREFIX}/:id/members`,
-    route(async ({ caller, params }) => {
-      const doc = await authorize(caller, params[0], 'owner');
-      return { status: 200, body: { document: doc.id, members: (await deps.store.members(doc.id)).map(memberJson) } };
-    }, { withBody: false, params: 1 }),
-  );
+  /** POST /api/v1/documents (admins only). */
+  async createDocument({ caller, body }: RouteContext): Promise<Reply> {
+    const { deps } = this;
+    if (!caller.admin) throw new ApiError(403, 'forbidden', `creating documents needs the ${deps.adminScope} scope`);
+    const input = parse(createBody, await jsonBody(body));
+    const created = await deps.store.createDocument({ id: (input.id ?? randomUUID()).toLowerCase(), title: input.title ?? null, createdBy: caller.principal.userId, owner: input.owner });
+    if (!created) throw new ApiError(409, 'conflict', 'a document with this id exists');
+    if (input.owner !== undefined) {
+      deps.access.invalidate(created.id, input.owner);
+      // Other replicas may have cached "no role" from a join tried before the creation.
+      deps.roleChanged(created.id, input.owner);
+    }
+    deps.log.info({ doc: created.id, by: caller.principal.userId }, 'document created');
+    return { status: 201, body: { ...documentJson(created), revision: 0 } };
+  }
 
-  app.put(
-    `${API_PREFIX}/:id/members/:user`,
-    route(async ({ caller, params, body }) => {
-      const doc = await authorize(caller, params[0], 'owner');
-      const user = userParam(params[1]);
-      const { role } = parse(grantBody, await jsonBody(body));
-      if (role !== 'owner') await keepAnOwner(doc.id, user);
-      const member = await deps.store.grant(doc.id, user, role, caller.principal.userId);
-      deps.access.invalidate(doc.id, user);
-      deps.roleChanged(doc.id, user);
-      deps.log.info({ doc: doc.id, user, role, by: caller.principal.userId }, 'role granted');
-      return { status: 200, body: memberJson(member) };
-    }, { withBody: true, params: 2 }),
-  );
+  /** GET /api/v1/documents/:id: the document with its current content. */
+  async readDocument({ caller, params }: RouteContext): Promise<Reply> {
+    const { registry } = this.deps;
+    const doc = await this.authorize(caller, params[0], 'viewer');
+    const engine = registry.peek(doc.id);
+    if (engine) return { status: 200, body: { ...documentJson(doc), revision: engine.revision, content: engine.state } };
+    // Not loaded here: load it like a join would (the registry unloads it again when idle).
+    const loaded = await registry.acquire(doc.id);
+    try {
+      return { status: 200, body: { ...documentJson(doc), revision: loaded.revision, content: loaded.state } };
+    } finally {
+      registry.release(doc.id);
+    }
+  }
 
-  app.del(
-    `${API_PREFIX}/:id/members/:user`,
-    route(async ({ caller, params }) => {
-      const doc = await authorize(caller, params[0], 'owner');
-      const user = userParam(params[1]);
-      await keepAnOwner(doc.id, user);
-      const had = await deps.store.revoke(doc.id, user);
-      deps.access.invalidate(doc.id, user);
-      deps.roleChanged(doc.id, user);
-      if (!had) throw new ApiError(404, 'not_found', 'that user has no role on this document');
-      deps.log.info({ doc: doc.id, user, by: caller.principal.userId }, 'role revoked');
-      return { status: 204 };
-    }, { withBody: false, params: 2 }),
-  );
+  /** GET /api/v1/documents/:id/members */
+  async listMembers({ caller, params }: RouteContext): Promise<Reply> {
+    const doc = await this.authorize(caller, params[0], 'owner');
+    return { status: 200, body: { document: doc.id, members: (await this.deps.store.members(doc.id)).map(memberJson) } };
+  }
+
+  /** PUT /api/v1/documents/:id/members/:user */
+  async grantRole({ caller, params, body }: RouteContext): Promise<Reply> {
+    const { deps } = this;
+    const doc = await this.authorize(caller, params[0], 'owner');
+    const user = userParam(params[1]);
+    const { role } = parse(grantBody, await jsonBody(body));
+    if (role !== 'owner') await this.keepAnOwner(doc.id, user);
+    const member = await deps.store.grant(doc.id, user, role, caller.principal.userId);
+    deps.access.invalidate(doc.id, user);
+    deps.roleChanged(doc.id, user);
+    deps.log.info({ doc: doc.id, user, role, by: caller.principal.userId }, 'role granted');
+    return { status: 200, body: memberJson(member) };
+  }
+
+  /** DELETE /api/v1/documents/:id/members/:user */
+  async revokeRole({ caller, params }: RouteContext): Promise<Reply> {
+    const { deps } = this;
+    const doc = await this.authorize(caller, params[0], 'owner');
+    const user = userParam(params[1]);
+    await this.keepAnOwner(doc.id, user);
+    const had = await deps.store.revoke(doc.id, user);
+    deps.access.invalidate(doc.id, user);
+    deps.roleChanged(doc.id, user);
+    if (!had) throw new ApiError(404, 'not_found', 'that user has no role on this document');
+    deps.log.info({ doc: doc.id, user, by: caller.principal.userId }, 'role revoked');
+    return { status: 204 };
+  }
 
   /** A document keeps at least one owner: removing or demoting the last one is a 409. */
-  async function keepAnOwner(docId: string, user: string): Promise<void> {
-    const owners = (await deps.store.members(docId)).filter((m) => m.role === 'owner');
+  private async keepAnOwner(docId: string, user: string): Promise<void> {
+    const owners = (await this.deps.store.members(docId)).filter((m) => m.role === 'owner');
     if (owners.length === 1 && owners[0]?.userId === user) {
       throw new ApiError(409, 'last_owner', 'this is the last owner of the document: grant another owner first');
     }
@@ -178,7 +206,8 @@ export function addManagementRoutes(app: uWS.TemplatedApp, deps: ManagementDeps)
    * Admins see every document (404 for a missing one); other callers need `needed` on it and
    * get 403 otherwise, so they cannot probe which documents exist.
    */
-  async function authorize(caller: Caller, rawId: string | undefined, needed: Role): Promise<DocumentRecord> {
+  private async authorize(caller: Caller, rawId: string | undefined, needed: Role): Promise<DocumentRecord> {
+    const { deps } = this;
     const id = rawId?.toLowerCase() ?? '';
     if (!uuid.test(id)) throw new ApiError(400, 'bad_request', 'the document id must be a UUID');
     if (!caller.admin) {

@@ -8,7 +8,7 @@ import type { KeySource } from '../auth/keys.js';
 import type { Bus } from '../bus/bus.js';
 import type { DocumentOwnership } from '../cluster/ownership.js';
 import type { Config } from '../config.js';
-import type { SubmitOrigin } from '../engine/document.js';
+import type { DocumentEngine, SubmitOrigin } from '../engine/document.js';
 import type { EngineError } from '../engine/errors.js';
 import type { CommittedChange } from '../engine/ports.js';
 import type { DocumentRegistry } from '../engine/registry.js';
@@ -351,78 +351,38 @@ export class CollabServer {
     }
   }
 
+  /**
+   * Joins (or rejoins) a document: role first, then the engine, then what the client missed,
+   * then, in one synchronous step, the reply and the topic subscription.
+   */
   private async join(connection: Connection, message: JoinMessage, wasJoined = false): Promise<void> {
-    const registry = this.registry;
     const docId = message.doc;
-    if (!this.accepting) {
-      connection.send({ type: 'error', code: ErrorCode.unavailable, message: 'the relay is shutting down; reconnect', doc: docId, ref: 'join' });
-      return;
-    }
-    if (connection.joining.has(docId)) return;
-    if (connection.docs.size + connection.joining.size >= MAX_DOCUMENTS_PER_CONNECTION && !connection.docs.has(docId)) {
-      connection.send({ type: 'error', code: ErrorCode.tooManyDocuments, message: `at most ${MAX_DOCUMENTS_PER_CONNECTION} documents per connection`, doc: docId, ref: 'join' });
-      return;
-    }
+    if (!this.mayStartJoining(connection, docId)) return;
     const rejoin = wasJoined || connection.docs.has(docId);
     if (connection.docs.has(docId)) this.leave(connection, docId, true);
-    // A refused rejoin has left the document: the client is told so, after the error, and
-    // receives nothing more of it until it joins again.
-    const refuse = (code: ErrorCode, text: string) => {
-      connection.send({ type: 'error', code, message: text, doc: docId, ref: 'join' });
-      if (rejoin) connection.send({ type: 'left', doc: docId, reason: 'rejoin_refused' });
-    };
+    const refuse = joinRefusal(connection, docId, rejoin);
     connection.joining.add(docId);
     // The role is known before the document is loaded: without one, nothing of the document
     // (not even whether it exists) reaches the client.
-    let role: Role | undefined;
-    try {
-      role = await this.deps.access.effectiveRole(docId, connection.principal.userId);
-    } catch (err) {
-      connection.joining.delete(docId);
-      this.deps.log.warn({ err, doc: docId }, 'permission lookup failed');
-      refuse(ErrorCode.unavailable, 'permissions could not be checked; try again');
-      return;
-    }
-    if (!role) {
-      connection.joining.delete(docId);
-      refuse(ErrorCode.forbidden, 'you have no role on this document');
-      return;
-    }
+    const role = await this.roleForJoin(connection, docId, refuse);
+    if (!role) return;
     if (!connection.open) {
       connection.joining.delete(docId);
       return;
     }
-    let engine;
-    try {
-      engine = await registry.acquire(docId);
-    } catch (err) {
-      connection.joining.delete(docId);
-      this.deps.log.warn({ err, doc: docId }, 'loading a document failed');
-      refuse(ErrorCode.unavailable, 'the document could not be loaded; try again');
-      return;
-    }
-    try {
-      this.presenceRelay.merge(engine, await this.deps.bus.presenceOf(docId));
-    } catch (err) {
-      this.deps.log.warn({ err, doc: docId }, 'could not read presence of other replicas');
-    }
-    let missed: CommittedChange[] | undefined;
+    const engine = await this.engineForJoin(connection, docId, refuse);
+    if (!engine) return;
+    await this.mergeRemotePresence(engine, docId);
     // A rejoin whose missed changes outweigh the content gets the content, if the client takes it.
     const from = message.acceptContent === true && message.rev !== undefined && engine.prefersContent(message.rev) ? undefined : message.rev;
-    if (from !== undefined) {
-      try {
-        missed = await engine.changesSince(from);
-      } catch (err) {
-        this.deps.log.warn({ err, doc: docId }, 'reading missed changes failed');
-      }
-    }
+    let missed = from === undefined ? undefined : await this.readMissedChanges(engine, from, docId);
     connection.joining.delete(docId);
     if (!connection.open) {
-      registry.release(docId);
+      this.registry.release(docId);
       return;
     }
     if (from !== undefined && missed === undefined) {
-      registry.release(docId);
+      this.registry.release(docId);
       const ahead = from > engine.revision;
       refuse(
         ahead ? ErrorCode.badClock : ErrorCode.unavailable,
@@ -433,17 +393,85 @@ export class CollabServer {
     // From here on everything is synchronous: the reply and the topic subscription describe
     // the same revision, so the client neither misses nor repeats a change.
     if (missed) {
-      // Changes committed after the read resolved are in the in-memory window.
-      const last = missed[missed.length - 1];
-      const end = last ? last.rev + last.ops.length : (from ?? 0);
-      const more = end === engine.revision ? [] : engine.committedSince(end);
-      if (!more) {
-        registry.release(docId);
+      const caughtUp = catchUp(engine, missed, from ?? 0);
+      if (!caughtUp) {
+        this.registry.release(docId);
         void this.join(connection, message, rejoin);
         return;
       }
-      missed = [...missed, ...more];
+      missed = caughtUp;
     }
+    this.enterDocument(connection, docId, engine, role, missed);
+  }
+
+  /** Refuses a join the relay or the connection cannot take now; true when it may go on. */
+  private mayStartJoining(connection: Connection, docId: string): boolean {
+    if (!this.accepting) {
+      connection.send({ type: 'error', code: ErrorCode.unavailable, message: 'the relay is shutting down; reconnect', doc: docId, ref: 'join' });
+      return false;
+    }
+    if (connection.joining.has(docId)) return false;
+    if (connection.docs.size + connection.joining.size >= MAX_DOCUMENTS_PER_CONNECTION && !connection.docs.has(docId)) {
+      connection.send({ type: 'error', code: ErrorCode.tooManyDocuments, message: `at most ${MAX_DOCUMENTS_PER_CONNECTION} documents per connection`, doc: docId, ref: 'join' });
+      return false;
+    }
+    return true;
+  }
+
+  /** The user's role on the document; undefined (the join refused and ended) without one. */
+  private async roleForJoin(connection: Connection, docId: string, refuse: JoinRefusal): Promise<Role | undefined> {
+    let role: Role | undefined;
+    try {
+      role = await this.deps.access.effectiveRole(docId, connection.principal.userId);
+    } catch (err) {
+      connection.joining.delete(docId);
+      this.deps.log.warn({ err, doc: docId }, 'permission lookup failed');
+      refuse(ErrorCode.unavailable, 'permissions could not be checked; try again');
+      return undefined;
+    }
+    if (!role) {
+      connection.joining.delete(docId);
+      refuse(ErrorCode.forbidden, 'you have no role on this document');
+    }
+    return role;
+  }
+
+  /** The document's engine, loaded if need be; undefined (the join refused and ended) if it cannot be. */
+  private async engineForJoin(connection: Connection, docId: string, refuse: JoinRefusal): Promise<DocumentEngine | undefined> {
+    try {
+      return await this.registry.acquire(docId);
+    } catch (err) {
+      connection.joining.delete(docId);
+      this.deps.log.warn({ err, doc: docId }, 'loading a document failed');
+      refuse(ErrorCode.unavailable, 'the document could not be loaded; try again');
+      return undefined;
+    }
+  }
+
+  /** Adds the presence of other replicas' clients; without it the join goes on, showing only this replica's. */
+  private async mergeRemotePresence(engine: DocumentEngine, docId: string): Promise<void> {
+    try {
+      this.presenceRelay.merge(engine, await this.deps.bus.presenceOf(docId));
+    } catch (err) {
+      this.deps.log.warn({ err, doc: docId }, 'could not read presence of other replicas');
+    }
+  }
+
+  /** The changes after revision `from`; undefined when they could not be read. */
+  private async readMissedChanges(engine: DocumentEngine, from: number, docId: string): Promise<CommittedChange[] | undefined> {
+    try {
+      return await engine.changesSince(from);
+    } catch (err) {
+      this.deps.log.warn({ err, doc: docId }, 'reading missed changes failed');
+      return undefined;
+    }
+  }
+
+  /**
+   * Records the join, subscribes the socket to the document and sends `joined` (the missed
+   * changes, or the content) with everyone's presence, all in one cork.
+   */
+  private enterDocument(connection: Connection, docId: string, engine: DocumentEngine, role: Role, missed: CommittedChange[] | undefined): void {
     const joined: JoinedDocument = { engine, role, pendingPresence: undefined, lastPresenceAt: 0, presenceTimer: undefined, typingTimer: undefined, changesInFlight: 0 };
     connection.docs.set(docId, joined);
     if (connection.handshakeTimer) {
@@ -552,4 +580,30 @@ export class CollabServer {
     // Give uWS a moment to flush the close frames.
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+type JoinRefusal = (code: ErrorCode, text: string) => void;
+
+/**
+ * Refuses a join with an error. A refused rejoin has left the document: the client is told
+ * so, after the error, and receives nothing more of it until it joins again.
+ */
+function joinRefusal(connection: Connection, docId: string, rejoin: boolean): JoinRefusal {
+  return (code, text) => {
+    connection.send({ type: 'error', code, message: text, doc: docId, ref: 'join' });
+    if (rejoin) connection.send({ type: 'left', doc: docId, reason: 'rejoin_refused' });
+  };
+}
+
+/**
+ * `missed` (read from the store up to some revision) followed by the changes committed since,
+ * from the engine's in-memory window; undefined when the window no longer reaches back that far.
+ */
+function catchUp(engine: DocumentEngine, missed: CommittedChange[], from: number): CommittedChange[] | undefined {
+  // Changes committed after the read resolved are in the in-memory window.
+  const last = missed[missed.length - 1];
+  const end = last ? last.rev + last.ops.length : from;
+  const more = end === engine.revision ? [] : engine.committedSince(end);
+  if (!more) return undefined;
+  return [...missed, ...more];
 }
