@@ -102,7 +102,6 @@ export class DocumentEngine {
   private head: number;
   /** Changes after `historyStart`, consecutive up to `head`. */
   private history: CommittedChange[] = [];
-  private historyStart: number;
   /** changeMemoryBytes summed over `history`. */
   private historyBytes = 0;
   private readonly actors = new Map<string, ActorRecord>();
@@ -129,7 +128,6 @@ export class DocumentEngine {
   ) {
     this.content = Doc.from(snapshot.content);
     this.head = snapshot.rev;
-    this.historyStart = snapshot.rev;
     this.lastSnapshotRev = snapshot.rev;
   }
 
@@ -663,7 +661,11 @@ export class DocumentEngine {
     if (drop === 0) return;
     this.historyBytes = bytes;
     this.history = this.history.slice(drop);
-    this.historyStart = this.history[0]?.rev ?? this.head;
+  }
+
+  /** The revision the in-memory history starts at (the head when it holds nothing). */
+  private get historyStart(): number {
+    return this.history[0]?.rev ?? this.head;
   }
 
   private get maxHistoryBytes(): number {
