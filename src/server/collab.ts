@@ -229,8 +229,7 @@ export class CollabServer {
 
   private closed(ws: uWS.WebSocket<SocketData>): void {
     const connection = ws.getUserData().connection;
-    connection.open = false;
-    connection.ws = undefined;
+    connection.detach();
     connection.clearTimers();
     this.connections.delete(connection);
     this.userBudgets.release(connection.principal.userId, this.now());

@@ -32,10 +32,13 @@ export class Connection {
   readonly docs = new Map<string, JoinedDocument>();
   /** Documents whose join is still loading; a close in between must release them. */
   readonly joining = new Set<string>();
-  ws: uWS.WebSocket<SocketData> | undefined;
+  /**
+   * The socket's one lifecycle: upgraded but not yet opened by uWS, open, or closed (by us or
+   * by the client). Only an open socket is written to.
+   */
+  private socket: { readonly phase: 'opening' } | { readonly phase: 'open'; readonly ws: uWS.WebSocket<SocketData> } | { readonly phase: 'closed' } = { phase: 'opening' };
   /** Publishes to this connection's own topic (sendInOrder); set when the socket opens. */
   private publishOwn: ((text: string) => void) | undefined;
-  open = true;
   lastSeenAt: number;
   principal: Principal;
   /** Closes the connection (4010) unless it joins a document first. */
@@ -55,6 +58,21 @@ export class Connection {
     this.lastSeenAt = now;
   }
 
+  /** The socket while it is open. */
+  get ws(): uWS.WebSocket<SocketData> | undefined {
+    return this.socket.phase === 'open' ? this.socket.ws : undefined;
+  }
+
+  /** Not closed: still worth answering. */
+  get open(): boolean {
+    return this.socket.phase !== 'closed';
+  }
+
+  /** uWS closed the socket (either side closed it). */
+  detach(): void {
+    this.socket = { phase: 'closed' };
+  }
+
   clearTimers(): void {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
@@ -67,7 +85,7 @@ export class Connection {
    * alone (acks) can travel through the same uWS topic tree as its documents' changes.
    */
   attach(ws: uWS.WebSocket<SocketData>, app: uWS.TemplatedApp): void {
-    this.ws = ws;
+    this.socket = { phase: 'open', ws };
     const topic = `session/${this.session}`;
     ws.subscribe(topic);
     this.publishOwn = (text) => app.publish(topic, text, false, false);
@@ -81,7 +99,7 @@ export class Connection {
    * MAX_BACKPRESSURE_BYTES is dropped by uWS (closeOnBackpressureLimit) and resumes from its clock.
    */
   sendInOrder(message: ServerMessage): void {
-    if (!this.open || !this.ws) return;
+    if (!this.ws) return;
     if (!this.publishOwn) {
       this.send(message);
       return;
@@ -98,7 +116,7 @@ export class Connection {
 
   sendRaw(text: string): void {
     const ws = this.ws;
-    if (!this.open || !ws) return;
+    if (!ws) return;
     let status = 1;
     ws.cork(() => {
       status = ws.send(text, false, false);
@@ -109,8 +127,8 @@ export class Connection {
 
   close(code: CloseCode, reason: string): void {
     const ws = this.ws;
-    if (!this.open || !ws) return;
-    this.open = false;
+    if (!ws) return;
+    this.socket = { phase: 'closed' };
     ws.end(code, reason);
   }
 }

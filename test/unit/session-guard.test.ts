@@ -60,7 +60,7 @@ describe('session guard', () => {
       s.hold();
       const pending = guard.reauthenticate(c, await s.sign('10h'));
       // What CollabServer.closed does.
-      c.open = false;
+      c.detach();
       c.clearTimers();
       s.release();
       await pending;
@@ -78,7 +78,7 @@ describe('session guard', () => {
     await guard.reauthenticate(c, await s.sign('10h'));
     expect(c.principal.expiresAt).toBeGreaterThan(Math.floor(Date.now() / 1000) + 3600);
     expect(c.expiryTimer).toBeDefined();
-    c.open = false;
+    c.detach();
     c.clearTimers();
   });
 });
