@@ -2,13 +2,11 @@ import { apply, compose, diff, docLength, docText, transform, transformSelection
 import type { Attributes, Change, DocState, Selection } from '../ot/types.js';
 import { Doc } from '../ot/document.js';
 import { presenceDataProblem } from '../protocol/presence-data.js';
-import type { CommittedChangeWire, PresenceData, ServerMessage } from '../protocol/wire.js';
+import type { CommittedChangeWire, PresenceData, Role, ServerMessage } from '../protocol/wire.js';
 import { Emitter } from './emitter.js';
 import type { Logger } from './logger.js';
 import { checkWireLimits, takeChange } from './outgoing.js';
 import { PresenceOutbox, RemotePresenceTable, type RemotePresence } from './presence.js';
-
-export type Role = 'viewer' | 'editor' | 'owner';
 
 /** `refused`: the relay would not let this connection join (e.g. too many documents open). */
 export type CloseReason = 'closed' | 'revoked' | 'forbidden' | 'refused';
@@ -632,4 +630,4 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   }
 }
 
-export type { RemotePresence };
+export type { RemotePresence, Role };

@@ -73,6 +73,9 @@ export type ClientMessageType = ClientMessage['type'];
 
 // ---- relay → client ---------------------------------------------------------------------------
 
+/** What a user may do in a document: read it, edit it, or also manage its members. */
+export type Role = 'viewer' | 'editor' | 'owner';
+
 export interface UserInfo {
   readonly id: string;
   readonly name: string;
@@ -101,7 +104,7 @@ export interface CommittedChangeWire {
 export type ServerMessage =
   /** `features`: optional protocol additions this relay understands (`join_content`: see JoinMessage). */
   | { type: 'hello'; protocol: 1; session: string; user: UserInfo; limits: { maxOps: number; maxMessageBytes: number; cursorThrottleMs: number; heartbeatIntervalSecs: number }; features?: string[] }
-  | { type: 'joined'; doc: string; rev: number; role: 'viewer' | 'editor' | 'owner'; presence: PresenceState[]; content?: DocState; changes?: CommittedChangeWire[] }
+  | { type: 'joined'; doc: string; rev: number; role: Role; presence: PresenceState[]; content?: DocState; changes?: CommittedChangeWire[] }
   /**
    * `reason: 'revoked'`: the relay removed the client because its role on the document was revoked.
    * `reason: 'rejoin_refused'`: a join of a document the connection had joined was refused (the
@@ -109,7 +112,7 @@ export type ServerMessage =
    */
   | { type: 'left'; doc: string; reason?: 'revoked' | 'rejoin_refused' }
   /** The client's role on a joined document changed (a grant through the management API). */
-  | { type: 'role'; doc: string; role: 'viewer' | 'editor' | 'owner' }
+  | { type: 'role'; doc: string; role: Role }
   | ({ type: 'change'; doc: string } & CommittedChangeWire)
   /** The change occupies revisions rev+1 .. rev+count: transform can split ops or remove them all, so count may differ from what was sent. */
   | { type: 'ack'; doc: string; seq: number; rev: number; count: number }
