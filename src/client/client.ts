@@ -1,4 +1,5 @@
 import { CloseCode, PROTOCOL, TOKEN_PROTOCOL_PREFIX } from '../protocol/codes.js';
+import { UUID_PATTERN } from '../protocol/limits.js';
 import type { ServerMessage, UserInfo } from '../protocol/wire.js';
 import { DocumentSession, type DocumentMessage, type DocumentTransport } from './document.js';
 import { Emitter } from './emitter.js';
@@ -68,7 +69,6 @@ const MIN_REFRESH_DELAY_MS = 5_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A connection that lasted this long was a success: the next failure backs off from the start. */
 const STABLE_CONNECTION_MS = 10_000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * A connection to a relay carrying any number of documents. It reconnects by itself after a
@@ -113,7 +113,7 @@ export class RelayClient extends Emitter<ClientEvents> {
     if (!impl) throw new Error('no WebSocket implementation: pass options.WebSocket (e.g. the `ws` package in Node)');
     this.WebSocketImpl = impl;
     this.actor = options.actor ?? globalThis.crypto.randomUUID();
-    if (!UUID.test(this.actor)) throw new TypeError('options.actor must be a UUID');
+    if (!UUID_PATTERN.test(this.actor)) throw new TypeError('options.actor must be a UUID');
     this.minDelayMs = options.reconnect?.minDelayMs ?? 500;
     this.maxDelayMs = Math.max(this.minDelayMs, options.reconnect?.maxDelayMs ?? 30_000);
     this.logger = options.logger ?? silentLogger;
@@ -147,7 +147,7 @@ export class RelayClient extends Emitter<ClientEvents> {
   async open(documentId: string): Promise<DocumentSession> {
     if (this.closedByUser) throw new Error('the client is closed');
     if (this.connectionState.state === 'unauthorized') throw new UnauthorizedError(this.connectionState.reason);
-    if (!UUID.test(documentId)) throw new TypeError(`document ids are UUIDs, got "${documentId.slice(0, 40)}"`);
+    if (!UUID_PATTERN.test(documentId)) throw new TypeError(`document ids are UUIDs, got "${documentId.slice(0, 40)}"`);
     // The relay answers in lower case; the same spelling keeps the routing of its replies simple.
     const docId = documentId.toLowerCase();
     let doc = this.documents.get(docId);
