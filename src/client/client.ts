@@ -1,7 +1,7 @@
 import { CloseCode, PROTOCOL, TOKEN_PROTOCOL_PREFIX } from '../protocol/codes.js';
 import { UUID_PATTERN } from '../protocol/limits.js';
-import type { ServerMessage, UserInfo } from '../protocol/wire.js';
-import { DocumentSession, type DocumentMessage, type DocumentTransport } from './document.js';
+import type { ClientMessage, ServerMessage, UserInfo } from '../protocol/wire.js';
+import { DocumentSession, type DocumentTransport } from './document.js';
 import { Emitter } from './emitter.js';
 import { silentLogger, type Logger } from './logger.js';
 import { Backoff, fullJitter } from './backoff.js';
@@ -48,8 +48,6 @@ export interface RelayClientOptions {
   /** Defaults to silence; `console` works. Tokens are never logged. */
   readonly logger?: Logger;
 }
-
-type ClientMessage = DocumentMessage | { type: 'auth'; token: string } | { type: 'ping' };
 
 export interface ClientEvents {
   /** Connected and greeted by a relay. */

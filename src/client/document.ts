@@ -2,7 +2,7 @@ import { apply, compose, diff, docLength, docText, transform, transformSelection
 import type { Attributes, Change, DocState, Selection } from '../ot/types.js';
 import { Doc } from '../ot/document.js';
 import { presenceDataProblem } from '../protocol/presence-data.js';
-import type { CommittedChangeWire, PresenceData, Role, ServerMessage } from '../protocol/wire.js';
+import type { ChangeMessage, CommittedChangeWire, JoinMessage, LeaveMessage, PresenceData, PresenceMessage, Role, ServerMessage } from '../protocol/wire.js';
 import { Emitter } from './emitter.js';
 import type { Logger } from './logger.js';
 import { checkWireLimits, takeChange } from './outgoing.js';
@@ -36,11 +36,7 @@ export interface DocumentEvents {
 }
 
 /** What a document sends; the connection adds its own (auth, ping). */
-export type DocumentMessage =
-  | { type: 'join'; doc: string; rev?: number; acceptContent?: boolean }
-  | { type: 'leave'; doc: string }
-  | { type: 'change'; doc: string; clock: { actor: string; seq: number; rev: number }; ops: Change }
-  | { type: 'presence'; doc: string; rev: number; selection?: Selection | null; typing?: boolean; data?: PresenceData | null };
+export type DocumentMessage = JoinMessage | LeaveMessage | ChangeMessage | PresenceMessage;
 
 /** What a document session needs from the connection that carries it. */
 export interface DocumentTransport {

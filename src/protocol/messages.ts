@@ -75,7 +75,9 @@ type Mutual<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 /** Mutual assignability lets an optional field be missing on one side: the key sets are compared too. */
 type Same<A, B> = Mutual<A, B> extends true ? Mutual<keyof A, keyof B> : false;
 type Decoded<K extends ClientMessageType> = z.infer<(typeof clientMessageSchemas)[K]>;
-const schemasMatchWire: { [K in ClientMessageType]: Same<Decoded<K>, Extract<ClientMessage, { type: K }>> } = {
+/** The decoder's arrays are fresh, so mutable; the wire type's are readonly (a sender need not give up its own). */
+type Writable<T> = { -readonly [P in keyof T]: T[P] extends readonly (infer E)[] ? E[] : T[P] };
+const schemasMatchWire: { [K in ClientMessageType]: Same<Decoded<K>, Writable<Extract<ClientMessage, { type: K }>>> } = {
   join: true,
   leave: true,
   change: true,

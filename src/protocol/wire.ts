@@ -1,4 +1,4 @@
-import type { Attributes, Change, DocState, Op, Selection } from '../ot/types.js';
+import type { Attributes, Change, DocState, Selection } from '../ot/types.js';
 import type { ErrorCode } from './codes.js';
 
 /*
@@ -8,8 +8,9 @@ import type { ErrorCode } from './codes.js';
  */
 
 // ---- client → relay ---------------------------------------------------------------------------
+// Type aliases rather than interfaces: each is a plain JSON record, and can be viewed as one.
 
-export interface JoinMessage {
+export type JoinMessage = {
   type: 'join';
   /** A UUID (the relay lower-cases it). */
   doc: string;
@@ -21,19 +22,19 @@ export interface JoinMessage {
    * `join_content` feature; without it a rejoin always gets changes.
    */
   acceptContent?: boolean;
-}
+};
 
-export interface LeaveMessage {
+export type LeaveMessage = {
   type: 'leave';
   doc: string;
-}
+};
 
-export interface ChangeMessage {
+export type ChangeMessage = {
   type: 'change';
   doc: string;
   clock: { actor: string; seq: number; rev: number };
-  ops: Op[];
-}
+  ops: Change;
+};
 
 /** A JSON value inside a presence payload. */
 export type PresenceDataValue = string | number | boolean | null | readonly PresenceDataValue[] | { readonly [key: string]: PresenceDataValue };
@@ -46,7 +47,7 @@ export interface PresenceData {
   readonly [key: string]: PresenceDataValue;
 }
 
-export interface PresenceMessage {
+export type PresenceMessage = {
   type: 'presence';
   doc: string;
   /** The revision the selection refers to. */
@@ -56,17 +57,17 @@ export interface PresenceMessage {
   typing?: boolean;
   /** Left out: unchanged; null: removed. */
   data?: PresenceData | null;
-}
+};
 
-export interface AuthMessage {
+export type AuthMessage = {
   type: 'auth';
   token: string;
-}
+};
 
-export interface PingMessage {
+export type PingMessage = {
   type: 'ping';
   id?: string | number;
-}
+};
 
 export type ClientMessage = JoinMessage | LeaveMessage | ChangeMessage | PresenceMessage | AuthMessage | PingMessage;
 export type ClientMessageType = ClientMessage['type'];
