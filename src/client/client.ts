@@ -1,6 +1,6 @@
 import { CloseCode, PROTOCOL, TOKEN_PROTOCOL_PREFIX } from '../protocol/codes.js';
 import { UUID_PATTERN } from '../protocol/limits.js';
-import type { ClientMessage, ServerMessage, UserInfo } from '../protocol/wire.js';
+import type { ClientMessage, HelloLimits, ServerMessage, UserInfo } from '../protocol/wire.js';
 import { DocumentSession, type DocumentTransport } from './document.js';
 import { Emitter } from './emitter.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -77,10 +77,10 @@ export class RelayClient extends Emitter<ClientEvents> {
   readonly actor: string;
   private socket: WebSocketLike | undefined;
   private readonly documents = new Map<string, DocumentSession>();
-  /** The relay's defaults until its `hello` says otherwise. */
   /** Optional protocol additions the relay announced in `hello`. */
   private features: readonly string[] = [];
-  private limits = { maxOps: 100, maxMessageBytes: 1_048_576, cursorThrottleMs: 50, heartbeatIntervalSecs: 30 };
+  /** The relay's defaults (src/config.ts) until its `hello` says otherwise. */
+  private limits: HelloLimits = { maxOps: 100, maxMessageBytes: 1_048_576, cursorThrottleMs: 50, heartbeatIntervalSecs: 30 };
   private greeted = false;
   private closedByUser = false;
   private draining: { reconnectAfterMs: number } | undefined;

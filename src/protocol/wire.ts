@@ -102,9 +102,17 @@ export interface CommittedChangeWire {
   readonly user: string;
 }
 
+/** What the relay announces in `hello`: per change, per frame, and how often to send presence and pings. */
+export interface HelloLimits {
+  readonly maxOps: number;
+  readonly maxMessageBytes: number;
+  readonly cursorThrottleMs: number;
+  readonly heartbeatIntervalSecs: number;
+}
+
 export type ServerMessage =
   /** `features`: optional protocol additions this relay understands (`join_content`: see JoinMessage). */
-  | { type: 'hello'; protocol: 1; session: string; user: UserInfo; limits: { maxOps: number; maxMessageBytes: number; cursorThrottleMs: number; heartbeatIntervalSecs: number }; features?: string[] }
+  | { type: 'hello'; protocol: 1; session: string; user: UserInfo; limits: HelloLimits; features?: string[] }
   | { type: 'joined'; doc: string; rev: number; role: Role; presence: PresenceState[]; content?: DocState; changes?: CommittedChangeWire[] }
   /**
    * `reason: 'revoked'`: the relay removed the client because its role on the document was revoked.
