@@ -1,6 +1,7 @@
 import { CloseCode, PROTOCOL, TOKEN_PROTOCOL_PREFIX } from '../protocol/codes.js';
-import type { ServerMessage, UserInfo } from '../protocol/wire.js';
-import { DocumentSession, type DocumentMessage, type DocumentTransport } from './document.js';
+import { UUID_PATTERN } from '../protocol/limits.js';
+import type { ClientMessage, HelloLimits, ServerMessage, UserInfo } from '../protocol/wire.js';
+import { DocumentSession, type DocumentTransport } from './document.js';
 import { Emitter } from './emitter.js';
 import { silentLogger, type Logger } from './logger.js';
 import { Backoff, fullJitter } from '../backoff.js';
@@ -48,8 +49,6 @@ export interface RelayClientOptions {
   readonly logger?: Logger;
 }
 
-type ClientMessage = DocumentMessage | { type: 'auth'; token: string } | { type: 'ping' };
-
 export interface ClientEvents {
   /** Connected and greeted by a relay. */
   connected: (info: { session: string; user: UserInfo }) => void;
@@ -68,7 +67,6 @@ const MIN_REFRESH_DELAY_MS = 5_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A connection that lasted this long was a success: the next failure backs off from the start. */
 const STABLE_CONNECTION_MS = 10_000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * A connection to a relay carrying any number of documents. It reconnects by itself after a
@@ -79,10 +77,10 @@ export class RelayClient extends Emitter<ClientEvents> {
   readonly actor: string;
   private socket: WebSocketLike | undefined;
   private readonly documents = new Map<string, DocumentSession>();
-  /** The relay's defaults until its `hello` says otherwise. */
   /** Optional protocol additions the relay announced in `hello`. */
   private features: readonly string[] = [];
-  private limits = { maxOps: 100, maxMessageBytes: 1_048_576, cursorThrottleMs: 50, heartbeatIntervalSecs: 30 };
+  /** The relay's defaults (src/config.ts) until its `hello` says otherwise. */
+  private limits: HelloLimits = { maxOps: 100, maxMessageBytes: 1_048_576, cursorThrottleMs: 50, heartbeatIntervalSecs: 30 };
   private greeted = false;
   private closedByUser = false;
   private draining: { reconnectAfterMs: number } | undefined;
@@ -113,7 +111,7 @@ export class RelayClient extends Emitter<ClientEvents> {
     if (!impl) throw new Error('no WebSocket implementation: pass options.WebSocket (e.g. the `ws` package in Node)');
     this.WebSocketImpl = impl;
     this.actor = options.actor ?? globalThis.crypto.randomUUID();
-    if (!UUID.test(this.actor)) throw new TypeError('options.actor must be a UUID');
+    if (!UUID_PATTERN.test(this.actor)) throw new TypeError('options.actor must be a UUID');
     this.minDelayMs = options.reconnect?.minDelayMs ?? 500;
     this.maxDelayMs = Math.max(this.minDelayMs, options.reconnect?.maxDelayMs ?? 30_000);
     this.logger = options.logger ?? silentLogger;
@@ -147,7 +145,7 @@ export class RelayClient extends Emitter<ClientEvents> {
   async open(documentId: string): Promise<DocumentSession> {
     if (this.closedByUser) throw new Error('the client is closed');
     if (this.connectionState.state === 'unauthorized') throw new UnauthorizedError(this.connectionState.reason);
-    if (!UUID.test(documentId)) throw new TypeError(`document ids are UUIDs, got "${documentId.slice(0, 40)}"`);
+    if (!UUID_PATTERN.test(documentId)) throw new TypeError(`document ids are UUIDs, got "${documentId.slice(0, 40)}"`);
     // The relay answers in lower case; the same spelling keeps the routing of its replies simple.
     const docId = documentId.toLowerCase();
     let doc = this.documents.get(docId);

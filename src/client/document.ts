@@ -2,13 +2,11 @@ import { apply, compose, diff, docLength, docText, transform, transformSelection
 import type { Attributes, Change, DocState, Selection } from '../ot/types.js';
 import { Doc } from '../ot/document.js';
 import { presenceDataProblem } from '../protocol/presence-data.js';
-import type { CommittedChangeWire, PresenceData, ServerMessage } from '../protocol/wire.js';
+import type { ChangeMessage, CommittedChangeWire, JoinMessage, LeaveMessage, PresenceData, PresenceMessage, Role, ServerMessage } from '../protocol/wire.js';
 import { Emitter } from './emitter.js';
 import type { Logger } from './logger.js';
 import { checkWireLimits, takeChange } from './outgoing.js';
 import { PresenceOutbox, RemotePresenceTable, type RemotePresence } from './presence.js';
-
-export type Role = 'viewer' | 'editor' | 'owner';
 
 /** `refused`: the relay would not let this connection join (e.g. too many documents open). */
 export type CloseReason = 'closed' | 'revoked' | 'forbidden' | 'refused';
@@ -38,11 +36,7 @@ export interface DocumentEvents {
 }
 
 /** What a document sends; the connection adds its own (auth, ping). */
-export type DocumentMessage =
-  | { type: 'join'; doc: string; rev?: number; acceptContent?: boolean }
-  | { type: 'leave'; doc: string }
-  | { type: 'change'; doc: string; clock: { actor: string; seq: number; rev: number }; ops: Change }
-  | { type: 'presence'; doc: string; rev: number; selection?: Selection | null; typing?: boolean; data?: PresenceData | null };
+export type DocumentMessage = JoinMessage | LeaveMessage | ChangeMessage | PresenceMessage;
 
 /** What a document session needs from the connection that carries it. */
 export interface DocumentTransport {
@@ -84,6 +78,19 @@ interface Waiter {
 const RATE_LIMIT_RESEND_MS = 1000;
 
 /**
+ * Where a document is in its life; with `base`, `inflight` and `buffer` it is the whole state of
+ * the protocol (as codemirror/collab keeps {version, unconfirmed}).
+ * - `joining`: no copy of the relay's yet; the join asks for content.
+ * - `joined`: in step with the relay; changes are sent and received.
+ * - `rejoining`: has the relay's copy at `base` but is not joined (the connection went, or the
+ *   relay forgot the join); the join asks for what was missed since `base`.
+ * - `resyncing`: dropped its local edits and waits for the relay's content; the local copy still
+ *   holds the dropped edits, so remote changes are ignored until then.
+ * - `closed`: for good (left, revoked or refused).
+ */
+type Phase = 'joining' | 'joined' | 'rejoining' | 'resyncing' | 'closed';
+
+/**
  * One open document: the local copy and the client half of the protocol (Jupiter, as in
  * ot.js): at most one change in flight, local edits composed behind it, remote changes
  * transformed past both. It holds no socket; the client routes messages to it.
@@ -97,13 +104,9 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   private buffer: Change | undefined;
   private currentActor: string;
   private nextSeq = 1;
-  /** False until a first `joined` (and again during a resync): a join then asks for content. */
-  private hasBase = false;
-  private joinedNow = false;
+  private phase: Phase = 'joining';
   /** The copy at `base` when a rejoin offered to take content (nothing was pending then): what that content replaces. */
   private contentBase: Doc | undefined;
-  private resyncing = false;
-  private closedReason: CloseReason | undefined;
   private currentRole: Role = 'editor';
   private readonly others = new RemotePresenceTable();
   private readonly outbox: PresenceOutbox;
@@ -131,7 +134,7 @@ export class DocumentSession extends Emitter<DocumentEvents> {
       throttleMs: () => this.transport.cursorThrottleMs,
       // With nothing pending the local copy is the relay's at `base`, a revision it knows.
       canSendSelection: () => !this.pending,
-      send: (presence) => this.joinedNow && this.transport.connected && this.transport.send({ type: 'presence', doc: this.id, rev: this.base, ...presence }),
+      send: (presence) => this.phase === 'joined' && this.transport.connected && this.transport.send({ type: 'presence', doc: this.id, rev: this.base, ...presence }),
     });
   }
 
@@ -185,11 +188,11 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   }
 
   get joined(): boolean {
-    return this.joinedNow;
+    return this.phase === 'joined';
   }
 
   get closed(): boolean {
-    return this.closedReason !== undefined;
+    return this.phase === 'closed';
   }
 
   /** Others in the document, with selections mapped into the local copy. */
@@ -199,7 +202,7 @@ export class DocumentSession extends Emitter<DocumentEvents> {
 
   /** Resolves when every local edit is acknowledged by the relay (committed); rejects if the document closes first. */
   whenSynced(): Promise<void> {
-    if (this.closedReason) return Promise.reject(new Error(`document ${this.id} is closed`));
+    if (this.phase === 'closed') return Promise.reject(new Error(`document ${this.id} is closed`));
     if (!this.pending) return Promise.resolve();
     return new Promise((resolve, reject) => this.syncWaiters.push({ resolve, reject }));
   }
@@ -224,7 +227,7 @@ export class DocumentSession extends Emitter<DocumentEvents> {
    * would refuse, before anything changes.
    */
   submit(ops: Change): void {
-    if (this.closedReason) throw new Error(`document ${this.id} is closed`);
+    if (this.phase === 'closed') throw new Error(`document ${this.id} is closed`);
     if (this.currentRole === 'viewer') throw new Error('this user may only view the document');
     // Any length is fine locally: flush() splits what the relay would find too long.
     validateChange(this.local, ops, Number.MAX_SAFE_INTEGER);
@@ -272,8 +275,8 @@ export class DocumentSession extends Emitter<DocumentEvents> {
 
   /** Leaves the document. Pending edits are dropped: `await whenSynced()` first to keep them. */
   close(): void {
-    if (this.closedReason) return;
-    if (this.joinedNow && this.transport.connected) this.transport.send({ type: 'leave', doc: this.id });
+    if (this.phase === 'closed') return;
+    if (this.phase === 'joined' && this.transport.connected) this.transport.send({ type: 'leave', doc: this.id });
     this.closeForGood('closed');
   }
 
@@ -282,7 +285,7 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   /** The join message for the current state: a rejoin asks only for what it missed. */
   joinMessage(): DocumentMessage {
     this.contentBase = undefined;
-    if (!this.hasBase) return { type: 'join', doc: this.id };
+    if (!this.hasRelayCopy()) return { type: 'join', doc: this.id };
     // With nothing pending the local copy is the relay's at `base`: content can stand in for the changes.
     this.contentBase = this.transport.joinContent === true && !this.pending ? this.local : undefined;
     return this.contentBase ? { type: 'join', doc: this.id, rev: this.base, acceptContent: true } : { type: 'join', doc: this.id, rev: this.base };
@@ -294,13 +297,13 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   }
 
   waitJoined(): Promise<void> {
-    if (this.closedReason) return Promise.reject(new Error(`document ${this.id} is closed`));
-    if (this.joinedNow) return Promise.resolve();
+    if (this.phase === 'closed') return Promise.reject(new Error(`document ${this.id} is closed`));
+    if (this.phase === 'joined') return Promise.resolve();
     return new Promise((resolve, reject) => this.joinWaiters.push({ resolve, reject }));
   }
 
   connectionLost(): void {
-    this.joinedNow = false;
+    if (this.phase === 'joined') this.phase = 'rejoining';
     this.clearRetryTimers();
     // Nobody's presence is known while disconnected; the rejoin brings the current list.
     if (this.others.size > 0) {
@@ -310,15 +313,15 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   }
 
   handle(message: ServerMessage): void {
-    if (this.closedReason) return;
+    if (this.phase === 'closed') return;
     switch (message.type) {
       case 'joined':
         this.onJoined(message);
         return;
       case 'change':
-        // While resynchronising, the local copy still holds the dropped edits: nothing can be
-        // placed on it until the relay's fresh copy arrives with `joined`.
-        if (this.resyncing || !this.hasBase) return;
+        // Without the relay's copy (joining, or resynchronising with the dropped edits still in
+        // the local copy) nothing can be placed until the fresh copy arrives with `joined`.
+        if (!this.hasRelayCopy()) return;
         this.onRemoteChange(message);
         this.emitPresence();
         return;
@@ -351,7 +354,7 @@ export class DocumentSession extends Emitter<DocumentEvents> {
 
   /** Sends the next change if nothing is in flight. */
   flush(): void {
-    if (!this.joinedNow || !this.transport.connected || this.inflight || !this.buffer) return;
+    if (this.phase !== 'joined' || !this.transport.connected || this.inflight || !this.buffer) return;
     const { first, rest } = takeChange(this.buffer, this.transport.maxOps, this.transport.maxMessageBytes);
     this.buffer = rest.length > 0 ? rest : undefined;
     // The edits count with the last piece of a split buffer.
@@ -363,7 +366,7 @@ export class DocumentSession extends Emitter<DocumentEvents> {
 
   /** The relay deduplicates by (actor, seq), so resending is always safe. */
   resendInflight(): void {
-    if (this.inflight && this.joinedNow && this.transport.connected) this.sendInflight();
+    if (this.inflight && this.phase === 'joined' && this.transport.connected) this.sendInflight();
   }
 
   /** After the relay dropped messages (`rate_limited`): ours may have been among them. */
@@ -386,7 +389,8 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   private onJoined(message: Extract<ServerMessage, { type: 'joined' }>): void {
     this.currentRole = message.role;
     const rejoin = message.content === undefined;
-    if (message.content && this.hasBase && this.contentBase) {
+    const resynced = this.phase === 'resyncing';
+    if (message.content && this.hasRelayCopy() && this.contentBase) {
       if (!this.takeContent(this.contentBase, message.content, message.rev)) return;
     } else if (message.content) {
       // A first join or a resync: the relay's copy is the truth.
@@ -397,18 +401,17 @@ export class DocumentSession extends Emitter<DocumentEvents> {
       this.bufferEdits = 0;
       this.inflightEdits = 0;
     } else {
-      // joinedNow is still false here, so an ack among these sends nothing until the list is done.
+      // Not `joined` yet here, so an ack among these sends nothing until the list is done.
       for (const change of message.changes ?? []) {
         this.onRemoteChange(change);
-        if (!this.hasBase) return; // an ordering error started a resync; its reply follows
+        if (this.phase === 'resyncing') return; // an ordering error started a resync; its reply follows
       }
       if (this.base !== message.rev) {
         this.resync(`rejoin ended at revision ${this.base}, the relay says ${message.rev}`);
         return;
       }
     }
-    this.hasBase = true;
-    this.joinedNow = true;
+    this.phase = 'joined';
     this.others.clear();
     for (const p of message.presence) this.others.set(p);
     for (const w of this.joinWaiters.splice(0)) w.resolve();
@@ -418,8 +421,7 @@ export class DocumentSession extends Emitter<DocumentEvents> {
     // A join shows this user to the others afresh, without a payload: send it again.
     if (this.ownData !== null) this.outbox.setData(this.ownData);
     this.outbox.pump();
-    if (this.resyncing) {
-      this.resyncing = false;
+    if (resynced) {
       this.emit('resynced');
       this.settled();
     }
@@ -536,7 +538,7 @@ export class DocumentSession extends Emitter<DocumentEvents> {
         this.transport.reconnect(`change refused for now: ${message.message}`);
         return;
       case 'not_joined':
-        this.joinedNow = false;
+        this.phase = 'rejoining';
         this.transport.send(this.joinMessage());
         return;
       default:
@@ -564,7 +566,7 @@ export class DocumentSession extends Emitter<DocumentEvents> {
         if (this.joinRetryTimer) return;
         this.joinRetryTimer = setTimeout(() => {
           this.joinRetryTimer = undefined;
-          if (!this.joinedNow && !this.closedReason && this.transport.connected) this.transport.send(this.joinMessage());
+          if (this.phase !== 'joined' && this.phase !== 'closed' && this.transport.connected) this.transport.send(this.joinMessage());
         }, this.transport.retryDelayMs());
     }
   }
@@ -576,16 +578,14 @@ export class DocumentSession extends Emitter<DocumentEvents> {
    * old change commits after all it simply arrives as someone else's.
    */
   private resync(reason: string): void {
-    if (this.closedReason) return;
+    if (this.phase === 'closed') return;
     this.transport.logger.warn('resynchronising a document', { doc: this.id, reason });
     this.inflight = undefined;
     this.buffer = undefined;
     this.bufferEdits = 0;
     this.inflightEdits = 0;
     this.emit('pending', 0);
-    this.hasBase = false;
-    this.joinedNow = false;
-    this.resyncing = true;
+    this.phase = 'resyncing';
     this.currentActor = this.newActor();
     this.nextSeq = 1;
     this.outbox.dropSelection();
@@ -595,15 +595,19 @@ export class DocumentSession extends Emitter<DocumentEvents> {
     if (this.transport.connected) this.transport.send(this.joinMessage());
   }
 
+  /** Joined, or was and will rejoin: the local copy minus pending edits is the relay's at `base`. */
+  private hasRelayCopy(): boolean {
+    return this.phase === 'joined' || this.phase === 'rejoining';
+  }
+
   private settled(): void {
     for (const w of this.syncWaiters.splice(0)) w.resolve();
     this.emit('synced');
   }
 
   private closeForGood(reason: CloseReason): void {
-    if (this.closedReason) return;
-    this.closedReason = reason;
-    this.joinedNow = false;
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
     this.clearRetryTimers();
     this.outbox.dispose();
     const error = new Error(`document ${this.id} closed (${reason})`);
@@ -632,4 +636,4 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   }
 }
 
-export type { RemotePresence };
+export type { RemotePresence, Role };

@@ -1,4 +1,5 @@
 import type { Attributes, Change, InsertOp, Op } from '../ot/types.js';
+import { WIRE_LIMITS } from '../protocol/limits.js';
 
 /*
  * Fitting local changes to what the relay accepts. The relay checks these limits when it
@@ -7,8 +8,7 @@ import type { Attributes, Change, InsertOp, Op } from '../ot/types.js';
  * document, and one that closes the connection would be resent after every reconnect.
  */
 
-/** Mirrors the attribute limits of the relay's wire schema (src/protocol/messages.ts). */
-export const WIRE_LIMITS = { maxAttributes: 32, maxAttributeStringLength: 1024 } as const;
+export { WIRE_LIMITS };
 
 /** Room for the envelope around the ops: type, doc id, clock with actor, seq and rev. */
 const ENVELOPE_BYTES = 256;

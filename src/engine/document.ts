@@ -6,6 +6,7 @@ import { Doc } from '../ot/document.js';
 import { changeMemoryBytes } from '../ot/change.js';
 import { ContentPacker, docFromStored, type PackedContent } from '../ot/packed.js';
 import { ErrorCode } from '../protocol/codes.js';
+import { changeSizeProblem } from '../protocol/limits.js';
 import { EngineError } from './errors.js';
 import { RevisionConflict, StoreRejected, type ActorRecord, type CommittedChange, type OpLogStore } from './ports.js';
 import { PresenceTable } from './presence.js';
@@ -293,10 +294,8 @@ export class DocumentEngine {
     if (sub.seq !== lastSeq + 1) {
       throw new EngineError(ErrorCode.badClock, `expected change ${lastSeq + 1} from this actor, got ${sub.seq}`);
     }
-    if (sub.ops.length === 0) throw new EngineError(ErrorCode.invalidOp, 'a change needs at least one op');
-    if (sub.ops.length > this.options.maxOps) {
-      throw new EngineError(ErrorCode.invalidOp, `a change may hold at most ${this.options.maxOps} ops (got ${sub.ops.length})`);
-    }
+    const size = changeSizeProblem(sub.ops.length, this.options.maxOps);
+    if (size) throw new EngineError(ErrorCode.invalidOp, size.message);
     const maxBytes = this.options.maxChangeBytes ?? Infinity;
     if (maxBytes !== Infinity && changeBytes(sub.ops) > maxBytes) {
       throw new EngineError(ErrorCode.changeTooLarge, `a change may hold at most ${maxBytes} bytes of ops (MAX_CHANGE_BYTES); split it`);

@@ -1,10 +1,11 @@
+import { changeSizeProblem, WIRE_LIMITS } from '../protocol/limits.js';
 import { applyOps } from './apply.js';
 import { OtError } from './errors.js';
 import { isWellFormedText } from './text.js';
 import type { Doc } from './document.js';
 import type { Change, DocState } from './types.js';
 
-export const MAX_ATTRIBUTE_KEY_LENGTH = 64;
+export const MAX_ATTRIBUTE_KEY_LENGTH = WIRE_LIMITS.maxAttributeKeyLength;
 
 const ALLOWED_KEYS: Readonly<Record<string, readonly string[]>> = {
   insert: ['type', 'pos', 'text', 'attrs'],
@@ -69,10 +70,8 @@ export function validateChangeShape(
   baseLength?: number,
 ): asserts change is Change {
   if (!Array.isArray(change)) throw new OtError('invalid_op', 'a change must be an array of ops');
-  if (change.length === 0) throw new OtError('empty_change', 'a change must contain at least one op');
-  if (change.length > maxOps) {
-    throw new OtError('too_many_ops', `a change may contain at most ${maxOps} ops, got ${change.length}`);
-  }
+  const size = changeSizeProblem(change.length, maxOps);
+  if (size) throw new OtError(size.code, size.message);
   let length = baseLength;
   change.forEach((op: unknown, i: number) => {
     if (!isPlainObject(op)) fail(i, 'an op must be an object');

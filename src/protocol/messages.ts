@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UUID_PATTERN, WIRE_LIMITS } from './limits.js';
 import { isPresenceData, presenceDataProblem } from './presence-data.js';
 import type { ClientMessage, ClientMessageType, PresenceData } from './wire.js';
 
@@ -8,9 +9,9 @@ import type { ClientMessage, ClientMessageType, PresenceData } from './wire.js';
  * here only their outer shape is constrained so that nothing huge or odd gets that far.
  */
 
-const documentId = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'doc must be a UUID').transform((s) => s.toLowerCase());
+const documentId = z.string().regex(UUID_PATTERN, 'doc must be a UUID').transform((s) => s.toLowerCase());
 const revision = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
-const attributeValue = z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]);
+const attributeValue = z.union([z.string().max(WIRE_LIMITS.maxAttributeStringLength), z.number(), z.boolean(), z.null()]);
 /**
  * zod's record skips a `__proto__` key (JSON.parse makes it an own property), so its value was
  * never checked and the attribute silently vanished. The raw object is checked first: every
@@ -23,12 +24,12 @@ const attributesShape = z.preprocess((raw, ctx) => {
     if (key === '__proto__') {
       ctx.addIssue({ code: 'custom', message: 'the attribute name __proto__ is reserved', path: [key], input: raw });
     } else if (!attributeValue.safeParse(value).success) {
-      ctx.addIssue({ code: 'custom', message: 'attribute values must be a string (up to 1024 characters), number, boolean or null', path: [key], input: raw });
+      ctx.addIssue({ code: 'custom', message: `attribute values must be a string (up to ${WIRE_LIMITS.maxAttributeStringLength} characters), number, boolean or null`, path: [key], input: raw });
     }
   }
   return raw;
-}, z.record(z.string().min(1).max(64), attributeValue));
-const attributes = attributesShape.refine((a) => Object.keys(a).length <= 32, 'at most 32 attributes');
+}, z.record(z.string().min(1).max(WIRE_LIMITS.maxAttributeKeyLength), attributeValue));
+const attributes = attributesShape.refine((a) => Object.keys(a).length <= WIRE_LIMITS.maxAttributes, `at most ${WIRE_LIMITS.maxAttributes} attributes`);
 
 const insertOp = z.strictObject({ type: z.literal('insert'), pos: z.number(), text: z.string(), attrs: attributes.optional() });
 const deleteOp = z.strictObject({ type: z.literal('delete'), pos: z.number(), len: z.number() });
@@ -74,7 +75,9 @@ type Mutual<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 /** Mutual assignability lets an optional field be missing on one side: the key sets are compared too. */
 type Same<A, B> = Mutual<A, B> extends true ? Mutual<keyof A, keyof B> : false;
 type Decoded<K extends ClientMessageType> = z.infer<(typeof clientMessageSchemas)[K]>;
-const schemasMatchWire: { [K in ClientMessageType]: Same<Decoded<K>, Extract<ClientMessage, { type: K }>> } = {
+/** The decoder's arrays are fresh, so mutable; the wire type's are readonly (a sender need not give up its own). */
+type Writable<T> = { -readonly [P in keyof T]: T[P] extends readonly (infer E)[] ? E[] : T[P] };
+const schemasMatchWire: { [K in ClientMessageType]: Same<Decoded<K>, Writable<Extract<ClientMessage, { type: K }>>> } = {
   join: true,
   leave: true,
   change: true,

@@ -1,4 +1,4 @@
-import type { Attributes, Change, DocState, Op, Selection } from '../ot/types.js';
+import type { Attributes, Change, DocState, Selection } from '../ot/types.js';
 import type { ErrorCode } from './codes.js';
 
 /*
@@ -8,8 +8,9 @@ import type { ErrorCode } from './codes.js';
  */
 
 // ---- client → relay ---------------------------------------------------------------------------
+// Type aliases rather than interfaces: each is a plain JSON record, and can be viewed as one.
 
-export interface JoinMessage {
+export type JoinMessage = {
   type: 'join';
   /** A UUID (the relay lower-cases it). */
   doc: string;
@@ -21,19 +22,19 @@ export interface JoinMessage {
    * `join_content` feature; without it a rejoin always gets changes.
    */
   acceptContent?: boolean;
-}
+};
 
-export interface LeaveMessage {
+export type LeaveMessage = {
   type: 'leave';
   doc: string;
-}
+};
 
-export interface ChangeMessage {
+export type ChangeMessage = {
   type: 'change';
   doc: string;
   clock: { actor: string; seq: number; rev: number };
-  ops: Op[];
-}
+  ops: Change;
+};
 
 /** A JSON value inside a presence payload. */
 export type PresenceDataValue = string | number | boolean | null | readonly PresenceDataValue[] | { readonly [key: string]: PresenceDataValue };
@@ -46,7 +47,7 @@ export interface PresenceData {
   readonly [key: string]: PresenceDataValue;
 }
 
-export interface PresenceMessage {
+export type PresenceMessage = {
   type: 'presence';
   doc: string;
   /** The revision the selection refers to. */
@@ -56,22 +57,25 @@ export interface PresenceMessage {
   typing?: boolean;
   /** Left out: unchanged; null: removed. */
   data?: PresenceData | null;
-}
+};
 
-export interface AuthMessage {
+export type AuthMessage = {
   type: 'auth';
   token: string;
-}
+};
 
-export interface PingMessage {
+export type PingMessage = {
   type: 'ping';
   id?: string | number;
-}
+};
 
 export type ClientMessage = JoinMessage | LeaveMessage | ChangeMessage | PresenceMessage | AuthMessage | PingMessage;
 export type ClientMessageType = ClientMessage['type'];
 
 // ---- relay → client ---------------------------------------------------------------------------
+
+/** What a user may do in a document: read it, edit it, or also manage its members. */
+export type Role = 'viewer' | 'editor' | 'owner';
 
 export interface UserInfo {
   readonly id: string;
@@ -98,10 +102,18 @@ export interface CommittedChangeWire {
   readonly user: string;
 }
 
+/** What the relay announces in `hello`: per change, per frame, and how often to send presence and pings. */
+export interface HelloLimits {
+  readonly maxOps: number;
+  readonly maxMessageBytes: number;
+  readonly cursorThrottleMs: number;
+  readonly heartbeatIntervalSecs: number;
+}
+
 export type ServerMessage =
   /** `features`: optional protocol additions this relay understands (`join_content`: see JoinMessage). */
-  | { type: 'hello'; protocol: 1; session: string; user: UserInfo; limits: { maxOps: number; maxMessageBytes: number; cursorThrottleMs: number; heartbeatIntervalSecs: number }; features?: string[] }
-  | { type: 'joined'; doc: string; rev: number; role: 'viewer' | 'editor' | 'owner'; presence: PresenceState[]; content?: DocState; changes?: CommittedChangeWire[] }
+  | { type: 'hello'; protocol: 1; session: string; user: UserInfo; limits: HelloLimits; features?: string[] }
+  | { type: 'joined'; doc: string; rev: number; role: Role; presence: PresenceState[]; content?: DocState; changes?: CommittedChangeWire[] }
   /**
    * `reason: 'revoked'`: the relay removed the client because its role on the document was revoked.
    * `reason: 'rejoin_refused'`: a join of a document the connection had joined was refused (the
@@ -109,7 +121,7 @@ export type ServerMessage =
    */
   | { type: 'left'; doc: string; reason?: 'revoked' | 'rejoin_refused' }
   /** The client's role on a joined document changed (a grant through the management API). */
-  | { type: 'role'; doc: string; role: 'viewer' | 'editor' | 'owner' }
+  | { type: 'role'; doc: string; role: Role }
   | ({ type: 'change'; doc: string } & CommittedChangeWire)
   /** The change occupies revisions rev+1 .. rev+count: transform can split ops or remove them all, so count may differ from what was sent. */
   | { type: 'ack'; doc: string; seq: number; rev: number; count: number }

@@ -1,7 +1,8 @@
 import type { Sql } from './db.js';
 import { rethrowStoreError } from './errors.js';
 
-export type Role = 'viewer' | 'editor' | 'owner';
+import type { Role } from '../protocol/wire.js';
+export type { Role };
 export const ROLES: readonly Role[] = ['viewer', 'editor', 'owner'];
 
 export interface DocumentRecord {
