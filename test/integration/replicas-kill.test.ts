@@ -1,28 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { OtClient } from '../support/ot-client.js';
-import { expectConverged, randomActivity, startClients, startReplicas, type ReplicaSet } from '../support/replicas.js';
+import { describe, expect, inject, it } from 'vitest';
+import { expectConverged, randomActivity, replicasForSuite, startClients } from '../support/replicas.js';
 
 const databaseUrl = inject('databaseUrl');
 const redisUrl = inject('redisUrl');
 const HEARTBEAT_TIMEOUT_MS = 3000;
 
 describe('a replica killed with SIGKILL', () => {
-  let set: ReplicaSet;
-  const clients: OtClient[] = [];
-
-  beforeAll(async () => {
-    set = await startReplicas(3, { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl });
-  });
-  afterAll(async () => {
-    for (const c of clients) c.stop();
-    await set?.stop();
-  });
+  const suite = replicasForSuite(3, () => ({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl }));
+  const { clients } = suite;
 
   it('its clients resume on the others exactly once, nothing acked is lost, its presence goes everywhere within the timeout', async () => {
     const docs = [randomUUID(), randomUUID()];
-    clients.push(...(await startClients(set.relays, docs, 12, 'k')));
-    const victim = set.relays[2];
+    clients.push(...(await startClients(suite.set.relays, docs, 12, 'k')));
+    const victim = suite.set.relays[2];
     if (!victim) throw new Error('no relay');
     const onVictim = clients.filter((c) => c.relayIndex === 2);
     const survivors = clients.filter((c) => c.relayIndex !== 2);

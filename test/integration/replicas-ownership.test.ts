@@ -1,17 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { OtClient } from '../support/ot-client.js';
-import {
-  conflictsOf,
-  expectConverged,
-  longestAckGap,
-  metricOf,
-  ownerOf,
-  startClients,
-  startReplicas,
-  typeSteadily,
-  type ReplicaSet,
-} from '../support/replicas.js';
+import { describe, expect, inject, it } from 'vitest';
+import { conflictsOf, expectConverged, longestAckGap, metricOf, ownerOf, replicasForSuite, startClients, typeSteadily } from '../support/replicas.js';
 import type { RelayProcess } from '../support/relay-process.js';
 
 const databaseUrl = inject('databaseUrl');
@@ -31,34 +20,26 @@ async function waitForOwner(relays: readonly RelayProcess[], doc: string, timeou
 const commitsOf = (relay: RelayProcess) => metricOf(relay, 'materi_commit_latency_seconds_count');
 
 describe('document ownership over three replicas', () => {
-  let set: ReplicaSet;
-  const clients: OtClient[] = [];
-
-  beforeAll(async () => {
-    set = await startReplicas(3, { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl });
-  });
-  afterAll(async () => {
-    for (const c of clients) c.stop();
-    await set?.stop();
-  });
+  const suite = replicasForSuite(3, () => ({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl }));
+  const { clients } = suite;
 
   it('a hot document with writers on three replicas: one owner commits, nothing is rolled back, all converge', async () => {
     const doc = randomUUID();
-    const writers = await startClients(set.relays, [doc], 9, 'hot');
+    const writers = await startClients(suite.set.relays, [doc], 9, 'hot');
     clients.push(...writers);
     expect(new Set(writers.map((w) => w.relayIndex)).size).toBe(3);
-    const owner = await waitForOwner(set.relays, doc);
+    const owner = await waitForOwner(suite.set.relays, doc);
     // Warm-up: the lease is taken and every replica knows the owner.
     await typeSteadily(writers, 1500, 11);
-    const conflictsBefore = await conflictsOf(set.relays);
-    const commitsBefore = await Promise.all(set.relays.map(commitsOf));
+    const conflictsBefore = await conflictsOf(suite.set.relays);
+    const commitsBefore = await Promise.all(suite.set.relays.map(commitsOf));
     const acksBefore = writers.map((w) => w.acked.size);
     await typeSteadily(writers, 5000, 12);
     await expectConverged(writers, databaseUrl);
-    const commitsAfter = await Promise.all(set.relays.map(commitsOf));
-    expect(await conflictsOf(set.relays)).toBe(conflictsBefore);
+    const commitsAfter = await Promise.all(suite.set.relays.map(commitsOf));
+    expect(await conflictsOf(suite.set.relays)).toBe(conflictsBefore);
     // Only the owner wrote to the op log; the others forwarded, and their writers were acked.
-    set.relays.forEach((relay, i) => {
+    suite.set.relays.forEach((relay, i) => {
       if (relay === owner) expect(commitsAfter[i]).toBeGreaterThan(commitsBefore[i] ?? 0);
       else expect(commitsAfter[i]).toBe(commitsBefore[i]);
     });
@@ -67,22 +48,22 @@ describe('document ownership over three replicas', () => {
       expect(w.errors).toEqual([]);
       expect(w.closes.filter((close) => !/^(1006|4008) /.test(close))).toEqual([]);
     }
-    expect(await ownerOf(redisUrl, set.relays, doc)).toBe(owner);
+    expect(await ownerOf(redisUrl, suite.set.relays, doc)).toBe(owner);
   });
 
   it('kill -9 of the owner under load: another replica takes over, writes resume within 3 s, nothing acked lost or duplicated', async () => {
     const doc = randomUUID();
-    const writers = await startClients(set.relays, [doc], 9, 'fail');
+    const writers = await startClients(suite.set.relays, [doc], 9, 'fail');
     clients.push(...writers);
-    const owner = await waitForOwner(set.relays, doc);
-    const victim = set.relays.indexOf(owner);
+    const owner = await waitForOwner(suite.set.relays, doc);
+    const victim = suite.set.relays.indexOf(owner);
     const survivors = writers.filter((w) => w.relayIndex !== victim);
     const typing = typeSteadily(writers, 9000, 21);
     await sleep(3000);
     const killedAt = Date.now();
     await owner.stop('SIGKILL');
     await typing;
-    const others = set.relays.filter((r) => r !== owner);
+    const others = suite.set.relays.filter((r) => r !== owner);
     const successor = await waitForOwner(others, doc);
     expect(successor).not.toBe(owner);
     const gap = longestAckGap(survivors, killedAt - 500, killedAt + 5000);

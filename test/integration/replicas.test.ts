@@ -1,27 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { OtClient } from '../support/ot-client.js';
+import { describe, expect, inject, it } from 'vitest';
 import { readOpLog } from '../support/oplog.js';
-import { expectConverged, randomActivity, startClients, startReplicas, type ReplicaSet } from '../support/replicas.js';
+import { expectConverged, randomActivity, replicasForSuite, startClients } from '../support/replicas.js';
 import { getJson } from '../support/relay-process.js';
 
 const databaseUrl = inject('databaseUrl');
 const redisUrl = inject('redisUrl');
 
 describe('replicas over Redis', () => {
-  let set: ReplicaSet;
-  const clients: OtClient[] = [];
-
-  beforeAll(async () => {
-    set = await startReplicas(3, { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl });
-  });
-  afterAll(async () => {
-    for (const c of clients) c.stop();
-    await set?.stop();
-  });
+  const suite = replicasForSuite(3, () => ({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl }));
+  const { clients } = suite;
 
   it('logs the Redis bus and reports Redis in readiness', async () => {
-    const relay = set.relays[0];
+    const relay = suite.set.relays[0];
     if (!relay) throw new Error('no relay');
     expect(relay.output()).toContain('"bus: Redis pub/sub"');
     const ready = await getJson(`${relay.url}/ready`);
@@ -31,7 +22,7 @@ describe('replicas over Redis', () => {
 
   it('30 clients on 3 replicas and 3 documents converge to the op log, and see each other', async () => {
     const docs = [randomUUID(), randomUUID(), randomUUID()];
-    clients.push(...(await startClients(set.relays, docs, 30)));
+    clients.push(...(await startClients(suite.set.relays, docs, 30)));
     await randomActivity(clients, 8000, 1234);
     await expectConverged(clients, databaseUrl);
     for (const c of clients) {
@@ -53,7 +44,7 @@ describe('replicas over Redis', () => {
 
   it('two replicas committing to one hot document as fast as they can: every revision once, every op once', async () => {
     const doc = randomUUID();
-    const pair = set.relays.slice(0, 2);
+    const pair = suite.set.relays.slice(0, 2);
     const writers = await startClients(pair, [doc], 6, 'hot');
     clients.push(...writers);
     // No pause between changes: each writer sends its next change as soon as the last is acked.

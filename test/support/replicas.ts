@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { ownerKey } from '../../src/bus/redis-wire.js';
 import { readOpLog } from './oplog.js';
 import { OtClient } from './ot-client.js';
@@ -184,4 +184,27 @@ export function longestAckGap(clients: readonly OtClient[], from: number, to: nu
     last = t;
   }
   return gap;
+}
+
+/**
+ * `count` replicas started before the enclosing describe's tests and stopped after them,
+ * together with the clients those tests start (stopped first).
+ */
+export function replicasForSuite(count: number, env: () => Record<string, string>): { readonly set: ReplicaSet; readonly clients: OtClient[] } {
+  let started: ReplicaSet | undefined;
+  const clients: OtClient[] = [];
+  beforeAll(async () => {
+    started = await startReplicas(count, env());
+  });
+  afterAll(async () => {
+    for (const c of clients) c.stop();
+    await started?.stop();
+  });
+  return {
+    get set(): ReplicaSet {
+      if (!started) throw new Error('the replicas have not started');
+      return started;
+    },
+    clients,
+  };
 }
