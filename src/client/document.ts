@@ -434,7 +434,20 @@ export class DocumentSession extends Emitter<DocumentEvents> {
    */
   private takeContent(base: Doc, content: DocState, rev: number): boolean {
     this.contentBase = undefined;
-    let remote = diff(base, Doc.fromRuns(content));
+    const remote = this.applyPastBuffer(diff(base, Doc.fromRuns(content)), "the relay's content did not fit");
+    if (!remote) return false;
+    this.base = rev;
+    this.outbox.transform(remote);
+    if (remote.length > 0) this.emit('change', { ops: remote, user: '' });
+    return true;
+  }
+
+  /**
+   * Moves the unsent edits past a remote change (the remote one first on ties) and applies the
+   * change, so moved, to the local copy. Undefined when it does not fit: a resync has started,
+   * `failure` saying why.
+   */
+  private applyPastBuffer(remote: Change, failure: string): Change | undefined {
     if (this.buffer) {
       const moved = transform(this.buffer, remote, 'right');
       remote = transform(remote, this.buffer, 'left');
@@ -443,13 +456,10 @@ export class DocumentSession extends Emitter<DocumentEvents> {
     try {
       this.local = apply(this.local, remote);
     } catch (err) {
-      this.resync(`the relay's content did not fit: ${err instanceof Error ? err.message : String(err)}`);
-      return false;
+      this.resync(`${failure}: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
     }
-    this.base = rev;
-    this.outbox.transform(remote);
-    if (remote.length > 0) this.emit('change', { ops: remote, user: '' });
-    return true;
+    return remote;
   }
 
   private onRemoteChange(change: CommittedChangeWire): void {
@@ -475,19 +485,11 @@ export class DocumentSession extends Emitter<DocumentEvents> {
       remote = transform(remote, this.inflight.ops, 'left');
       this.inflight.ops = moved;
     }
-    if (this.buffer) {
-      const moved = transform(this.buffer, remote, 'right');
-      remote = transform(remote, this.buffer, 'left');
-      this.buffer = moved.length > 0 ? moved : undefined;
-    }
-    try {
-      this.local = apply(this.local, remote);
-    } catch (err) {
-      // A committed change that does not fit means this copy is out of step with the relay
-      // (a bug, or a message lost in between): take the relay's copy rather than diverge.
-      this.resync(`a committed change did not apply: ${err instanceof Error ? err.message : String(err)}`);
-      return;
-    }
+    // A committed change that does not fit means this copy is out of step with the relay
+    // (a bug, or a message lost in between): take the relay's copy rather than diverge.
+    const applied = this.applyPastBuffer(remote, 'a committed change did not apply');
+    if (!applied) return;
+    remote = applied;
     this.base = change.rev + change.ops.length;
     this.others.transform(change.ops);
     this.outbox.transform(remote);

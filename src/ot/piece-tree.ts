@@ -192,20 +192,8 @@ export function locate(t: Tree, pos: number): Location {
 /** The UTF-16 code unit at `pos`, or -1 outside the text. */
 export function codeAt(t: Tree, pos: number): number {
   if (pos < 0) return -1;
-  let start = 0;
-  let cur = t;
-  while (cur !== null) {
-    const leftLen = cur.left === null ? 0 : cur.left.len;
-    if (pos < start + leftLen) {
-      cur = cur.left;
-      continue;
-    }
-    const s = start + leftLen;
-    if (pos < s + cur.text.length) return cur.text.charCodeAt(pos - s);
-    start = s + cur.text.length;
-    cur = cur.right;
-  }
-  return -1;
+  const { start, node } = locate(t, pos);
+  return node === null ? -1 : node.text.charCodeAt(pos - start);
 }
 
 /** The tree with piece `i`'s text replaced (same attributes, non-empty text): path copy only. */
