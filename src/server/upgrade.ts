@@ -1,5 +1,6 @@
 import type uWS from 'uWebSockets.js';
 import { PROTOCOL, TOKEN_PROTOCOL_PREFIX } from '../protocol/codes.js';
+import { remoteAddress } from './http.js';
 
 export interface UpgradeRequest {
   readonly token: string | undefined;
@@ -32,6 +33,6 @@ export function readUpgradeRequest(res: uWS.HttpResponse, req: uWS.HttpRequest):
     offeredProtocols: protocols.length > 0,
     key: req.getHeader('sec-websocket-key'),
     extensions: req.getHeader('sec-websocket-extensions'),
-    remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+    remoteAddress: remoteAddress(res),
   };
 }
