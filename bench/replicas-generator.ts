@@ -9,6 +9,7 @@
 import { percentile } from './environment.js';
 import { openRelayClient, type TypingClient } from './typing-clients.js';
 import { DocumentTracker, divergedDocuments, type TrackerTotals } from './typing-tracker.js';
+import { serveLoadGenerator } from './generator-process.js';
 
 export interface ReplicasGeneratorSetup {
   /** WebSocket URLs of the replicas. */
@@ -32,8 +33,6 @@ export interface ReplicasGeneratorResult {
   readonly errors: string[];
 }
 
-export type ReplicasParentMessage = { kind: 'setup'; setup: ReplicasGeneratorSetup } | { kind: 'type' } | { kind: 'measure' } | { kind: 'stop' } | { kind: 'close' };
-export type ReplicasChildMessage = { kind: 'ready' } | { kind: 'result'; result: ReplicasGeneratorResult } | { kind: 'failed'; error: string };
 
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
 
@@ -127,34 +126,4 @@ class Generator {
   }
 }
 
-function reply(message: ReplicasChildMessage): void {
-  process.send?.(message);
-}
-
-let generator: Generator | undefined;
-process.on('message', (message: ReplicasParentMessage) => {
-  switch (message.kind) {
-    case 'setup':
-      generator = new Generator(message.setup);
-      generator.open().then(
-        () => reply({ kind: 'ready' }),
-        (err: unknown) => reply({ kind: 'failed', error: err instanceof Error ? err.message : String(err) }),
-      );
-      return;
-    case 'type':
-      generator?.type();
-      return;
-    case 'measure':
-      generator?.measure();
-      return;
-    case 'stop':
-      generator?.stop();
-      void generator?.drain().then((result) => reply({ kind: 'result', result }));
-      return;
-    case 'close':
-      generator?.close();
-      setTimeout(() => process.exit(0), 200).unref();
-      process.disconnect();
-      return;
-  }
-});
+serveLoadGenerator((setup: ReplicasGeneratorSetup) => new Generator(setup));

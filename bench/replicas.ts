@@ -19,7 +19,6 @@
  *                      (e.g. before=/tmp/main/dist/src/main.js,after=dist/src/main.js)
  *   BENCH_RELAY_ENV    extra env for the relays (k=v,k=v)
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -29,7 +28,8 @@ import { describeEnvironment, describeVersions, percentile } from './environment
 import { devToken, startBenchPostgres, startBenchRelay, type BenchRelay } from './processes.js';
 import { processCpuSecs } from './proc-stats.js';
 import { startRedisServer } from '../harness/redis.js';
-import type { ReplicasChildMessage, ReplicasGeneratorResult, ReplicasGeneratorSetup, ReplicasParentMessage } from './replicas-generator.js';
+import type { ReplicasGeneratorResult, ReplicasGeneratorSetup } from './replicas-generator.js';
+import { forkLoadGenerator, type GeneratorHandle } from './generator-process.js';
 
 interface Scenario {
   readonly name: 'hot' | 'spread';
@@ -126,47 +126,10 @@ async function startTarget(build: { name: string; main: string }, scenario: Scen
   };
 }
 
-interface Generator {
-  readonly child: ChildProcess;
-  next(): Promise<ReplicasChildMessage>;
-  send(message: ReplicasParentMessage): void;
-}
+type Generator = GeneratorHandle<ReplicasGeneratorSetup, ReplicasGeneratorResult>;
 
 function startGenerator(): Generator {
-  const child = fork(resolve(import.meta.dirname, 'replicas-generator.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const inbox: ReplicasChildMessage[] = [];
-  const waiting: ((m: ReplicasChildMessage) => void)[] = [];
-  child.on('message', (m: ReplicasChildMessage) => {
-    const w = waiting.shift();
-    if (w) w(m);
-    else inbox.push(m);
-  });
-  child.on('exit', (code) => {
-    const failed: ReplicasChildMessage = { kind: 'failed', error: `generator exited with ${code}` };
-    for (const w of waiting.splice(0)) w(failed);
-    inbox.push(failed);
-  });
-  return {
-    child,
-    next: () => {
-      const m = inbox.shift();
-      return m ? Promise.resolve(m) : new Promise((r) => waiting.push(r));
-    },
-    send: (message) => child.send(message),
-  };
-}
-
-async function ready(g: Generator): Promise<void> {
-  const m = await g.next();
-  if (m.kind === 'failed') throw new Error(`load generator failed: ${m.error}`);
-  if (m.kind !== 'ready') throw new Error(`load generator said ${m.kind}, expected ready`);
-}
-
-async function result(g: Generator): Promise<ReplicasGeneratorResult> {
-  const m = await g.next();
-  if (m.kind === 'failed') throw new Error(`load generator failed: ${m.error}`);
-  if (m.kind !== 'result') throw new Error(`load generator said ${m.kind}, expected its result`);
-  return m.result;
+  return forkLoadGenerator(resolve(import.meta.dirname, 'replicas-generator.js'));
 }
 
 async function databaseCounters(admin: postgres.Sql, database: string): Promise<{ commits: number; rollbacks: number }> {
@@ -198,7 +161,7 @@ async function runStep(target: Target, rate: number, options: Options, admin: po
           drainTimeoutMs: options.drainSecs * 1000,
         };
         g.send({ kind: 'setup', setup });
-        await ready(g);
+        await g.ready();
       }),
     );
     const dbBefore = await databaseCounters(admin, target.database);
@@ -209,7 +172,7 @@ async function runStep(target: Target, rate: number, options: Options, admin: po
     await sleep(options.seconds * 1000);
     for (const g of generators) g.send({ kind: 'stop' });
     const cpuAfter = relayCpu(target);
-    const results: ReplicasGeneratorResult[] = await Promise.all(generators.map(result));
+    const results: ReplicasGeneratorResult[] = await Promise.all(generators.map((g) => g.result()));
     const dbAfter = await databaseCounters(admin, target.database);
     const committedPerSec = results.reduce((n, r) => n + r.committedInWindow / r.windowSecs, 0);
     const ops = results.reduce((n, r) => n + r.committedInWindow, 0);

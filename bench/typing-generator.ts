@@ -8,6 +8,7 @@
 import { percentile } from './environment.js';
 import { openRelayClient, openShareDBClient, type TypingClient } from './typing-clients.js';
 import { DocumentTracker, divergedDocuments, type TrackerTotals } from './typing-tracker.js';
+import { serveLoadGenerator } from './generator-process.js';
 
 export interface GeneratorSetup {
   readonly system: 'relay' | 'sharedb';
@@ -36,8 +37,6 @@ export interface GeneratorResult {
   readonly errors: string[];
 }
 
-export type ParentMessage = { kind: 'setup'; setup: GeneratorSetup } | { kind: 'type' } | { kind: 'measure' } | { kind: 'stop' } | { kind: 'close' };
-export type ChildMessage = { kind: 'ready' } | { kind: 'result'; result: GeneratorResult } | { kind: 'failed'; error: string };
 
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
 
@@ -154,34 +153,4 @@ class Generator {
   }
 }
 
-function reply(message: ChildMessage): void {
-  process.send?.(message);
-}
-
-let generator: Generator | undefined;
-process.on('message', (message: ParentMessage) => {
-  switch (message.kind) {
-    case 'setup':
-      generator = new Generator(message.setup);
-      generator.open().then(
-        () => reply({ kind: 'ready' }),
-        (err: unknown) => reply({ kind: 'failed', error: err instanceof Error ? err.message : String(err) }),
-      );
-      return;
-    case 'type':
-      generator?.type();
-      return;
-    case 'measure':
-      generator?.measure();
-      return;
-    case 'stop':
-      generator?.stop();
-      void generator?.drain().then((result) => reply({ kind: 'result', result }));
-      return;
-    case 'close':
-      generator?.close();
-      setTimeout(() => process.exit(0), 200).unref();
-      process.disconnect();
-      return;
-  }
-});
+serveLoadGenerator((setup: GeneratorSetup) => new Generator(setup));

@@ -24,7 +24,7 @@
  *                      default: this build, named "relay"
  *   BENCH_RELAY_ENV    extra env for the relays, e.g. GROUP_COMMIT_MAX_DOCUMENTS=0 (k=v,k=v)
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -33,7 +33,8 @@ import postgres from 'postgres';
 import { describeEnvironment, describeVersions, percentile } from './environment.js';
 import { devToken, freePort, startBenchPostgres, startBenchRelay, type BenchRelay } from './processes.js';
 import { postmasterPid, processCpuSecs, processRssBytes, processTreeCpuSecs } from './proc-stats.js';
-import type { ChildMessage, GeneratorResult, GeneratorSetup, ParentMessage } from './typing-generator.js';
+import type { GeneratorResult, GeneratorSetup } from './typing-generator.js';
+import { forkLoadGenerator, type GeneratorHandle } from './generator-process.js';
 
 interface Options {
   readonly rates: number[];
@@ -157,41 +158,10 @@ function stopChild(child: ChildProcess): Promise<void> {
 
 // ---- one measured step -------------------------------------------------------------------------
 
-interface Generator {
-  readonly child: ChildProcess;
-  next(): Promise<ChildMessage>;
-  send(message: ParentMessage): void;
-}
+type Generator = GeneratorHandle<GeneratorSetup, GeneratorResult>;
 
 function startGenerator(): Generator {
-  const child = fork(resolve(import.meta.dirname, 'typing-generator.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const inbox: ChildMessage[] = [];
-  const waiting: ((m: ChildMessage) => void)[] = [];
-  child.on('message', (m: ChildMessage) => {
-    const w = waiting.shift();
-    if (w) w(m);
-    else inbox.push(m);
-  });
-  child.on('exit', (code) => {
-    const failed: ChildMessage = { kind: 'failed', error: `generator exited with ${code}` };
-    for (const w of waiting.splice(0)) w(failed);
-    inbox.push(failed);
-  });
-  return {
-    child,
-    next: () => {
-      const m = inbox.shift();
-      return m ? Promise.resolve(m) : new Promise((r) => waiting.push(r));
-    },
-    send: (message) => child.send(message),
-  };
-}
-
-async function expect<K extends ChildMessage['kind']>(g: Generator, kind: K): Promise<Extract<ChildMessage, { kind: K }>> {
-  const m = await g.next();
-  if (m.kind === 'failed') throw new Error(`load generator failed: ${m.error}`);
-  if (m.kind !== kind) throw new Error(`load generator said ${m.kind}, expected ${kind}`);
-  return m as Extract<ChildMessage, { kind: K }>;
+  return forkLoadGenerator(resolve(import.meta.dirname, 'typing-generator.js'));
 }
 
 interface ServerSample {
@@ -246,7 +216,7 @@ async function runStep(target: Target, rate: number, options: Options, pgPid: nu
           drainTimeoutMs: options.drainSecs * 1000,
         };
         g.send({ kind: 'setup', setup });
-        await expect(g, 'ready');
+        await g.ready();
       }),
     );
     for (const g of generators) g.send({ kind: 'type' });
@@ -261,7 +231,7 @@ async function runStep(target: Target, rate: number, options: Options, pgPid: nu
     const rss = processRssBytes(target.pid);
     // An overloaded generator can fall so far behind that even its drain never ends.
     const results: GeneratorResult[] = await withDeadline(
-      Promise.all(generators.map(async (g) => (await expect(g, 'result')).result)),
+      Promise.all(generators.map(async (g) => await g.result())),
       options.drainSecs * 1000 + 60_000,
       'the load generators did not finish (overloaded)',
     );
