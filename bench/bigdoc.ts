@@ -22,7 +22,7 @@
  * reaches the client at all.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
@@ -31,6 +31,7 @@ import { connectDatabase } from '../src/store/db.js';
 import { BIG, seedBigDocument } from './bigdoc-seed.js';
 import { describeEnvironment, median, percentile } from './environment.js';
 import { devToken, startBenchPostgres, startBenchRelay, type BenchRelay } from './processes.js';
+import { readEventLoopDelay, type EventLoopDelay } from './event-loop-reader.js';
 
 const SECS = Number(process.env.BENCH_SECS ?? 10);
 const WRITERS = Number(process.env.BENCH_WRITERS ?? 4);
@@ -147,22 +148,9 @@ async function startTarget(build: Build, pgUrl: string, admin: postgres.Sql, pac
 }
 
 /** The relay's event-loop delay since the previous call (its probe starts over each time). */
-async function eventLoopDelay(target: Target): Promise<{ p99Ms: number; maxMs: number } | undefined> {
-  const mtime = () => {
-    try {
-      return statSync(target.probeFile).mtimeMs;
-    } catch {
-      return 0;
-    }
-  };
-  const previous = mtime();
-  target.relay.child.kill('SIGUSR2');
-  for (let i = 0; i < 200 && mtime() === previous; i++) await sleep(10);
-  try {
-    return JSON.parse(readFileSync(target.probeFile, 'utf8')) as { p99Ms: number; maxMs: number };
-  } catch {
-    return undefined;
-  }
+function eventLoopDelay(target: Target): Promise<EventLoopDelay | undefined> {
+  const pid = target.relay.child.pid;
+  return pid === undefined ? Promise.resolve(undefined) : readEventLoopDelay(pid, target.probeFile);
 }
 
 async function loadedDocuments(target: Target): Promise<number> {

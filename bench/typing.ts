@@ -26,7 +26,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
@@ -35,6 +35,7 @@ import { devToken, freePort, startBenchPostgres, startBenchRelay, type BenchRela
 import { postmasterPid, processCpuSecs, processRssBytes, processTreeCpuSecs } from './proc-stats.js';
 import type { GeneratorResult, GeneratorSetup } from './typing-generator.js';
 import { forkLoadGenerator, type GeneratorHandle } from './generator-process.js';
+import { readEventLoopDelay, type EventLoopDelay } from './event-loop-reader.js';
 
 interface Options {
   readonly rates: number[];
@@ -178,23 +179,9 @@ async function sample(target: Target, pgPid: number, admin: postgres.Sql): Promi
   return { at: performance.now(), cpu: processCpuSecs(target.pid), pgCpu: processTreeCpuSecs(pgPid), commits };
 }
 
-/** The server's event-loop delay since the previous call (its probe starts over each time). */
-async function eventLoopDelay(target: Target): Promise<{ p99Ms: number; maxMs: number } | undefined> {
-  const mtime = () => {
-    try {
-      return statSync(target.probeFile).mtimeMs;
-    } catch {
-      return 0;
-    }
-  };
-  const previous = mtime();
-  process.kill(target.pid, 'SIGUSR2');
-  for (let i = 0; i < 200 && mtime() === previous; i++) await sleep(10);
-  try {
-    return JSON.parse(readFileSync(target.probeFile, 'utf8')) as { p99Ms: number; maxMs: number };
-  } catch {
-    return undefined;
-  }
+/** The relay's event-loop delay since the previous call (its probe starts over each time). */
+function eventLoopDelay(target: Target): Promise<EventLoopDelay | undefined> {
+  return readEventLoopDelay(target.pid, target.probeFile);
 }
 
 async function runStep(target: Target, rate: number, options: Options, pgPid: number, admin: postgres.Sql): Promise<Row> {
