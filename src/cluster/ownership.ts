@@ -96,7 +96,7 @@ export class DocumentOwnership {
 
   /** A change from one of our clients: committed here, forwarded to the owner, or held. */
   submit(engine: DocumentEngine, sub: Submission, origin: SubmitOrigin): void {
-    const state = this.states.get(engine.id);
+    const state = this.currentState(engine.id);
     switch (state?.kind) {
       case 'follower':
         this.deps.forwarder.forward(engine.id, sub, origin, state.owner);
@@ -172,7 +172,27 @@ export class DocumentOwnership {
   // ---- the lease -----------------------------------------------------------------------------
 
   private renewAll(): void {
-    for (const docId of this.states.keys()) void this.claim(docId);
+    for (const docId of this.states.keys()) {
+      this.currentState(docId);
+      void this.claim(docId);
+    }
+  }
+
+  /**
+   * The role now. An owner's lease ends at `until` whether or not a renewal has failed yet (a
+   * renewal to an unreachable Redis only times out later): from then on it holds its changes.
+   */
+  private currentState(docId: string): State | undefined {
+    const state = this.states.get(docId);
+    if (state?.kind !== 'owner' || this.deps.now() < state.until) return state;
+    const fenced: State = { kind: 'fenced', until: state.until + (this.deps.leases?.ttlMs ?? 0) };
+    this.deps.log.warn(
+      { doc: docId, leaseEndedAt: new Date(state.until).toISOString(), holdingUntil: new Date(fenced.until).toISOString() },
+      'document lease expired without renewal (Redis unreachable): holding changes until another replica can take over',
+    );
+    this.states.set(docId, fenced);
+    this.deps.onTransition?.('fenced');
+    return fenced;
   }
 
   private async claim(docId: string): Promise<void> {
@@ -219,16 +239,9 @@ export class DocumentOwnership {
    * for one more lifetime (fenced); after that, and at once for the others, PostgreSQL orders.
    */
   private unreachable(docId: string, err: unknown): void {
-    const state = this.states.get(docId);
+    const state = this.currentState(docId);
     const now = this.deps.now();
-    if (state?.kind === 'fallback') return;
-    if (state?.kind === 'owner' && now < state.until) return;
-    if (state?.kind === 'owner') {
-      this.deps.log.warn({ doc: docId }, 'document lease expired without renewal (Redis unreachable): holding changes until another replica can take over');
-      this.states.set(docId, { kind: 'fenced', until: state.until + (this.deps.leases?.ttlMs ?? 0) });
-      this.deps.onTransition?.('fenced');
-      return;
-    }
+    if (state?.kind === 'fallback' || state?.kind === 'owner') return;
     if (state?.kind === 'fenced' && now < state.until) return;
     // A slow answer is not a lost Redis (an overloaded replica would otherwise start racing the
     // owner in PostgreSQL): keep forwarding until Redis has been silent for two lifetimes.

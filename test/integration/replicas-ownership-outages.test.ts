@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OtClient } from '../support/ot-client.js';
 import { startTestRedis, type TestRedis } from '../support/redis.js';
@@ -10,6 +11,17 @@ const databaseUrl = inject('databaseUrl');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ackCount = (clients: readonly OtClient[]) => clients.reduce((n, c) => n + c.acked.size, 0);
 const LEASE_MS = 1500;
+
+const instant = z.string().transform((iso) => Date.parse(iso));
+const FenceLine = z.object({ time: instant, leaseEndedAt: instant, holdingUntil: instant });
+
+/** The cut-off owner's log line saying its lease ended (the first one, for the one document it has). */
+function fenceOf(output: string): { loggedAt: number; leaseEndedAt: number; holdingUntil: number } {
+  const line = output.split('\n').find((l) => l.includes('document lease expired without renewal'));
+  if (!line) throw new Error('the cut-off replica never said its lease expired');
+  const parsed = FenceLine.parse(JSON.parse(line));
+  return { loggedAt: parsed.time, leaseEndedAt: parsed.leaseEndedAt, holdingUntil: parsed.holdingUntil };
+}
 
 /** Its own Redis (restarted here); replica 0 reaches it through a proxy the test can cut. */
 describe('document ownership when Redis goes away', () => {
@@ -90,10 +102,15 @@ describe('document ownership when Redis goes away', () => {
     const successor = await waitForOwner(set.relays.slice(0, 2), doc);
     console.log(`another replica owns the document ${Date.now() - cutAt} ms after the owner lost Redis`);
     await sleep(Math.max(0, cutAt + 2 * LEASE_MS + 500 - Date.now()));
-    expect(cutOff.output()).toContain('document lease expired without renewal');
-    // From its lease's end (at most one lifetime after the cut) until one lifetime later, the
-    // cut-off replica acks nothing: the new owner's commits come first.
-    const fenced = onCutOff.flatMap((w) => [...w.ackedAt.values()]).filter((t) => t > cutAt + LEASE_MS + 300 && t < cutAt + 2 * LEASE_MS - 100);
+    // The cut-off replica says when its lease ended and until when it holds changes.
+    const fence = fenceOf(cutOff.output());
+    expect(fence.holdingUntil - fence.leaseEndedAt).toBe(LEASE_MS);
+    expect(fence.leaseEndedAt).toBeLessThanOrEqual(cutAt + LEASE_MS);
+    // From then (plus time for a commit already under way to be answered) until the hold ends,
+    // the cut-off replica acks nothing: the new owner's commits come first.
+    const from = Math.max(fence.leaseEndedAt, fence.loggedAt) + 300;
+    const fenced = onCutOff.flatMap((w) => [...w.ackedAt.values()]).filter((t) => t > from && t < fence.holdingUntil - 50);
+    expect(fence.holdingUntil - 50 - from).toBeGreaterThan(500);
     expect(fenced).toEqual([]);
     await sleep(3000);
     proxy.heal();

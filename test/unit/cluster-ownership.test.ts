@@ -19,11 +19,14 @@ class SharedLeases {
   constructor(private readonly ttlMs: number) {}
   private holder: { id: string; until: number } | undefined;
   readonly unreachable = new Set<string>();
+  /** Replicas whose claims are never answered (a cut TCP connection, not a refused one). */
+  readonly silent = new Set<string>();
   for(replica: string): Leases {
     return {
       ttlMs: this.ttlMs,
       claim: async () => {
         await Promise.resolve();
+        if (this.silent.has(replica)) await new Promise<never>(() => undefined);
         if (this.unreachable.has(replica)) throw new Error('redis unreachable');
         const now = Date.now();
         if (!this.holder || this.holder.until <= now || this.holder.id === replica) this.holder = { id: replica, until: now + this.ttlMs };
@@ -186,6 +189,23 @@ describe('document ownership between replicas', () => {
     // After one more lifetime it commits (PostgreSQL orders).
     expect((await ack).count).toBe(1);
     expect(a.ownership.roleOf(DOC)).toBe('fallback');
+  });
+
+  it('an owner whose renewals go unanswered holds changes from the moment its lease ends, not when a renewal times out', async () => {
+    const log = new MemoryOpLog();
+    const ttlMs = 400;
+    network = new Network(log, ttlMs);
+    const a = await network.add();
+    await sleep(20);
+    network.leases.silent.add(a.id);
+    // Just past the lease: the renewal sent after the cut has not timed out yet (half a lifetime).
+    await sleep(ttlMs + 40);
+    let acked = false;
+    void submit(a, insert('actor-a', 1, 0, 'a;')).then(() => (acked = true));
+    await sleep(20);
+    expect(a.ownership.roleOf(DOC)).toBe('fenced');
+    expect(acked).toBe(false);
+    expect(log.changes.get(DOC) ?? []).toEqual([]);
   });
 });
 
