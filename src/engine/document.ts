@@ -623,7 +623,7 @@ export class DocumentEngine {
       this.head = change.rev + change.ops.length;
       this.history.push(change);
       this.historyBytes += changeMemoryBytes(change.ops);
-      this.presence.transform(change.ops);
+      this.presence.transform(change);
       if (this.history.length > this.options.historyMaxChanges || this.historyBytes > this.maxHistoryBytes) this.trimHistory();
     }
     const known = this.actors.get(change.actor);

@@ -1,5 +1,6 @@
 import { transformSelection } from '../ot/index.js';
-import type { Change, Selection } from '../ot/types.js';
+import type { Selection } from '../ot/types.js';
+import type { CommittedChange } from './ports.js';
 import type { PresenceData, PresenceState, UserInfo } from '../protocol/messages.js';
 
 interface Entry {
@@ -7,8 +8,13 @@ interface Entry {
   user: UserInfo;
   selection: Selection | null;
   typing: boolean;
-  /** Replica the session is connected to; a dead replica's entries are dropped together. */
+  /** Replica the session is connected to: the one owner of this entry; a dead replica's entries are dropped together. */
   replica: string;
+  /**
+   * Revision the selection is at: the head for entries kept here, and for another replica's
+   * entry sent from a head ahead of ours, that head (changes below it are already in it).
+   */
+  rev: number;
   /** The application's payload, relayed untouched (bounded at decode). */
   data: PresenceData | undefined;
 }
@@ -21,8 +27,8 @@ interface Entry {
 export class PresenceTable {
   private readonly entries = new Map<string, Entry>();
 
-  set(session: string, user: UserInfo, selection: Selection | null, typing: boolean, replica: string, data?: PresenceData): PresenceState {
-    const entry: Entry = { session, user, selection, typing, replica, data };
+  set(session: string, user: UserInfo, selection: Selection | null, typing: boolean, replica: string, rev: number, data?: PresenceData): PresenceState {
+    const entry: Entry = { session, user, selection, typing, replica, rev, data };
     this.entries.set(session, entry);
     return toState(entry);
   }
@@ -66,9 +72,16 @@ export class PresenceTable {
     return this.entries.size;
   }
 
-  transform(change: Change): void {
+  /**
+   * Moves every selection through a change committed at the head. An entry another replica sent
+   * from a head past this change already includes it: moving it again would shift it twice.
+   */
+  transform(change: Pick<CommittedChange, 'rev' | 'ops'>): void {
+    const end = change.rev + change.ops.length;
     for (const e of this.entries.values()) {
-      if (e.selection) e.selection = transformSelection(e.selection, change);
+      if (e.rev >= end) continue;
+      if (e.selection) e.selection = transformSelection(e.selection, change.ops);
+      e.rev = end;
     }
   }
 }

@@ -31,7 +31,7 @@ export class PresenceRelay {
   /** A joiner appears to others with no selection yet; returns who was already there. */
   announce(ws: uWS.WebSocket<SocketData>, connection: Connection, docId: string, engine: DocumentEngine): PresenceState[] {
     const others = engine.presence.list().filter((p) => p.session !== connection.session);
-    const entry = engine.presence.set(connection.session, connection.user, null, false, this.deps.replicaId);
+    const entry = engine.presence.set(connection.session, connection.user, null, false, this.deps.replicaId, engine.revision);
     this.publish(ws, docId, engine.revision, entry);
     return others;
   }
@@ -99,7 +99,7 @@ export class PresenceRelay {
     const engine = joined.engine;
     const selection = pending.selection ? engine.selectionAtHead(pending.selection, pending.selectionRev) : null;
     const current = engine.presence.get(connection.session);
-    const entry = engine.presence.set(connection.session, connection.user, selection, pending.typing ?? current?.typing ?? false, this.deps.replicaId, pending.data);
+    const entry = engine.presence.set(connection.session, connection.user, selection, pending.typing ?? current?.typing ?? false, this.deps.replicaId, engine.revision, pending.data);
     ws.cork(() => this.publish(ws, docId, engine.revision, entry));
   }
 
@@ -151,14 +151,16 @@ export class PresenceRelay {
 
   /**
    * Stores other replicas' presence, moved to our head when it was sent at an older revision.
-   * One sent at a newer revision than ours is kept as it is: the next update corrects it.
+   * One sent at a newer revision than ours is kept at its revision: the changes up to it, when
+   * they reach us, are already in it (PresenceTable.transform skips them).
    */
   merge(engine: DocumentEngine, updates: readonly RemotePresence[]): PresenceState[] {
     const merged: PresenceState[] = [];
     for (const u of updates) {
       if (u.replica === this.deps.replicaId) continue;
-      const selection = u.state.selection && u.rev < engine.revision ? engine.selectionAtHead(u.state.selection, u.rev) : u.state.selection;
-      merged.push(engine.presence.set(u.state.session, u.state.user, selection, u.state.typing, u.replica, u.state.data));
+      const behind = u.rev < engine.revision;
+      const selection = u.state.selection && behind ? engine.selectionAtHead(u.state.selection, u.rev) : u.state.selection;
+      merged.push(engine.presence.set(u.state.session, u.state.user, selection, u.state.typing, u.replica, behind ? engine.revision : u.rev, u.state.data));
     }
     return merged;
   }
