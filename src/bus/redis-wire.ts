@@ -17,7 +17,10 @@ export const channelOf = (docId: string): string => `${PREFIX}:doc:${docId}`;
 export const docOfChannel = (channel: string): string | undefined =>
   channel.startsWith(`${PREFIX}:doc:`) ? channel.slice(PREFIX.length + 5) : undefined;
 
-/** Hash of a document's presence: field = session id, value = a PresenceEntry as JSON. */
+/**
+ * Hash of a document's presence: field = session id, value = a PresenceEntry as JSON, written
+ * only by the replica holding the session (an image of its table: redis-presence.ts).
+ */
 export const presenceKey = (docId: string): string => `${PREFIX}:presence:${docId}`;
 /** A replica's heartbeat: exists while the replica lives (expires when it stops refreshing it). */
 export const heartbeatKey = (replica: string): string => `${PREFIX}:replica:${replica}`;

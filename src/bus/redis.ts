@@ -46,6 +46,9 @@ export interface RedisBusOptions {
   readonly leaseTtlMs: number;
 }
 
+/** How often Redis's image of this replica's presence is compared with its tables (redis-presence.ts: sync). */
+const PRESENCE_SYNC_PERIOD_MS = 1000;
+
 /**
  * Cross-replica fan-out over Redis pub/sub, one channel per document, and shared presence in
  * Redis hashes. Redis is never the source of truth: a message lost while it is away is made
@@ -65,6 +68,8 @@ export class RedisBus implements Bus {
   private dropped = 0;
   private livenessTimer: NodeJS.Timeout | undefined;
   private livenessRunning = false;
+  private presenceSyncTimer: NodeJS.Timeout | undefined;
+  private presenceSyncRunning = false;
   private closed = false;
 
   readonly leases: Leases;
@@ -103,6 +108,8 @@ export class RedisBus implements Bus {
     }
     this.livenessTimer = setInterval(() => void this.liveness(), this.options.livenessPeriodMs);
     this.livenessTimer.unref();
+    this.presenceSyncTimer = setInterval(() => void this.syncPresence(), PRESENCE_SYNC_PERIOD_MS);
+    this.presenceSyncTimer.unref();
   }
 
   subscribe(docId: string): void {
@@ -156,6 +163,7 @@ export class RedisBus implements Bus {
 
   async close(): Promise<void> {
     if (this.livenessTimer) clearInterval(this.livenessTimer);
+    if (this.presenceSyncTimer) clearInterval(this.presenceSyncTimer);
     const { publisher, subscriber, replicaId } = this.options;
     // A clean exit removes our traces at once instead of waiting for the heartbeat to expire.
     if (this.usable()) {
@@ -319,6 +327,19 @@ export class RedisBus implements Bus {
         if (!present.has(session)) handlers.presenceLeft(docId, session, replica);
       }
       for (const e of entries) handlers.presence(e);
+    }
+  }
+
+  /** Keeps Redis's image of our presence at most PRESENCE_REFRESH_LAG_OPS behind our tables. */
+  private async syncPresence(): Promise<void> {
+    if (this.presenceSyncRunning || this.degraded || !this.usable()) return;
+    this.presenceSyncRunning = true;
+    try {
+      await this.presenceStore.sync(this.handlers?.ownPresence() ?? []);
+    } catch (err) {
+      this.outage('publisher', err);
+    } finally {
+      this.presenceSyncRunning = false;
     }
   }
 

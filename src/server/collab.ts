@@ -450,7 +450,7 @@ export class CollabServer {
   /** Adds the presence of other replicas' clients; without it the join goes on, showing only this replica's. */
   private async mergeRemotePresence(engine: DocumentEngine, docId: string): Promise<void> {
     try {
-      this.presenceRelay.merge(engine, await this.deps.bus.presenceOf(docId));
+      await this.presenceRelay.mergeStored(engine, await this.deps.bus.presenceOf(docId));
     } catch (err) {
       this.deps.log.warn({ err, doc: docId }, 'could not read presence of other replicas');
     }

@@ -1,7 +1,8 @@
 import type uWS from 'uWebSockets.js';
 import type { Bus, RemotePresence } from '../bus/bus.js';
 import type { Config } from '../config.js';
-import type { DocumentEngine } from '../engine/document.js';
+import { PRESENCE_MAX_LAG_OPS, type DocumentEngine } from '../engine/document.js';
+import { docLength, transformSelection } from '../ot/index.js';
 import type { DocumentRegistry } from '../engine/registry.js';
 import type { Metrics } from '../metrics.js';
 import { ErrorCode } from '../protocol/codes.js';
@@ -163,6 +164,30 @@ export class PresenceRelay {
       merged.push(engine.presence.set(u.state.session, u.state.user, selection, u.state.typing, u.replica, behind ? engine.revision : u.rev, u.state.data));
     }
     return merged;
+  }
+
+  /**
+   * Stores the presence a joining client's replica read from Redis. An entry its owner wrote
+   * before the start of our in-memory window (we just loaded the document from a snapshot) is
+   * moved through changes read from the log, one read for all of them; one more than
+   * PRESENCE_MAX_LAG_OPS behind is cleared as usual (owners keep their entries in Redis well
+   * within that: bus/redis-presence.ts, sync).
+   */
+  async mergeStored(engine: DocumentEngine, updates: readonly RemotePresence[]): Promise<PresenceState[]> {
+    const outside = updates.filter(
+      (u) => u.replica !== this.deps.replicaId && u.state.selection && u.rev < engine.revision && engine.revision - u.rev <= PRESENCE_MAX_LAG_OPS && engine.committedSince(u.rev) === undefined,
+    );
+    if (outside.length === 0) return this.merge(engine, updates);
+    const changes = (await engine.changesSince(Math.min(...outside.map((u) => u.rev)))) ?? [];
+    // No await from here on: `changes` ends at the head the engine is at now.
+    const length = docLength(engine.state);
+    const moved = outside.map((u): RemotePresence => {
+      let selection = u.state.selection;
+      for (const c of changes) if (selection && c.rev >= u.rev) selection = transformSelection(selection, c.ops);
+      const clamped = selection ? { anchor: Math.min(selection.anchor, length), head: Math.min(selection.head, length) } : null;
+      return { ...u, rev: engine.revision, state: { ...u.state, selection: clamped } };
+    });
+    return this.merge(engine, [...updates.filter((u) => !outside.includes(u)), ...moved]);
   }
 
   private publishLeft(docId: string, session: string): void {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { apply, compose, docText, emptyDoc, transform } from '../../src/ot/index.js';
-import type { Change, DocState, Op } from '../../src/ot/types.js';
+import type { Change, DocState, Op, Selection } from '../../src/ot/types.js';
 import type { CommittedChangeWire, ServerMessage } from '../../src/protocol/messages.js';
 import { randomEdit } from './random-edits.js';
 
@@ -41,6 +41,8 @@ export class OtClient {
   readonly seenUsers = new Set<string>();
   /** Current presence by session, as this client knows it. */
   readonly presence = new Map<string, string>();
+  /** Selection of each session as this client was last told it (from `joined` or `presence`). */
+  readonly selections = new Map<string, Selection | null>();
   readonly errors: string[] = [];
   /** `${actor}/${seq}` of every change applied from elsewhere: a repeat is a bug. */
   readonly appliedRemote = new Set<string>();
@@ -124,6 +126,11 @@ export class OtClient {
     this.send({ type: 'presence', doc: this.options.doc, rev: this.rev, selection: { anchor, head: anchor } });
   }
 
+  /** A caret at `pos` of the current text. */
+  setCursor(pos: number): void {
+    this.send({ type: 'presence', doc: this.options.doc, rev: this.rev, selection: { anchor: pos, head: pos } });
+  }
+
   // ---- connection ----------------------------------------------------------------------------
 
   private open(): void {
@@ -181,7 +188,10 @@ export class OtClient {
           this.rev = m.rev;
         }
         for (const c of m.changes ?? []) this.remote(c);
-        for (const p of m.presence) this.notePresence(p.session, p.user.id);
+        for (const p of m.presence) {
+          this.notePresence(p.session, p.user.id);
+          this.selections.set(p.session, p.selection);
+        }
         this.joined = true;
         this.everJoined = true;
         // A change still in flight was not in the changes above: resend it, same seq.
@@ -207,6 +217,7 @@ export class OtClient {
       }
       case 'presence':
         this.notePresence(m.session, m.user.id);
+        this.selections.set(m.session, m.selection);
         return;
       case 'presence_left':
         this.presence.delete(m.session);
