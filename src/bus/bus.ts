@@ -20,12 +20,13 @@ export type ForwardReply =
 
 /**
  * Who owns a document: a lease per document, held by the replica that orders its changes.
- * `claim` takes the lease when it is free and renews it when it is ours; it answers the holder.
+ * `claim` takes each document's lease when it is free and renews it when it is ours, all in one
+ * round trip; it answers each document's holder.
  */
 export interface Leases {
   /** Lifetime of a lease from the moment its claim was sent. */
   readonly ttlMs: number;
-  claim(docId: string): Promise<string>;
+  claim(docIds: readonly string[]): Promise<ReadonlyMap<string, string>>;
   release(docId: string): Promise<void>;
 }
 

@@ -47,20 +47,24 @@ export const replicaOfInbox = (channel: string): string | undefined =>
   channel.startsWith(`${PREFIX}:inbox:`) ? channel.slice(PREFIX.length + 7) : undefined;
 
 /**
- * Takes the lease when nobody holds it, renews it when we do; answers the holder either way
- * (one round trip per document and renewal period, whatever our role).
- * KEYS[1] = ownerKey, ARGV[1] = our replica id, ARGV[2] = TTL in ms.
+ * For each document, takes the lease when nobody holds it and renews it when we do; answers
+ * the holders, in the order of the keys, whatever our role. One call renews every lease a
+ * replica holds on one Redis (one round trip per renewal period instead of one per document).
+ * KEYS = ownerKey of each document, ARGV[1] = our replica id, ARGV[2] = TTL in ms.
  */
-export const CLAIM_LEASE_SCRIPT = `
-local holder = redis.call('GET', KEYS[1])
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return ARGV[1]
+export const CLAIM_LEASES_SCRIPT = `
+local holders = {}
+for i, key in ipairs(KEYS) do
+  local holder = redis.call('GET', key)
+  if not holder then
+    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+    holder = ARGV[1]
+  elseif holder == ARGV[1] then
+    redis.call('PEXPIRE', key, ARGV[2])
+  end
+  holders[i] = holder
 end
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return holder`;
+return holders`;
 /** Gives the lease up if we still hold it. KEYS[1] = ownerKey, ARGV[1] = our replica id. */
 export const RELEASE_LEASE_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then

@@ -78,7 +78,7 @@ export class DocumentOwnership {
     if (!this.deps.leases) return;
     this.states.set(docId, { kind: 'resolving' });
     this.answeredAt.set(docId, this.deps.now());
-    void this.claim(docId);
+    void this.claim([docId]);
   }
 
   /** The document was unloaded here: give its lease up so another replica takes it at once. */
@@ -151,7 +151,7 @@ export class DocumentOwnership {
     const verdict = this.deps.forwarder.replied(docId, reply, this.deps.engineOf(docId)?.revision);
     if (verdict === 'ask_again' && this.states.has(docId)) {
       this.states.set(docId, { kind: 'resolving' });
-      void this.claim(docId);
+      void this.claim([docId]);
     }
   }
 
@@ -171,11 +171,10 @@ export class DocumentOwnership {
 
   // ---- the lease -----------------------------------------------------------------------------
 
+  /** One claim for every open document: one round trip per renewal period, however many there are. */
   private renewAll(): void {
-    for (const docId of this.states.keys()) {
-      this.currentState(docId);
-      void this.claim(docId);
-    }
+    for (const docId of this.states.keys()) this.currentState(docId);
+    void this.claim([...this.states.keys()]);
   }
 
   /**
@@ -195,20 +194,28 @@ export class DocumentOwnership {
     return fenced;
   }
 
-  private async claim(docId: string): Promise<void> {
+  /**
+   * Claims (or renews) the leases of `docIds` not already being claimed. Every lease is counted
+   * from when the claim was sent, on our clock: the owner's fence (`until`) never trusts Redis's.
+   */
+  private async claim(docIds: readonly string[]): Promise<void> {
     const leases = this.deps.leases;
-    if (!leases || this.claiming.has(docId) || this.stopped) return;
-    this.claiming.add(docId);
+    const due = docIds.filter((docId) => !this.claiming.has(docId));
+    if (!leases || due.length === 0 || this.stopped) return;
+    for (const docId of due) this.claiming.add(docId);
     const sentAt = this.deps.now();
     try {
-      const holder = await withTimeout(leases.claim(docId), leases.ttlMs / 2);
-      if (!this.states.has(docId)) return;
-      this.answeredAt.set(docId, this.deps.now());
-      this.settle(docId, holder, sentAt + leases.ttlMs);
+      const holders = await withTimeout(leases.claim(due), leases.ttlMs / 2);
+      for (const docId of due) {
+        const holder = holders.get(docId);
+        if (!this.states.has(docId) || holder === undefined) continue;
+        this.answeredAt.set(docId, this.deps.now());
+        this.settle(docId, holder, sentAt + leases.ttlMs);
+      }
     } catch (err) {
-      if (this.states.has(docId)) this.unreachable(docId, err);
+      for (const docId of due) if (this.states.has(docId)) this.unreachable(docId, err);
     } finally {
-      this.claiming.delete(docId);
+      for (const docId of due) this.claiming.delete(docId);
     }
   }
 

@@ -17,29 +17,41 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Leases in memory with real expiry; `unreachable` makes one replica's calls fail like a lost Redis. */
 class SharedLeases {
   constructor(private readonly ttlMs: number) {}
-  private holder: { id: string; until: number } | undefined;
+  private readonly holders = new Map<string, { id: string; until: number }>();
   readonly unreachable = new Set<string>();
   /** Replicas whose claims are never answered (a cut TCP connection, not a refused one). */
   readonly silent = new Set<string>();
+  /** Claim calls (round trips to Redis) by replica. */
+  readonly calls = new Map<string, number>();
   for(replica: string): Leases {
     return {
       ttlMs: this.ttlMs,
-      claim: async () => {
+      claim: async (docIds) => {
+        this.calls.set(replica, (this.calls.get(replica) ?? 0) + 1);
         await Promise.resolve();
         if (this.silent.has(replica)) await new Promise<never>(() => undefined);
         if (this.unreachable.has(replica)) throw new Error('redis unreachable');
         const now = Date.now();
-        if (!this.holder || this.holder.until <= now || this.holder.id === replica) this.holder = { id: replica, until: now + this.ttlMs };
-        return this.holder.id;
+        return new Map(
+          docIds.map((docId) => {
+            const holder = this.holders.get(docId);
+            if (!holder || holder.until <= now || holder.id === replica) this.holders.set(docId, { id: replica, until: now + this.ttlMs });
+            return [docId, this.holders.get(docId)?.id ?? replica] as const;
+          }),
+        );
       },
-      release: async () => {
+      release: async (docId) => {
         if (this.unreachable.has(replica)) throw new Error('redis unreachable');
-        if (this.holder?.id === replica) this.holder = undefined;
+        if (this.holders.get(docId)?.id === replica) this.holders.delete(docId);
       },
     };
   }
+  ownerOf(docId: string): string | undefined {
+    const holder = this.holders.get(docId);
+    return holder && holder.until > Date.now() ? holder.id : undefined;
+  }
   get owner(): string | undefined {
-    return this.holder && this.holder.until > Date.now() ? this.holder.id : undefined;
+    return this.ownerOf(DOC);
   }
 }
 
@@ -248,5 +260,26 @@ describe('a change waiting on one replica that another replica committed', () =>
     expect(answers).toEqual([{ ack: { seq: 1, rev: 0, count: 1 }, duplicate: false }]);
     expect(seen).toEqual([{ change: expect.objectContaining({ actor: 'actor-x', seq: 1 }), origins: 1, local: false }]);
     expect(engine.revision).toBe(1);
+  });
+
+  it('renews every lease of a replica in one claim per renewal period, and answers each document with its own holder', async () => {
+    network = new Network(new MemoryOpLog());
+    const a = await network.add();
+    const b = await network.add();
+    const docs = Array.from({ length: 200 }, () => randomUUID());
+    for (const docId of docs.slice(0, 120)) a.ownership.open(docId);
+    await sleep(20);
+    for (const docId of docs.slice(80)) b.ownership.open(docId);
+    await sleep(20);
+    const before = network.leases.calls.get(a.id) ?? 0;
+    // Five renewal periods (a fifth of the lease each).
+    await sleep(TTL_MS);
+    const renewals = (network.leases.calls.get(a.id) ?? 0) - before;
+    expect(renewals).toBeGreaterThanOrEqual(3);
+    expect(renewals).toBeLessThanOrEqual(7);
+    for (const docId of docs.slice(0, 120)) expect(network.leases.ownerOf(docId)).toBe(a.id);
+    for (const docId of docs.slice(120)) expect(network.leases.ownerOf(docId)).toBe(b.id);
+    for (const docId of docs.slice(80, 120)) expect(b.ownership.roleOf(docId)).toBe('follower');
+    for (const docId of docs.slice(120)) expect(b.ownership.roleOf(docId)).toBe('owner');
   });
 });
