@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeRedisTarget, redisTargetOf } from '../../src/bus/redis-clients.js';
+import { createRedisClient, describeRedisTarget, redisTargetOf } from '../../src/bus/redis-clients.js';
 import { changeOf, channelOf, decodeEnvelope, docOfChannel, encodeChange, encodeLeft, encodePresence } from '../../src/bus/redis-wire.js';
 import { loadConfig } from '../../src/config.js';
 
@@ -26,6 +26,16 @@ describe('Redis configuration', () => {
     expect(() => loadConfig(base)).toThrow(/REDIS_URL is required/);
     expect(loadConfig({ ...base, REDIS_SENTINELS: 's1:26379' }).redisSentinels).toEqual([{ host: 's1', port: 26379 }]);
     expect(loadConfig({ ...base, REDIS_CLUSTER_NODES: 'c1:7000' }).redisClusterNodes).toEqual([{ host: 'c1', port: 7000 }]);
+  });
+
+  it("pipelines the publisher's commands of one event-loop turn, not the subscriber's", () => {
+    const target = { kind: 'url', url: 'redis://127.0.0.1:1' } as const;
+    const publisher = createRedisClient(target, 'publisher');
+    const subscriber = createRedisClient(target, 'subscriber');
+    expect(publisher.options.enableAutoPipelining).toBe(true);
+    expect(subscriber.options.enableAutoPipelining).toBe(false);
+    publisher.disconnect();
+    subscriber.disconnect();
   });
 
   it('describes the target without credentials', () => {
