@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
+import { Redis } from 'ioredis';
+import type { RemotePresence } from '../../src/bus/bus.js';
+import { RedisPresenceStore } from '../../src/bus/redis-presence.js';
+import { decodePresenceEntry, presenceKey } from '../../src/bus/redis-wire.js';
 import type { Op } from '../../src/ot/types.js';
 import { replicasForSuite, startClients } from '../support/replicas.js';
 import type { OtClient } from '../support/ot-client.js';
@@ -45,5 +49,31 @@ describe('presence of one replica as others see it', () => {
     clients.push(joiner);
     await until('the joiner joined', () => joiner.joined);
     expect(joiner.selections.get(idle.session ?? '')).toEqual({ anchor: 1500, head: 1500 });
+  });
+
+  it("Redis's image of a replica's presence follows its table: stale entries rewritten, departed sessions removed", async () => {
+    const redis = new Redis(redisUrl);
+    try {
+      const doc = randomUUID();
+      const store = new RedisPresenceStore(redis, 'replica-a');
+      const entry = (session: string, rev: number): RemotePresence => ({
+        docId: doc,
+        rev,
+        replica: 'replica-a',
+        state: { session, user: { id: session, name: session, color: '#000' }, selection: { anchor: rev, head: rev }, typing: false },
+      });
+      const stored = async () => Object.fromEntries(Object.entries(await redis.hgetall(presenceKey(doc))).map(([s, text]) => [s, decodePresenceEntry(doc, text)?.rev]));
+      await store.write(entry('s1', 0));
+      await store.write(entry('s2', 0));
+      // s2 left while Redis was away (its removal never reached Redis); s1 is a few revisions on.
+      expect(await store.sync([entry('s1', 10)])).toBe(1);
+      expect(await stored()).toEqual({ s1: 0 });
+      // Far enough behind to be rewritten.
+      expect(await store.sync([entry('s1', 600)])).toBe(1);
+      expect(await stored()).toEqual({ s1: 600 });
+      expect(await store.sync([entry('s1', 700)])).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
