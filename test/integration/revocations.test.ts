@@ -43,7 +43,7 @@ async function editorAndViewerOnB(set: ReplicaSet, clients: RawClient[]) {
   const doc = await createDocument(api, { edith: 'editor', victor: 'viewer' });
   const edith = await joined(b, 'edith', doc, clients);
   const victor = await joined(b, 'victor', doc, clients);
-  return { a, b, api, doc, edith, victor };
+  return { api, doc, edith, victor };
 }
 
 /** materi_permission_lookups_total of one relay. */
@@ -68,7 +68,7 @@ describe('role changes pushed between replicas (Redis)', () => {
   });
 
   it("a revocation through replica A's API removes the user from the document on replica B within a second; a role change arrives live", async () => {
-    const { a, b, api, doc, edith, victor } = await editorAndViewerOnB(set, clients);
+    const { api, doc, edith, victor } = await editorAndViewerOnB(set, clients);
     expect([edith.role, victor.role]).toEqual(['editor', 'viewer']);
 
     let started = Date.now();
@@ -166,7 +166,7 @@ describe('role changes across a Redis outage', () => {
   });
 
   it('a revocation made while Redis is down reaches the other replica when it is back, and what was changed behind the API meanwhile is re-checked', async () => {
-    const { a, b, api, doc, edith, victor } = await editorAndViewerOnB(set, clients);
+    const { api, doc, edith, victor } = await editorAndViewerOnB(set, clients);
 
     await redis.stop();
     await new Promise((r) => setTimeout(r, 500));
