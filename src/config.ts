@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { DEFAULT_HELLO_LIMITS } from './protocol/limits.js';
 
 /** What the README says about one environment variable. */
 export interface VariableDoc {
@@ -171,13 +172,13 @@ const ENVIRONMENT = z.object({
   OPERATION_HISTORY_MAX_MB: variable(positiveInt(), { group: 'optional', default: '16',
     description: 'Per open document, the in-memory history of committed ops also stays under about this many MiB (besides 20,000 changes and OPERATION_HISTORY_TTL); older ones are read back from PostgreSQL.' }),
   // The spec's performance tuning variables.
-  CURSOR_THROTTLE_MS: variable(nonNegativeInt(), { group: 'tuning', default: '50',
+  CURSOR_THROTTLE_MS: variable(nonNegativeInt(), { group: 'tuning', default: String(DEFAULT_HELLO_LIMITS.cursorThrottleMs),
     description: 'Minimum interval between cursor/presence broadcasts of one connection.' }),
   TYPING_DEBOUNCE_MS: variable(nonNegativeInt(), { group: 'tuning', default: '500',
     description: 'A typing indicator clears after this long without typing.' }),
-  OPERATION_BATCH_SIZE: variable(positiveInt(), { group: 'tuning', default: '100',
+  OPERATION_BATCH_SIZE: variable(positiveInt(), { group: 'tuning', default: String(DEFAULT_HELLO_LIMITS.maxOps),
     description: 'Maximum ops in one change, and in one group-commit INSERT.' }),
-  HEARTBEAT_INTERVAL_SECS: variable(positiveInt(), { group: 'tuning', default: '30',
+  HEARTBEAT_INTERVAL_SECS: variable(positiveInt(), { group: 'tuning', default: String(DEFAULT_HELLO_LIMITS.heartbeatIntervalSecs),
     description: 'Interval of WebSocket pings to clients and of replica heartbeats.' }),
   HEARTBEAT_TIMEOUT_SECS: variable(positiveInt(), { group: 'tuning', default: '60',
     description: 'A connection silent this long is closed; a replica silent this long is presumed dead and its presence dropped.' }),
@@ -238,7 +239,7 @@ const ENVIRONMENT = z.object({
     description: 'A document nobody on this replica has open is unloaded from memory after this long.' }),
   DOCUMENT_LEASE_MS: variable(positiveInt(), { group: 'relay', default: '1500',
     description: 'With Redis, one replica owns each open document and commits its changes (the others forward theirs to it); its lease lives this long and is renewed every fifth of it. A dead owner is replaced within about this long plus one renewal period.' }),
-  MAX_MESSAGE_BYTES: variable(positiveInt(), { group: 'relay', default: '1048576',
+  MAX_MESSAGE_BYTES: variable(positiveInt(), { group: 'relay', default: String(DEFAULT_HELLO_LIMITS.maxMessageBytes),
     description: 'Largest WebSocket frame accepted from a client; larger frames close the connection with 1009.' }),
   MAX_BACKPRESSURE_BYTES: variable(positiveInt(), { group: 'relay', default: '4194304',
     description: 'Bytes queued to one slow client before uWebSockets.js drops its connection (the client sees 1006; it resumes from its clock, nothing is lost).' }),

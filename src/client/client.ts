@@ -1,5 +1,5 @@
 import { CloseCode, PROTOCOL, TOKEN_PROTOCOL_PREFIX } from '../protocol/codes.js';
-import { UUID_PATTERN } from '../protocol/limits.js';
+import { DEFAULT_HELLO_LIMITS, UUID_PATTERN } from '../protocol/limits.js';
 import type { ClientMessage, HelloLimits, ServerMessage, UserInfo } from '../protocol/wire.js';
 import { DocumentSession, type DocumentTransport } from './document.js';
 import { Emitter } from './emitter.js';
@@ -79,8 +79,8 @@ export class RelayClient extends Emitter<ClientEvents> {
   private readonly documents = new Map<string, DocumentSession>();
   /** Optional protocol additions the relay announced in `hello`. */
   private features: readonly string[] = [];
-  /** The relay's defaults (src/config.ts) until its `hello` says otherwise. */
-  private limits: HelloLimits = { maxOps: 100, maxMessageBytes: 1_048_576, cursorThrottleMs: 50, heartbeatIntervalSecs: 30 };
+  /** The relay's defaults until its `hello` says otherwise. */
+  private limits: HelloLimits = DEFAULT_HELLO_LIMITS;
   private greeted = false;
   private closedByUser = false;
   private draining: { reconnectAfterMs: number } | undefined;

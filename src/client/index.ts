@@ -14,7 +14,7 @@ export { DocumentSession, type CloseReason, type DocumentError, type DocumentEve
 export type { DocumentSession as DocumentHandle } from './document.js';
 export type { RemotePresence } from './presence.js';
 export type { Logger } from './logger.js';
-export { WIRE_LIMITS } from './outgoing.js';
+export { WIRE_LIMITS } from '../protocol/limits.js';
 export { transformPosition, transformSelection, apply, docText, docLength, OtError, invert, transform, compose } from '../ot/index.js';
 export type { Side } from '../ot/index.js';
 export type { ClientStatus, ConnectionState } from './status.js';

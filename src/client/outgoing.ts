@@ -8,8 +8,6 @@ import { WIRE_LIMITS } from '../protocol/limits.js';
  * document, and one that closes the connection would be resent after every reconnect.
  */
 
-export { WIRE_LIMITS };
-
 /** Room for the envelope around the ops: type, doc id, clock with actor, seq and rev. */
 const ENVELOPE_BYTES = 256;
 

@@ -12,6 +12,18 @@ export const WIRE_LIMITS = {
   maxAttributeStringLength: 1024,
 } as const;
 
+/**
+ * The limits a relay announces in `hello` when its operator set none of OPERATION_BATCH_SIZE,
+ * MAX_MESSAGE_BYTES, CURSOR_THROTTLE_MS and HEARTBEAT_INTERVAL_SECS: the relay's config takes
+ * its defaults from here, and the client SDK assumes them until a `hello` says otherwise.
+ */
+export const DEFAULT_HELLO_LIMITS = {
+  maxOps: 100,
+  maxMessageBytes: 1_048_576,
+  cursorThrottleMs: 50,
+  heartbeatIntervalSecs: 30,
+} as const;
+
 /** Document ids and actor ids are UUIDs, in any case (the relay lower-cases document ids). */
 export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

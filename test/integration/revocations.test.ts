@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import postgres from 'postgres';
 import { connectRaw, type RawClient } from '../support/raw-client.js';
 import { startTestRedis, type TestRedis } from '../support/redis.js';
-import { devToken, startRelayProcess, type RelayProcess } from '../support/relay-process.js';
+import { devToken, documentsApi, startRelayProcess, type RelayProcess } from '../support/relay-process.js';
 import { startReplicas, type ReplicaSet } from '../support/replicas.js';
 import { Editor } from '../support/upgrade.js';
 
@@ -14,15 +14,7 @@ const redisUrl = inject('redisUrl');
 async function managementApi(relay: RelayProcess) {
   const res = await fetch(`${relay.url}/dev/token?user=backend&scope=relay:admin`);
   const admin = ((await res.json()) as { token: string }).token;
-  return async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> | undefined }> => {
-    const reply = await fetch(`${relay.url}/api/v1/documents${path}`, {
-      method,
-      headers: { authorization: `Bearer ${admin}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await reply.text();
-    return { status: reply.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
-  };
+  return (method: string, path: string, body?: unknown) => documentsApi(relay.url, method, path, admin, body);
 }
 
 /** A document with an owner and the given members, created through `api`. */
@@ -41,6 +33,17 @@ async function joined(relay: RelayProcess, user: string, doc: string, clients: R
   client.send({ type: 'join', doc });
   const j = await client.next('joined', (m) => m.doc === doc);
   return { client, rev: j.rev, role: j.role };
+}
+
+/** Through replica A's API, a document where edith edits and victor views; both joined on replica B. */
+async function editorAndViewerOnB(set: ReplicaSet, clients: RawClient[]) {
+  const [a, b] = set.relays;
+  if (!a || !b) throw new Error('two relays expected');
+  const api = await managementApi(a);
+  const doc = await createDocument(api, { edith: 'editor', victor: 'viewer' });
+  const edith = await joined(b, 'edith', doc, clients);
+  const victor = await joined(b, 'victor', doc, clients);
+  return { api, doc, edith, victor };
 }
 
 /** materi_permission_lookups_total of one relay. */
@@ -65,12 +68,7 @@ describe('role changes pushed between replicas (Redis)', () => {
   });
 
   it("a revocation through replica A's API removes the user from the document on replica B within a second; a role change arrives live", async () => {
-    const [a, b] = set.relays;
-    if (!a || !b) throw new Error('two relays expected');
-    const api = await managementApi(a);
-    const doc = await createDocument(api, { edith: 'editor', victor: 'viewer' });
-    const edith = await joined(b, 'edith', doc, clients);
-    const victor = await joined(b, 'victor', doc, clients);
+    const { api, doc, edith, victor } = await editorAndViewerOnB(set, clients);
     expect([edith.role, victor.role]).toEqual(['editor', 'viewer']);
 
     let started = Date.now();
@@ -168,12 +166,7 @@ describe('role changes across a Redis outage', () => {
   });
 
   it('a revocation made while Redis is down reaches the other replica when it is back, and what was changed behind the API meanwhile is re-checked', async () => {
-    const [a, b] = set.relays;
-    if (!a || !b) throw new Error('two relays expected');
-    const api = await managementApi(a);
-    const doc = await createDocument(api, { edith: 'editor', victor: 'viewer' });
-    const edith = await joined(b, 'edith', doc, clients);
-    const victor = await joined(b, 'victor', doc, clients);
+    const { api, doc, edith, victor } = await editorAndViewerOnB(set, clients);
 
     await redis.stop();
     await new Promise((r) => setTimeout(r, 500));

@@ -1,7 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { AUDIENCE, startTestIdp, type TestIdp } from '../support/oidc.js';
+import { AUDIENCE, startTestIdp, verifiedBy, type TestIdp } from '../support/oidc.js';
 import { connectRaw } from '../support/raw-client.js';
 import { getJson, startRelayProcess, type RelayProcess } from '../support/relay-process.js';
 import { Editor, upgradeStatus } from '../support/upgrade.js';
@@ -24,9 +24,7 @@ describe('tokens from a real OpenID provider', () => {
     relay = await startRelayProcess({
       env: {
         DATABASE_URL: databaseUrl,
-        JWT_PUBLIC_KEY_URL: idp.jwksUrl,
-        JWT_ISSUER: idp.issuer,
-        JWT_AUDIENCE: AUDIENCE,
+        ...verifiedBy(idp),
         ACCESS_POLICY: 'open',
         JWKS_REFETCH_COOLDOWN_SECS: '1',
         JWT_CLOCK_TOLERANCE_SECS: '1',
@@ -210,7 +208,7 @@ describe('readiness without keys', () => {
     const idp = await startTestIdp(['alice']);
     await idp.stop();
     const relay = await startRelayProcess({
-      env: { DATABASE_URL: databaseUrl, JWT_PUBLIC_KEY_URL: idp.jwksUrl, JWT_ISSUER: idp.issuer, JWT_AUDIENCE: AUDIENCE, JWKS_REFETCH_COOLDOWN_SECS: '1' },
+      env: { DATABASE_URL: databaseUrl, ...verifiedBy(idp), JWKS_REFETCH_COOLDOWN_SECS: '1' },
     });
     try {
       expect(await getJson(`${relay.url}/ready`)).toMatchObject({ status: 503, body: { status: 'not_ready', checks: { jwt_keys: 'error' } } });

@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectRaw, type RawClient } from '../support/raw-client.js';
 import { devToken, getJson, startRelayProcess, type RelayProcess } from '../support/relay-process.js';
-import { Editor, percentile, upgradeStatus } from '../support/upgrade.js';
+import { Editor, openAndHold, percentile, upgradeStatus } from '../support/upgrade.js';
 
 const databaseUrl = inject('databaseUrl');
 const MAX_CONNECTIONS = 60;
@@ -105,16 +105,7 @@ describe('hostile clients and limits', () => {
     const statuses: number[] = [];
     // A client opening connections in a loop and holding them.
     for (let i = 0; i < MAX_CONNECTIONS + 20; i++) {
-      const status = await new Promise<number>((resolve) => {
-        const ws = new WebSocket(relay.wsUrl, ['relay.v1', `bearer.${token}`]);
-        ws.once('open', () => {
-          held.push(ws);
-          resolve(101);
-        });
-        ws.once('unexpected-response', (_q, res) => resolve(res.statusCode ?? 0));
-        ws.once('error', () => resolve(-1));
-      });
-      statuses.push(status);
+      statuses.push(await openAndHold(relay.wsUrl, token, held));
     }
     const accepted = statuses.filter((s) => s === 101).length;
     // A socket an earlier test closed may still be counted when the baseline is read and leave
@@ -191,17 +182,7 @@ describe('hostile clients and limits', () => {
     const looping = (async () => {
       const loopToken = await devToken(relay.url, 'looper');
       while (Date.now() < stopAt - 2000 && looperStatuses.length < 400) {
-        looperStatuses.push(
-          await new Promise<number>((resolve) => {
-            const ws = new WebSocket(relay.wsUrl, ['relay.v1', `bearer.${loopToken}`]);
-            ws.once('open', () => {
-              looperHeld.push(ws);
-              resolve(101);
-            });
-            ws.once('unexpected-response', (_q, res) => resolve(res.statusCode ?? 0));
-            ws.once('error', () => resolve(-1));
-          }),
-        );
+        looperStatuses.push(await openAndHold(relay.wsUrl, loopToken, looperHeld));
       }
     })();
 

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ADMIN_SCOPE, AUDIENCE, startTestIdp, type TestIdp } from '../support/oidc.js';
+import { ADMIN_SCOPE, startTestIdp, verifiedBy, type TestIdp } from '../support/oidc.js';
 import { connectRaw, type RawClient } from '../support/raw-client.js';
-import { getJson, startRelayProcess, type RelayProcess } from '../support/relay-process.js';
+import { documentsApi, getJson, startRelayProcess, type RelayProcess } from '../support/relay-process.js';
 import { Editor } from '../support/upgrade.js';
 
 const databaseUrl = inject('databaseUrl');
@@ -21,15 +21,7 @@ describe('permissions (ACCESS_POLICY=acl)', () => {
   const tokens = new Map<string, string>();
   const clients: RawClient[] = [];
 
-  const api = async (method: string, path: string, token: string | undefined, body?: unknown) => {
-    const res = await fetch(`${relay.url}/api/v1/documents${path}`, {
-      method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
-  };
+  const api = (method: string, path: string, token: string | undefined, body?: unknown) => documentsApi(relay.url, method, path, token, body);
   const connect = async (user: string) => {
     const client = await connectRaw(relay.wsUrl, tokens.get(user));
     clients.push(client);
@@ -51,9 +43,7 @@ describe('permissions (ACCESS_POLICY=acl)', () => {
     relay = await startRelayProcess({
       env: {
         DATABASE_URL: databaseUrl,
-        JWT_PUBLIC_KEY_URL: idp.jwksUrl,
-        JWT_ISSUER: idp.issuer,
-        JWT_AUDIENCE: AUDIENCE,
+        ...verifiedBy(idp),
         PERMISSION_CACHE_TTL: '2',
         DOCUMENT_IDLE_SECS: '1',
         CURSOR_THROTTLE_MS: '0',

@@ -34,6 +34,11 @@ export interface TestIdp {
   start(): Promise<void>;
 }
 
+/** The relay's settings that make it verify tokens against `idp`'s keys, issuer and audience. */
+export function verifiedBy(idp: Pick<TestIdp, 'jwksUrl' | 'issuer'>): { JWT_PUBLIC_KEY_URL: string; JWT_ISSUER: string; JWT_AUDIENCE: string } {
+  return { JWT_PUBLIC_KEY_URL: idp.jwksUrl, JWT_ISSUER: idp.issuer, JWT_AUDIENCE: AUDIENCE };
+}
+
 /**
  * A real OpenID provider (panva's oidc-provider) on a loopback port, issuing JWT access tokens
  * for the `urn:relay` resource (audience `relay`) through the client credentials grant. Key

@@ -107,3 +107,20 @@ export async function getJson(url: string): Promise<{ status: number; body: unkn
   const text = await res.text();
   return { status: res.status, body: text.length ? (JSON.parse(text) as unknown) : undefined };
 }
+
+/** One call of a relay's document management API (/api/v1/documents), with `token` as the bearer when given. */
+export async function documentsApi(
+  relayUrl: string,
+  method: string,
+  path: string,
+  token: string | undefined,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown> | undefined }> {
+  const res = await fetch(`${relayUrl}/api/v1/documents${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+}

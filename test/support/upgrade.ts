@@ -28,6 +28,22 @@ export function upgradeStatus(wsUrl: string, token: string | undefined, via: 'pr
   });
 }
 
+/**
+ * The HTTP status of an upgrade attempt whose socket, when it opens (101), is kept open in
+ * `held` for the caller to close; -1 when the attempt failed without an answer.
+ */
+export function openAndHold(wsUrl: string, token: string, held: WebSocket[]): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(wsUrl, ['relay.v1', `bearer.${token}`]);
+    ws.once('open', () => {
+      held.push(ws);
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.once('error', () => resolve(-1));
+  });
+}
+
 /** Sends one insert and resolves with its ack latency in ms; tracks the client's revision. */
 export class Editor {
   readonly actor = randomUUID();

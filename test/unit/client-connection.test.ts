@@ -369,11 +369,8 @@ async function openDoc(net: FakeNetwork, client: RelayClient, id = DOC): Promise
   return opening;
 }
 
-function changesSent(net: FakeNetwork): Array<{ clock: { actor: string; seq: number; rev: number }; ops: Change }> {
-  return net.relay.received.filter((m) => m.type === 'change') as never;
-}
-
-describe('RelayClient over a scripted network', () => {
+/** Fake timers for every test of a describe block, and no spy outliving its test. */
+function useFakeTimersPerTest(): void {
   beforeEach(() => {
     vi.useFakeTimers();
   });
@@ -381,6 +378,49 @@ describe('RelayClient over a scripted network', () => {
     vi.restoreAllMocks();
     vi.useRealTimers();
   });
+}
+
+/** The reconnect delays `client` announces, in order. */
+function recordReconnectDelays(client: RelayClient): Array<number | undefined> {
+  const delays: Array<number | undefined> = [];
+  client.on('disconnected', ({ reconnectInMs }) => delays.push(reconnectInMs));
+  return delays;
+}
+
+/** The one socket the relay still serves. */
+function liveSocket(net: FakeNetwork): FakeSocket {
+  const socket = net.live[0];
+  if (!socket) throw new Error('no socket');
+  return socket;
+}
+
+/** Alice and bob, each with the document open. */
+async function aliceAndBob(net: FakeNetwork): Promise<{ alice: RelayClient; bob: RelayClient; a: DocumentSession; b: DocumentSession }> {
+  const alice = makeClient(net);
+  const bob = makeClient(net, { name: 'bob' });
+  const a = await openDoc(net, alice);
+  const b = await openDoc(net, bob);
+  return { alice, bob, a, b };
+}
+
+/** A client with 'x' inserted and not yet sent, whose relay has just announced a shutdown. */
+async function shutdownAnnounced(reconnectAfterMs: number) {
+  const net = new FakeNetwork();
+  const client = makeClient(net, { min: 10, max: 20 });
+  const delays = recordReconnectDelays(client);
+  const doc = await openDoc(net, client);
+  doc.insert(0, 'x');
+  const socket = liveSocket(net);
+  net.relay.send(socket, { type: 'shutdown', reconnect_after_ms: reconnectAfterMs });
+  return { net, client, delays, doc, socket };
+}
+
+function changesSent(net: FakeNetwork): Array<{ clock: { actor: string; seq: number; rev: number }; ops: Change }> {
+  return net.relay.received.filter((m) => m.type === 'change') as never;
+}
+
+describe('RelayClient over a scripted network', () => {
+  useFakeTimersPerTest();
 
   it('offers the protocol and the token as subprotocols, joins, and edits', async () => {
     const net = new FakeNetwork();
@@ -412,8 +452,7 @@ describe('RelayClient over a scripted network', () => {
       vi.spyOn(Math, 'random').mockReturnValue(draw);
       const net = new FakeNetwork();
       const client = makeClient(net, { min: 500, max: 10_000 });
-      const delays: Array<number | undefined> = [];
-      client.on('disconnected', ({ reconnectInMs }) => delays.push(reconnectInMs));
+      const delays = recordReconnectDelays(client);
       await openDoc(net, client);
       net.sockets[0]?.drop();
       const delay = delays[0] ?? -1;
@@ -433,9 +472,8 @@ describe('RelayClient over a scripted network', () => {
     vi.spyOn(Math, 'random').mockReturnValue(0.999999);
     const net = new FakeNetwork();
     const client = makeClient(net, { min: 100, max: 1000 });
-    const delays: Array<number | undefined> = [];
+    const delays = recordReconnectDelays(client);
     const states: string[] = [];
-    client.on('disconnected', ({ reconnectInMs }) => delays.push(reconnectInMs));
     client.on('status', (s) => states.push(s.state === 'reconnecting' ? `reconnecting+${s.at - Date.now()}` : s.state));
     await openDoc(net, client);
     for (let i = 0; i < 6; i++) {
@@ -515,10 +553,7 @@ describe('RelayClient over a scripted network', () => {
 
   it('counts its own change among the missed ones as the ack when the ack was lost (applied once, not resent)', async () => {
     const net = new FakeNetwork();
-    const alice = makeClient(net);
-    const bob = makeClient(net, { name: 'bob' });
-    const a = await openDoc(net, alice);
-    const b = await openDoc(net, bob);
+    const { alice, bob, a, b } = await aliceAndBob(net);
     a.insert(0, 'A');
     const socket = net.live[0];
     socket?.deliverToServer(); // committed on the relay ...
@@ -538,10 +573,7 @@ describe('RelayClient over a scripted network', () => {
 
   it('resends a change that never arrived with the same seq after reconnecting; it is applied once', async () => {
     const net = new FakeNetwork();
-    const alice = makeClient(net);
-    const bob = makeClient(net, { name: 'bob' });
-    const a = await openDoc(net, alice);
-    const b = await openDoc(net, bob);
+    const { alice, bob, a, b } = await aliceAndBob(net);
     a.insert(0, 'A');
     net.live[0]?.drop(); // lost on the way
     b.insert(0, 'bb');
@@ -564,15 +596,7 @@ describe('RelayClient over a scripted network', () => {
   });
 
   it('after a shutdown notice finishes the change in flight, closes, and comes back after the advised delay', async () => {
-    const net = new FakeNetwork();
-    const client = makeClient(net, { min: 10, max: 20 });
-    const delays: Array<number | undefined> = [];
-    client.on('disconnected', ({ reconnectInMs }) => delays.push(reconnectInMs));
-    const doc = await openDoc(net, client);
-    doc.insert(0, 'x');
-    const socket = net.live[0];
-    if (!socket) throw new Error('no socket');
-    net.relay.send(socket, { type: 'shutdown', reconnect_after_ms: 7000 });
+    const { net, client, delays, doc, socket } = await shutdownAnnounced(7000);
     socket.deliverToServer(); // the change
     while (socket.toClient.length > 0) socket.deliverToClient(); // shutdown, then the ack
     doc.insert(1, 'y'); // waits for the next relay
@@ -588,15 +612,7 @@ describe('RelayClient over a scripted network', () => {
   });
 
   it('uses the relay\'s reconnect_after_ms when it closes with 1012 after announcing a shutdown', async () => {
-    const net = new FakeNetwork();
-    const client = makeClient(net, { min: 10, max: 20 });
-    const delays: Array<number | undefined> = [];
-    client.on('disconnected', ({ reconnectInMs }) => delays.push(reconnectInMs));
-    const doc = await openDoc(net, client);
-    doc.insert(0, 'x');
-    const socket = net.live[0];
-    if (!socket) throw new Error('no socket');
-    net.relay.send(socket, { type: 'shutdown', reconnect_after_ms: 3000 });
+    const { net, client, delays, doc, socket } = await shutdownAnnounced(3000);
     net.relay.close(socket, 1012, 'relay restarting');
     await settle(net);
     expect(delays).toEqual([3000]);
@@ -613,8 +629,7 @@ describe('RelayClient over a scripted network', () => {
     const client = makeClient(net, { min: 5000, max: 10_000, tokens: () => token(`alice-${++issued}`) });
     await openDoc(net, client);
     const first = net.sockets[0]?.protocols[1];
-    const socket = net.live[0];
-    if (!socket) throw new Error('no socket');
+    const socket = liveSocket(net);
     net.relay.close(socket, 4001, 'token expired');
     await settle(net);
     await vi.advanceTimersByTimeAsync(1000);
@@ -670,8 +685,7 @@ describe('RelayClient over a scripted network', () => {
     const net = new FakeNetwork();
     const client = makeClient(net);
     const doc = await openDoc(net, client);
-    const socket = net.live[0];
-    if (!socket) throw new Error('no socket');
+    const socket = liveSocket(net);
     // A half-open connection: frames go nowhere and nothing comes back.
     socket.send = () => undefined;
     doc.insert(0, 'x');
@@ -726,13 +740,7 @@ describe('RelayClient over a scripted network', () => {
 });
 
 describe('RelayClient convergence under random delivery and dropped connections', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.restoreAllMocks();
-    vi.useRealTimers();
-  });
+  useFakeTimersPerTest();
 
   // Even seeds give the relay commit latency; 20, 50 and 329 make it see resends of a change
   // it had already queued or committed (found by running seeds 1..400, all of which pass).

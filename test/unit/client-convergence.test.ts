@@ -110,10 +110,7 @@ class ReferenceServer implements Server {
 
 /** The real engine on the in-memory log: batches, transforms against `unseen`, deduplication. */
 class EngineServer implements Server {
-  private constructor(
-    private readonly engine: DocumentEngine,
-    private readonly admissions: Set<Promise<void>>,
-  ) {}
+  private constructor(private readonly engine: DocumentEngine) {}
 
   static async start(links: readonly Link[]): Promise<EngineServer> {
     const listener: CommitListener = {
@@ -126,7 +123,7 @@ class EngineServer implements Server {
       },
     };
     const engine = await DocumentEngine.load(DOC, new MemoryOpLog(), listener, testEngineOptions({ maxOps: MAX_OPS }));
-    return new EngineServer(engine, new Set());
+    return new EngineServer(engine);
   }
 
   get text(): string {

@@ -132,16 +132,23 @@ afterEach(async () => {
   network = undefined;
 });
 
+/** Three replicas on one log, joined in turn so that the first one owns the document. */
+async function threeReplicas(): Promise<{ net: Network; log: MemoryOpLog; a: Replica; b: Replica; c: Replica }> {
+  const log = new MemoryOpLog();
+  const net = new Network(log);
+  network = net;
+  const a = await net.add();
+  await sleep(20);
+  const b = await net.add();
+  const c = await net.add();
+  await sleep(20);
+  return { net, log, a, b, c };
+}
+
 describe('document ownership between replicas', () => {
   it('only the owner appends; the others forward, and every change is acked once at its place in the log', async () => {
-    const log = new MemoryOpLog();
-    network = new Network(log);
-    const a = await network.add();
-    await sleep(20);
-    const b = await network.add();
-    const c = await network.add();
-    await sleep(20);
-    expect(network.leases.owner).toBe(a.id);
+    const { net, log, a, b, c } = await threeReplicas();
+    expect(net.leases.owner).toBe(a.id);
     const acks: Promise<Ack>[] = [];
     for (let seq = 1; seq <= 5; seq++) {
       for (const [i, r] of [a, b, c].entries()) acks.push(submit(r, insert(`actor-${i}`, seq, r.engine.revision, `${i}.${seq};`)));
@@ -158,20 +165,14 @@ describe('document ownership between replicas', () => {
   });
 
   it('the owner dies with forwarded changes unanswered: the next owner commits each once', async () => {
-    const log = new MemoryOpLog();
-    network = new Network(log);
-    const a = await network.add();
-    await sleep(20);
-    const b = await network.add();
-    const c = await network.add();
-    await sleep(20);
+    const { net, log, a, b, c } = await threeReplicas();
     // A is gone (kill -9): nothing it is sent arrives, it releases nothing, its lease runs out.
     a.dead = true;
-    network.leases.unreachable.add(a.id);
+    net.leases.unreachable.add(a.id);
     await a.ownership.stop();
     const acks = [submit(b, insert('actor-b', 1, 0, 'b;')), submit(c, insert('actor-c', 1, 0, 'c;'))];
     const answered = await Promise.all(acks);
-    expect([b.id, c.id]).toContain(network.leases.owner);
+    expect([b.id, c.id]).toContain(net.leases.owner);
     expect(log.changes.get(DOC)?.map((ch) => ch.actor).sort()).toEqual(['actor-b', 'actor-c']);
     expect(answered.map((ack) => ack.count)).toEqual([1, 1]);
     // A resend of an answered change (the client reconnected) is answered by actor and seq, not applied again.

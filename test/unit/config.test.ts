@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, REDIS_CONNECTIONS_PER_REPLICA, VARIABLES, configTableMarkdown, isDevAuth, loadConfig } from '../../src/config.js';
+import { DEFAULT_HELLO_LIMITS } from '../../src/protocol/limits.js';
 
 describe('configuration', () => {
   it('has the spec defaults when nothing is set', () => {
@@ -19,6 +20,13 @@ describe('configuration', () => {
     expect(c.heartbeatTimeoutSecs).toBe(60);
     expect(c.logLevel).toBe('info');
     expect(isDevAuth(c)).toBe(false);
+  });
+
+  it('announces by default the limits the client SDK assumes until hello arrives', () => {
+    const c = loadConfig({ JWT_PUBLIC_KEY_URL: 'https://id.example/jwks.json' });
+    const announced = { maxOps: c.operationBatchSize, maxMessageBytes: c.maxMessageBytes, cursorThrottleMs: c.cursorThrottleMs, heartbeatIntervalSecs: c.heartbeatIntervalSecs };
+    expect(announced).toEqual(DEFAULT_HELLO_LIMITS);
+    expect(c.maxMessageBytes).toBe(1_048_576);
   });
 
   it('with no environment at all runs development auth on loopback only', () => {
