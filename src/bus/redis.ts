@@ -133,7 +133,7 @@ export class RedisBus implements Bus {
 
   forward(owner: string, docId: string, sub: Submission): void {
     const { replicaId } = this.options;
-    this.send(owner, { v: 1, from: replicaId, kind: 'submit', doc: docId, actor: sub.actor, seq: sub.seq, rev: sub.rev, ops: [...sub.ops], user: sub.userId });
+    this.send(owner, { v: 1, from: replicaId, kind: 'submit', doc: docId, actor: sub.actor, seq: sub.seq, rev: sub.baseRev, ops: [...sub.ops], user: sub.userId });
   }
 
   reply(to: string, docId: string, reply: ForwardReply): void {
@@ -214,7 +214,7 @@ export class RedisBus implements Bus {
     if (!message || !handlers) return;
     switch (message.kind) {
       case 'submit':
-        handlers.forwarded(message.doc, message.from, { actor: message.actor, seq: message.seq, rev: message.rev, ops: message.ops, userId: message.user });
+        handlers.forwarded(message.doc, message.from, { actor: message.actor, seq: message.seq, baseRev: message.rev, ops: message.ops, userId: message.user });
         return;
       case 'ack':
         handlers.replied(message.doc, { kind: 'ack', actor: message.actor, seq: message.seq, rev: message.rev, count: message.count, duplicate: message.duplicate });

@@ -131,7 +131,7 @@ export class DocumentOwnership {
         bus.reply(from, docId, { kind: 'refused', actor: sub.actor, seq: sub.seq, code: error.code, message: error.message });
       },
     };
-    if (sub.rev <= engine.revision) {
+    if (sub.baseRev <= engine.headRev) {
       engine.submit(sub, origin);
       return;
     }
@@ -140,7 +140,7 @@ export class DocumentOwnership {
     // that is refused by the engine as usual.
     engine.requestCatchUp();
     const submitWhenCaughtUp = (waitedMs: number) => {
-      if (sub.rev <= engine.revision || waitedMs >= CATCH_UP_WAIT_MS) engine.submit(sub, origin);
+      if (sub.baseRev <= engine.headRev || waitedMs >= CATCH_UP_WAIT_MS) engine.submit(sub, origin);
       else setTimeout(() => submitWhenCaughtUp(waitedMs + 20), 20);
     };
     submitWhenCaughtUp(0);
@@ -148,7 +148,7 @@ export class DocumentOwnership {
 
   /** The owner's answer to one of our forwards. */
   replied(docId: string, reply: ForwardReply): void {
-    const verdict = this.deps.forwarder.replied(docId, reply, this.deps.engineOf(docId)?.revision);
+    const verdict = this.deps.forwarder.replied(docId, reply, this.deps.engineOf(docId)?.headRev);
     if (verdict === 'ask_again' && this.states.has(docId)) {
       this.states.set(docId, { kind: 'resolving' });
       void this.claim([docId]);

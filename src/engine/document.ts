@@ -12,11 +12,15 @@ import { RevisionConflict, StoreRejected, type ActorRecord, type CommittedChange
 import { PresenceTable } from './presence.js';
 import type { StoreHealth } from './store-health.js';
 
-/** A change as a client sent it: ops made on the document at revision `rev`. */
+/**
+ * A change as a client sent it: ops made on the document at its base revision (the wire's
+ * `clock.rev`). Not the head: the head may have moved on, and the engine transforms the ops
+ * over what was committed after the base.
+ */
 export interface Submission {
   readonly actor: string;
   readonly seq: number;
-  readonly rev: number;
+  readonly baseRev: number;
   readonly ops: Change;
   readonly userId: string;
 }
@@ -154,7 +158,8 @@ export class DocumentEngine {
     return engine;
   }
 
-  get revision(): number {
+  /** The head revision: the number of ops committed to the document so far. */
+  get headRev(): number {
     return this.head;
   }
 
@@ -264,8 +269,8 @@ export class DocumentEngine {
 
   private async admit(sub: Submission, origin: SubmitOrigin): Promise<void> {
     if (this.closed) throw new EngineError(ErrorCode.unavailable, 'the relay is shutting down; resend after reconnecting');
-    if (sub.rev > this.head) {
-      throw new EngineError(ErrorCode.badClock, `clock claims revision ${sub.rev} but the document is at ${this.head}`);
+    if (sub.baseRev > this.head) {
+      throw new EngineError(ErrorCode.badClock, `clock claims revision ${sub.baseRev} but the document is at ${this.head}`);
     }
     let record = await this.loadActorPatiently(sub.actor);
     if (record && sub.seq > record.lastSeq + 1) {
@@ -476,7 +481,7 @@ export class DocumentEngine {
    * are refused here and left out; the rest come back with the state they produce.
    */
   private async prepare(batch: Queued[]): Promise<{ changes: CommittedChange[]; owners: Queued[]; content: Doc }> {
-    const oldest = Math.min(...batch.map((q) => q.sub.rev));
+    const oldest = Math.min(...batch.map((q) => q.sub.baseRev));
     const known = await this.changesSince(oldest);
     const committed = known ?? [];
     const changes: CommittedChange[] = [];
@@ -494,7 +499,7 @@ export class DocumentEngine {
         continue;
       }
       try {
-        const unseen = committed.filter((c) => c.rev >= q.sub.rev);
+        const unseen = committed.filter((c) => c.rev >= q.sub.baseRev);
         const lengthAtBase = docLength(this.content) - unseen.reduce((n, c) => n + lengthDelta(c.ops), 0);
         // Shape and ranges are checked against the length at the base revision (all a range
         // check needs, and O(ops) rather than O(document)); apply() below then checks the

@@ -1,7 +1,7 @@
 import type { PackedContent } from '../ot/packed.js';
 import type { Change, DocState } from '../ot/types.js';
 
-/** A change as committed: its ops occupy revisions rev+1 .. rev+ops.length. */
+/** A change as committed at base revision `rev`: its ops occupy revisions rev+1 .. rev+ops.length. */
 export interface CommittedChange {
   readonly rev: number;
   readonly ops: Change;

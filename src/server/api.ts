@@ -150,11 +150,11 @@ class ManagementApi {
     const { registry } = this.deps;
     const doc = await this.authorize(caller, params[0], 'viewer');
     const engine = registry.peek(doc.id);
-    if (engine) return { status: 200, body: { ...documentJson(doc), revision: engine.revision, content: engine.state } };
+    if (engine) return { status: 200, body: { ...documentJson(doc), revision: engine.headRev, content: engine.state } };
     // Not loaded here: load it like a join would (the registry unloads it again when idle).
     const loaded = await registry.acquire(doc.id);
     try {
-      return { status: 200, body: { ...documentJson(doc), revision: loaded.revision, content: loaded.state } };
+      return { status: 200, body: { ...documentJson(doc), revision: loaded.headRev, content: loaded.state } };
     } finally {
       registry.release(doc.id);
     }

@@ -382,10 +382,10 @@ export class CollabServer {
     }
     if (from !== undefined && missed === undefined) {
       this.registry.release(docId);
-      const ahead = from > engine.revision;
+      const ahead = from > engine.headRev;
       refuse(
         ahead ? ErrorCode.badClock : ErrorCode.unavailable,
-        ahead ? `clock claims revision ${from} but the document is at ${engine.revision}` : 'missed changes could not be read; try again',
+        ahead ? `clock claims revision ${from} but the document is at ${engine.headRev}` : 'missed changes could not be read; try again',
       );
       return;
     }
@@ -479,14 +479,14 @@ export class CollabServer {
     }
     const ws = connection.ws;
     if (!ws) return;
-    this.deps.log.debug({ session: connection.session, user: connection.principal.userId, doc: docId, role: joined.role, rev: engine.revision, replay: missed?.length }, 'joined a document');
+    this.deps.log.debug({ session: connection.session, user: connection.principal.userId, doc: docId, role: joined.role, rev: engine.headRev, replay: missed?.length }, 'joined a document');
     ws.cork(() => {
       ws.subscribe(topicOf(docId));
       const presence = this.presenceRelay.announce(ws, connection, docId, engine);
       const bytes = connection.send({
         type: 'joined',
         doc: docId,
-        rev: engine.revision,
+        rev: engine.headRev,
         role: joined.role,
         presence,
         ...(missed ? { changes: missed.map((c) => ({ rev: c.rev, ops: c.ops, clock: { actor: c.actor, seq: c.seq }, user: c.userId })) } : { content: engine.state }),
@@ -552,7 +552,7 @@ export class CollabServer {
     };
     this.deps.ownership.submit(
       joined.engine,
-      { actor: message.clock.actor, seq: message.clock.seq, rev: message.clock.rev, ops: message.ops, userId: connection.principal.userId },
+      { actor: message.clock.actor, seq: message.clock.seq, baseRev: message.clock.rev, ops: message.ops, userId: connection.principal.userId },
       origin,
     );
   }
@@ -602,7 +602,7 @@ function catchUp(engine: DocumentEngine, missed: CommittedChange[], from: number
   // Changes committed after the read resolved are in the in-memory window.
   const last = missed[missed.length - 1];
   const end = last ? last.rev + last.ops.length : from;
-  const more = end === engine.revision ? [] : engine.committedSince(end);
+  const more = end === engine.headRev ? [] : engine.committedSince(end);
   if (!more) return undefined;
   return [...missed, ...more];
 }

@@ -32,8 +32,8 @@ export class PresenceRelay {
   /** A joiner appears to others with no selection yet; returns who was already there. */
   announce(ws: uWS.WebSocket<SocketData>, connection: Connection, docId: string, engine: DocumentEngine): PresenceState[] {
     const others = engine.presence.list().filter((p) => p.session !== connection.session);
-    const entry = engine.presence.set(connection.session, connection.user, null, false, this.deps.replicaId, engine.revision);
-    this.publish(ws, docId, engine.revision, entry);
+    const entry = engine.presence.set(connection.session, connection.user, null, false, this.deps.replicaId, engine.headRev);
+    this.publish(ws, docId, engine.headRev, entry);
     return others;
   }
 
@@ -87,7 +87,7 @@ export class PresenceRelay {
    */
   private stored(connection: Connection, engine: DocumentEngine): NonNullable<JoinedDocument['pendingPresence']> {
     const current = engine.presence.get(connection.session);
-    return { selectionRev: engine.revision, selection: current?.selection ?? null, typing: undefined, data: current?.data };
+    return { selectionRev: engine.headRev, selection: current?.selection ?? null, typing: undefined, data: current?.data };
   }
 
   private flush(connection: Connection, docId: string): void {
@@ -100,8 +100,8 @@ export class PresenceRelay {
     const engine = joined.engine;
     const selection = pending.selection ? engine.selectionAtHead(pending.selection, pending.selectionRev) : null;
     const current = engine.presence.get(connection.session);
-    const entry = engine.presence.set(connection.session, connection.user, selection, pending.typing ?? current?.typing ?? false, this.deps.replicaId, engine.revision, pending.data);
-    ws.cork(() => this.publish(ws, docId, engine.revision, entry));
+    const entry = engine.presence.set(connection.session, connection.user, selection, pending.typing ?? current?.typing ?? false, this.deps.replicaId, engine.headRev, pending.data);
+    ws.cork(() => this.publish(ws, docId, engine.headRev, entry));
   }
 
   /** From the connection's socket, so it reaches everyone on the topic but that connection. */
@@ -119,7 +119,7 @@ export class PresenceRelay {
     if (!engine) return;
     const entry = this.merge(engine, [update])[0];
     if (!entry) return;
-    this.deps.app.publish(topicOf(update.docId), JSON.stringify({ type: 'presence', doc: update.docId, rev: engine.revision, ...entry } satisfies ServerMessage), false, false);
+    this.deps.app.publish(topicOf(update.docId), JSON.stringify({ type: 'presence', doc: update.docId, rev: engine.headRev, ...entry } satisfies ServerMessage), false, false);
   }
 
   remoteLeft(docId: string, session: string, replica: string): void {
@@ -130,7 +130,7 @@ export class PresenceRelay {
   /** This replica's sessions in every open document, at its head revision. */
   ownPresence(): RemotePresence[] {
     const { replicaId } = this.deps;
-    return this.deps.registry.engines().flatMap((engine) => engine.presence.ofReplica(replicaId).map((state) => ({ docId: engine.id, rev: engine.revision, replica: replicaId, state })));
+    return this.deps.registry.engines().flatMap((engine) => engine.presence.ofReplica(replicaId).map((state) => ({ docId: engine.id, rev: engine.headRev, replica: replicaId, state })));
   }
 
   /** Other replicas' sessions this replica shows its clients in a document. */
@@ -159,9 +159,9 @@ export class PresenceRelay {
     const merged: PresenceState[] = [];
     for (const u of updates) {
       if (u.replica === this.deps.replicaId) continue;
-      const behind = u.rev < engine.revision;
+      const behind = u.rev < engine.headRev;
       const selection = u.state.selection && behind ? engine.selectionAtHead(u.state.selection, u.rev) : u.state.selection;
-      merged.push(engine.presence.set(u.state.session, u.state.user, selection, u.state.typing, u.replica, behind ? engine.revision : u.rev, u.state.data));
+      merged.push(engine.presence.set(u.state.session, u.state.user, selection, u.state.typing, u.replica, behind ? engine.headRev : u.rev, u.state.data));
     }
     return merged;
   }
@@ -175,7 +175,7 @@ export class PresenceRelay {
    */
   async mergeStored(engine: DocumentEngine, updates: readonly RemotePresence[]): Promise<PresenceState[]> {
     const outside = updates.filter(
-      (u) => u.replica !== this.deps.replicaId && u.state.selection && u.rev < engine.revision && engine.revision - u.rev <= PRESENCE_MAX_LAG_OPS && engine.committedSince(u.rev) === undefined,
+      (u) => u.replica !== this.deps.replicaId && u.state.selection && u.rev < engine.headRev && engine.headRev - u.rev <= PRESENCE_MAX_LAG_OPS && engine.committedSince(u.rev) === undefined,
     );
     if (outside.length === 0) return this.merge(engine, updates);
     const changes = (await engine.changesSince(Math.min(...outside.map((u) => u.rev)))) ?? [];
@@ -185,7 +185,7 @@ export class PresenceRelay {
       let selection = u.state.selection;
       for (const c of changes) if (selection && c.rev >= u.rev) selection = transformSelection(selection, c.ops);
       const clamped = selection ? { anchor: Math.min(selection.anchor, length), head: Math.min(selection.head, length) } : null;
-      return { ...u, rev: engine.revision, state: { ...u.state, selection: clamped } };
+      return { ...u, rev: engine.headRev, state: { ...u.state, selection: clamped } };
     });
     return this.merge(engine, [...updates.filter((u) => !outside.includes(u)), ...moved]);
   }

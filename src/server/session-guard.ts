@@ -129,7 +129,7 @@ export class SessionGuard {
       const userId = connection.principal.userId;
       for (const [docId, joined] of connection.docs) {
         const key = pairKey(docId, userId);
-        const group = groups.get(key) ?? { docId, userId, revision: joined.engine.revision, connections: [] };
+        const group = groups.get(key) ?? { docId, userId, revision: joined.engine.headRev, connections: [] };
         group.connections.push(connection);
         groups.set(key, group);
       }

@@ -74,7 +74,7 @@ async function documents(count: number): Promise<DocumentEngine[]> {
 /** A committed change, as any editor's (here or on another replica) moves the revision. */
 function edit(engine: DocumentEngine): Promise<void> {
   return new Promise((resolve, reject) => {
-    engine.submit({ actor: randomUUID(), seq: 1, rev: engine.revision, ops: [{ type: 'insert', pos: 0, text: 'x' }], userId: 'someone' }, { acked: () => resolve(), rejected: reject });
+    engine.submit({ actor: randomUUID(), seq: 1, baseRev: engine.headRev, ops: [{ type: 'insert', pos: 0, text: 'x' }], userId: 'someone' }, { acked: () => resolve(), rejected: reject });
   });
 }
 

@@ -146,7 +146,7 @@ class EngineServer implements Server {
         const end = last ? last.rev + last.ops.length : (since ?? 0);
         missed = [...missed, ...(this.engine.committedSince(end) ?? [])];
       }
-      from.down.push(joinedReply(from, this.engine.revision, missed?.map(wire), Doc.from(this.engine.state)));
+      from.down.push(joinedReply(from, this.engine.headRev, missed?.map(wire), Doc.from(this.engine.state)));
       return;
     }
     if (message.type !== 'change') return;
@@ -158,7 +158,7 @@ class EngineServer implements Server {
       rejected: (err) => from.problems.push(`refused: ${err.message}`),
     };
     const { actor, seq, rev } = message.clock;
-    this.engine.submit({ actor, seq, rev, ops: message.ops, userId: 'u' }, origin);
+    this.engine.submit({ actor, seq, baseRev: rev, ops: message.ops, userId: 'u' }, origin);
   }
 }
 

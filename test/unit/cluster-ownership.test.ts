@@ -124,7 +124,7 @@ function submit(replica: Replica, sub: Submission): Promise<Ack> {
   return new Promise((resolve, reject) => replica.ownership.submit(replica.engine, sub, { acked: (ack) => resolve(ack), rejected: reject }));
 }
 
-const insert = (actor: string, seq: number, rev: number, text: string): Submission => ({ actor, seq, rev, ops: [{ type: 'insert', pos: 0, text }], userId: 'u' });
+const insert = (actor: string, seq: number, rev: number, text: string): Submission => ({ actor, seq, baseRev: rev, ops: [{ type: 'insert', pos: 0, text }], userId: 'u' });
 
 let network: Network | undefined;
 afterEach(async () => {
@@ -151,7 +151,7 @@ describe('document ownership between replicas', () => {
     expect(net.leases.owner).toBe(a.id);
     const acks: Promise<Ack>[] = [];
     for (let seq = 1; seq <= 5; seq++) {
-      for (const [i, r] of [a, b, c].entries()) acks.push(submit(r, insert(`actor-${i}`, seq, r.engine.revision, `${i}.${seq};`)));
+      for (const [i, r] of [a, b, c].entries()) acks.push(submit(r, insert(`actor-${i}`, seq, r.engine.headRev, `${i}.${seq};`)));
       await sleep(5);
     }
     const answered = await Promise.all(acks);
@@ -260,7 +260,7 @@ describe('a change waiting on one replica that another replica committed', () =>
     expect(log.changes.get(DOC)?.length).toBe(1);
     expect(answers).toEqual([{ ack: { seq: 1, rev: 0, count: 1 }, duplicate: false }]);
     expect(seen).toEqual([{ change: expect.objectContaining({ actor: 'actor-x', seq: 1 }), origins: 1, local: false }]);
-    expect(engine.revision).toBe(1);
+    expect(engine.headRev).toBe(1);
   });
 
   it('renews every lease of a replica in one claim per renewal period, and answers each document with its own holder', async () => {

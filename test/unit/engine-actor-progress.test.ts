@@ -15,7 +15,7 @@ const acking: CommitListener = {
   },
 };
 
-function submit(engine: DocumentEngine, sub: { actor: string; seq: number; rev: number; ops: Change; userId?: string }): Promise<{ ack: Ack; duplicate: boolean }> {
+function submit(engine: DocumentEngine, sub: { actor: string; seq: number; baseRev: number; ops: Change; userId?: string }): Promise<{ ack: Ack; duplicate: boolean }> {
   return new Promise((resolve, reject) => {
     engine.submit({ userId: 'u1', ...sub }, { acked: (ack, duplicate) => resolve({ ack, duplicate }), rejected: (err: EngineError) => reject(err) });
   });
@@ -24,9 +24,9 @@ function submit(engine: DocumentEngine, sub: { actor: string; seq: number; rev: 
 /** Issue 8.1: A commits "xy"; B deletes position 0; A, not having seen that, deletes position 0 too. */
 async function emptyChangeScenario(store: MemoryOpLog, engine: DocumentEngine) {
   const [a, b] = [randomUUID(), randomUUID()];
-  await submit(engine, { actor: a, seq: 1, rev: 0, ops: [{ type: 'insert', pos: 0, text: 'xy' }] });
-  await submit(engine, { actor: b, seq: 1, rev: 1, ops: [{ type: 'delete', pos: 0, len: 1 }] });
-  const empty = await submit(engine, { actor: a, seq: 2, rev: 1, ops: [{ type: 'delete', pos: 0, len: 1 }] });
+  await submit(engine, { actor: a, seq: 1, baseRev: 0, ops: [{ type: 'insert', pos: 0, text: 'xy' }] });
+  await submit(engine, { actor: b, seq: 1, baseRev: 1, ops: [{ type: 'delete', pos: 0, len: 1 }] });
+  const empty = await submit(engine, { actor: a, seq: 2, baseRev: 1, ops: [{ type: 'delete', pos: 0, len: 1 }] });
   expect(empty.ack).toEqual({ seq: 2, rev: 2, count: 0 });
   expect(store.head(DOC)).toBe(2);
   return { a, b, empty: empty.ack };
@@ -38,9 +38,9 @@ describe('an empty change keeps its actor progress durable', () => {
     const { a, empty } = await emptyChangeScenario(store, await DocumentEngine.load(DOC, store, acking, testEngineOptions()));
 
     const restarted = await DocumentEngine.load(DOC, store, acking, testEngineOptions());
-    const resent = await submit(restarted, { actor: a, seq: 2, rev: 1, ops: [{ type: 'delete', pos: 0, len: 1 }] });
+    const resent = await submit(restarted, { actor: a, seq: 2, baseRev: 1, ops: [{ type: 'delete', pos: 0, len: 1 }] });
     expect(resent).toEqual({ ack: empty, duplicate: true });
-    const next = await submit(restarted, { actor: a, seq: 3, rev: 2, ops: [{ type: 'insert', pos: 1, text: '!' }] });
+    const next = await submit(restarted, { actor: a, seq: 3, baseRev: 2, ops: [{ type: 'insert', pos: 1, text: '!' }] });
     expect(next.ack).toEqual({ seq: 3, rev: 2, count: 1 });
     expect(docText(restarted.state)).toBe('y!');
   });
@@ -54,7 +54,7 @@ describe('an empty change keeps its actor progress durable', () => {
     two.requestCatchUp();
     await two.whenIdle();
     // A moves to replica two: its empty change was never broadcast there.
-    const next = await submit(two, { actor: a, seq: 3, rev: 2, ops: [{ type: 'insert', pos: 0, text: '<' }] });
+    const next = await submit(two, { actor: a, seq: 3, baseRev: 2, ops: [{ type: 'insert', pos: 0, text: '<' }] });
     expect(next.ack).toEqual({ seq: 3, rev: 2, count: 1 });
   });
 
@@ -64,11 +64,11 @@ describe('an empty change keeps its actor progress durable', () => {
     const one = await DocumentEngine.load(DOC, store, acking, testEngineOptions());
     const two = await DocumentEngine.load(DOC, store, acking, testEngineOptions());
     const [a, b] = [randomUUID(), randomUUID()];
-    await submit(one, { actor: a, seq: 1, rev: 0, ops: [{ type: 'insert', pos: 0, text: 'xy' }] });
-    await submit(one, { actor: b, seq: 1, rev: 1, ops: [{ type: 'delete', pos: 0, len: 1 }] });
+    await submit(one, { actor: a, seq: 1, baseRev: 0, ops: [{ type: 'insert', pos: 0, text: 'xy' }] });
+    await submit(one, { actor: b, seq: 1, baseRev: 1, ops: [{ type: 'delete', pos: 0, len: 1 }] });
     two.requestCatchUp();
     await two.whenIdle();
-    const change = { actor: a, seq: 2, rev: 1, ops: [{ type: 'delete', pos: 0, len: 1 }] as Change };
+    const change = { actor: a, seq: 2, baseRev: 1, ops: [{ type: 'delete', pos: 0, len: 1 }] as Change };
     const [x, y] = await Promise.all([submit(one, change), submit(two, change)]);
     expect(x.ack).toEqual(y.ack);
     expect([x.duplicate, y.duplicate].sort()).toEqual([false, true]);

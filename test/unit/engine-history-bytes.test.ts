@@ -22,7 +22,7 @@ describe('document engine history window', () => {
     const actor = randomUUID();
     for (let seq = 1; seq <= 40; seq++) {
       await new Promise<void>((resolve, reject) => {
-        engine.submit({ actor, seq, rev: engine.revision, userId: 'u1', ops: [{ type: 'insert', pos: 0, text: paste }] }, { acked: () => resolve(), rejected: reject });
+        engine.submit({ actor, seq, baseRev: engine.headRev, userId: 'u1', ops: [{ type: 'insert', pos: 0, text: paste }] }, { acked: () => resolve(), rejected: reject });
       });
     }
     // Far under the count bound (20,000), yet at most 10 pastes stay in memory (trimmed to

@@ -23,7 +23,7 @@ const acking: CommitListener = {
 
 function submit(engine: DocumentEngine, actor: string, seq: number, ops: Change): Promise<Ack> {
   return new Promise((resolve, reject) => {
-    engine.submit({ userId: 'u1', actor, seq, rev: engine.revision, ops }, { acked: resolve, rejected: (err: EngineError) => reject(err) });
+    engine.submit({ userId: 'u1', actor, seq, baseRev: engine.headRev, ops }, { acked: resolve, rejected: (err: EngineError) => reject(err) });
   });
 }
 
@@ -74,7 +74,7 @@ describe('snapshots', () => {
     expect(saved?.rev).toBe(4000);
     expect(saved && isPacked(saved.content)).toBe(true);
     const cold = await DocumentEngine.load(DOC, store, acking, testEngineOptions());
-    expect(cold.revision).toBe(5000);
+    expect(cold.headRev).toBe(5000);
     expect(docText(cold.state)).toBe('x'.repeat(5000));
   });
 
@@ -83,7 +83,7 @@ describe('snapshots', () => {
     await typed(store, 20);
     store.snapshots.set(DOC, [{ rev: 10, content: { text: 'xx', runs: '5', attrs: [] } }]);
     const cold = await DocumentEngine.load(DOC, store, acking, testEngineOptions());
-    expect(cold.revision).toBe(20);
+    expect(cold.headRev).toBe(20);
     expect(docText(cold.state)).toBe('x'.repeat(20));
   });
 });

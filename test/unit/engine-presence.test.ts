@@ -19,7 +19,7 @@ describe('presence at an old revision', () => {
       engine.receiveRemote(change);
     }
     await engine.whenIdle();
-    expect(engine.revision).toBe(total);
+    expect(engine.headRev).toBe(total);
     expect(engine.committedSince(0)?.length).toBe(total);
     const recent = total - 10;
     expect(engine.selectionAtHead({ anchor: 3, head: 5 }, recent)).toEqual({ anchor: 13, head: 15 });

@@ -16,7 +16,7 @@ const acking: CommitListener = {
   },
 };
 
-function submit(engine: DocumentEngine, sub: { actor: string; seq: number; rev: number; ops: Change; userId?: string }): Promise<Ack> {
+function submit(engine: DocumentEngine, sub: { actor: string; seq: number; baseRev: number; ops: Change; userId?: string }): Promise<Ack> {
   return new Promise((resolve, reject) => {
     engine.submit({ userId: 'u1', ...sub }, { acked: (ack) => resolve(ack), rejected: (err: EngineError) => reject(err) });
   });
@@ -34,8 +34,8 @@ describe('a NUL character (issue 9.1)', () => {
 
   it('is refused to its sender; the document carries on', async () => {
     const engine = await DocumentEngine.load(DOC, new MemoryOpLog(), acking, testEngineOptions());
-    await expect(submit(engine, { actor: randomUUID(), seq: 1, rev: 0, ops: [{ type: 'insert', pos: 0, text: 'x\u0000' }] })).rejects.toMatchObject({ code: 'invalid_op' });
-    await submit(engine, { actor: randomUUID(), seq: 1, rev: 0, ops: [{ type: 'insert', pos: 0, text: 'ok' }] });
+    await expect(submit(engine, { actor: randomUUID(), seq: 1, baseRev: 0, ops: [{ type: 'insert', pos: 0, text: 'x\u0000' }] })).rejects.toMatchObject({ code: 'invalid_op' });
+    await submit(engine, { actor: randomUUID(), seq: 1, baseRev: 0, ops: [{ type: 'insert', pos: 0, text: 'ok' }] });
     expect(docText(engine.state)).toBe('ok');
   });
 });
@@ -48,13 +48,13 @@ describe('a change the op log refuses for good', () => {
     let storeErrors = 0;
     const engine = await DocumentEngine.load(DOC, store, acking, testEngineOptions({ onChangeRejectedByStore: (_d, err) => refused.push(err), onStoreError: () => storeErrors++ }));
     // Start a commit so the next three are grouped into one batch.
-    const first = submit(engine, { actor: randomUUID(), seq: 1, rev: 0, ops: [{ type: 'insert', pos: 0, text: 'a' }] });
+    const first = submit(engine, { actor: randomUUID(), seq: 1, baseRev: 0, ops: [{ type: 'insert', pos: 0, text: 'a' }] });
     await new Promise((r) => setTimeout(r, 2));
     // A user id PostgreSQL cannot hold (a token's `sub` with NUL) passes validation; the log refuses it.
     const results = await Promise.allSettled([
-      submit(engine, { actor: randomUUID(), seq: 1, rev: 0, ops: [{ type: 'insert', pos: 0, text: 'b' }] }),
-      submit(engine, { actor: randomUUID(), seq: 1, rev: 0, ops: [{ type: 'insert', pos: 0, text: 'c' }], userId: 'evil\u0000' }),
-      submit(engine, { actor: randomUUID(), seq: 1, rev: 0, ops: [{ type: 'insert', pos: 0, text: 'd' }] }),
+      submit(engine, { actor: randomUUID(), seq: 1, baseRev: 0, ops: [{ type: 'insert', pos: 0, text: 'b' }] }),
+      submit(engine, { actor: randomUUID(), seq: 1, baseRev: 0, ops: [{ type: 'insert', pos: 0, text: 'c' }], userId: 'evil\u0000' }),
+      submit(engine, { actor: randomUUID(), seq: 1, baseRev: 0, ops: [{ type: 'insert', pos: 0, text: 'd' }] }),
     ]);
     await first;
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
@@ -63,7 +63,7 @@ describe('a change the op log refuses for good', () => {
     expect(storeErrors).toBe(0);
     expect(docText(engine.state)).toBe('abd');
     expect(store.head(DOC)).toBe(3);
-    await submit(engine, { actor: randomUUID(), seq: 1, rev: 3, ops: [{ type: 'insert', pos: 3, text: '!' }] });
+    await submit(engine, { actor: randomUUID(), seq: 1, baseRev: 3, ops: [{ type: 'insert', pos: 3, text: '!' }] });
     expect(docText(engine.state)).toBe('abd!');
     await engine.whenIdle();
     expect(engine.busy).toBe(false);

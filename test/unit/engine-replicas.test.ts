@@ -26,7 +26,7 @@ function replicaPair(store: MemoryOpLog): Promise<[DocumentEngine, DocumentEngin
 
 const submit = (engine: DocumentEngine, actor: string, seq: number, text: string): Promise<Ack> =>
   new Promise((resolve, reject) =>
-    engine.submit({ actor, seq, rev: 0, ops: [{ type: 'insert', pos: 0, text }], userId: 'u' }, { acked: (ack) => resolve(ack), rejected: reject }),
+    engine.submit({ actor, seq, baseRev: 0, ops: [{ type: 'insert', pos: 0, text }], userId: 'u' }, { acked: (ack) => resolve(ack), rejected: reject }),
   );
 
 describe('one change resent to another replica while the first still holds it', () => {

@@ -72,7 +72,7 @@ describe('commit-path health (issue 8.2)', () => {
     const engine = await DocumentEngine.load(randomUUID(), store, acking, testEngineOptions({ health, retryDelayMs: () => 60_000 }));
     store.failing = true;
     const acked = new Promise<Ack>((resolve, reject) =>
-      engine.submit({ actor: randomUUID(), seq: 1, rev: 0, ops: [{ type: 'insert', pos: 0, text: 'x' }], userId: 'u' }, { acked: resolve, rejected: reject }),
+      engine.submit({ actor: randomUUID(), seq: 1, baseRev: 0, ops: [{ type: 'insert', pos: 0, text: 'x' }], userId: 'u' }, { acked: resolve, rejected: reject }),
     );
     await sleep(30);
     expect(health.healthy).toBe(false);

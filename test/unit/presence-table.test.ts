@@ -12,7 +12,7 @@ const insertAtStart = (rev: number, seq: number): CommittedChange => ({ rev, ops
 describe('the presence table', () => {
   it('moves entries at the head through each committed change', async () => {
     const engine = await DocumentEngine.load(randomUUID(), new MemoryOpLog(), listener, testEngineOptions());
-    engine.presence.set('mine', user, { anchor: 0, head: 0 }, false, 'here', engine.revision);
+    engine.presence.set('mine', user, { anchor: 0, head: 0 }, false, 'here', engine.headRev);
     engine.receiveRemote(insertAtStart(0, 1));
     engine.receiveRemote(insertAtStart(1, 2));
     await engine.whenIdle();
