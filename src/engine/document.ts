@@ -163,6 +163,11 @@ export class DocumentEngine {
     return this.content.runs();
   }
 
+  /** JSON of {@link state}, built straight from the tree once per revision: what a join sends. */
+  get stateJson(): string {
+    return this.content.runsJson();
+  }
+
   /** True while changes wait to be committed. */
   get busy(): boolean {
     return this.running || this.queue.length > 0 || this.remoteInbox.length > 0 || this.catchUpRequested;
