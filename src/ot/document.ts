@@ -100,23 +100,21 @@ function encodeRuns(root: Tree): string {
     }
     return json;
   };
-  // One array joined once: appending to a string keeps a rope of 200,000 cells alive for the
-  // young-generation collector to copy, on top of a freshly loaded tree.
-  const out: string[] = ['['];
+  // Appending (V8 keeps a rope, flattened once when sent) measured faster than parts joined once.
+  let out = '[';
   let open = false;
   let attrs: Attributes | undefined;
   const walker = new PieceWalker(root);
   for (let piece = walker.next(); piece !== undefined; piece = walker.next()) {
     if (!open || !attrsEqual(attrs, piece.attrs)) {
-      out.push(open ? `${close(attrs)},{"text":"` : '{"text":"');
+      out += open ? `${close(attrs)},{"text":"` : '{"text":"';
       open = true;
       attrs = piece.attrs;
     }
-    out.push(needsNoEscape(piece.text) ? piece.text : JSON.stringify(piece.text).slice(1, -1));
+    out += needsNoEscape(piece.text) ? piece.text : JSON.stringify(piece.text).slice(1, -1);
   }
-  if (open) out.push(close(attrs));
-  out.push(']');
-  return out.join('');
+  if (open) out += close(attrs);
+  return `${out}]`;
 }
 
 /**
