@@ -1,6 +1,6 @@
 import { attrsEqual, cleanAttrs } from './attributes.js';
 import { OtError } from './errors.js';
-import { CHUNK, MAX_PIECE, PieceWalker, build, forEachPiece, forEachPieceIn, pieceCount, treeLength, type Piece, type Tree } from './piece-tree.js';
+import { CHUNK, MAX_PIECE, build, forEachPiece, forEachPieceIn, pieceCount, treeLength, type Piece, type Tree } from './piece-tree.js';
 import { isHighSurrogate, isLowSurrogate, isWellFormedText } from './text.js';
 import type { Attributes, DocState, Run } from './types.js';
 
@@ -73,50 +73,6 @@ function mergeRuns(visit: (each: (piece: Piece) => void) => void): Run[] {
   return out;
 }
 
-/** True when JSON.stringify(text) is `"` + text + `"` (no quote, backslash or control character). */
-function needsNoEscape(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x20 || c === 0x22 || c === 0x5c) return false;
-  }
-  return true;
-}
-
-/**
- * The canonical run list's JSON straight from the pieces, equal to JSON.stringify of
- * {@link mergeRuns}'s list: a run is opened at a piece whose attributes differ from the one
- * before, and the texts of pieces with equal attributes are written into the open run, so
- * merging costs nothing. Each distinct attribute object is serialized once and a piece's text
- * is escaped only when it must be.
- */
-function encodeRuns(root: Tree): string {
-  const attrsJson = new Map<Attributes, string>();
-  const close = (attrs: Attributes | undefined): string => {
-    if (attrs === undefined) return '"}';
-    let json = attrsJson.get(attrs);
-    if (json === undefined) {
-      json = `","attrs":${JSON.stringify(attrs)}}`;
-      attrsJson.set(attrs, json);
-    }
-    return json;
-  };
-  // Appending (V8 keeps a rope, flattened once when sent) measured faster than parts joined once.
-  let out = '[';
-  let open = false;
-  let attrs: Attributes | undefined;
-  const walker = new PieceWalker(root);
-  for (let piece = walker.next(); piece !== undefined; piece = walker.next()) {
-    if (!open || !attrsEqual(attrs, piece.attrs)) {
-      out += open ? `${close(attrs)},{"text":"` : '{"text":"';
-      open = true;
-      attrs = piece.attrs;
-    }
-    out += needsNoEscape(piece.text) ? piece.text : JSON.stringify(piece.text).slice(1, -1);
-  }
-  if (open) out += close(attrs);
-  return `${out}]`;
-}
-
 /**
  * A document value: immutable, backed by a persistent balanced tree of pieces (piece-tree.ts),
  * so an edit costs O(log n) and every earlier version stays usable (the engine's tentative
@@ -172,12 +128,13 @@ export class Doc {
   }
 
   /**
-   * `JSON.stringify(this.runs())`, computed once per document value without building the run
-   * objects: what a join sends. A joined frame of a 1,000,000-character document spent most of
-   * its time in the run list and in serializing it; repeated joins of one revision share this.
+   * `JSON.stringify(this.runs())`, computed once per document value: what a join sends, so
+   * repeated joins of one revision (and rejoins answered with content) do not serialize
+   * 1,000,000 characters again. The run objects are not kept for it (they would double the
+   * memory of a joined revision); the string goes with the value when a commit replaces it.
    */
   runsJson(): string {
-    this.runsJsonMemo ??= this.runsMemo === undefined ? encodeRuns(this.root) : JSON.stringify(this.runsMemo);
+    this.runsJsonMemo ??= JSON.stringify(this.runsMemo ?? mergeRuns((each) => forEachPiece(this.root, each)));
     return this.runsJsonMemo;
   }
 
