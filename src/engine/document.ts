@@ -163,7 +163,7 @@ export class DocumentEngine {
     return this.content.runs();
   }
 
-  /** JSON of {@link state}, built straight from the tree once per revision: what a join sends. */
+  /** JSON of {@link state}, built once per revision: what a join sends. */
   get stateJson(): string {
     return this.content.runsJson();
   }
