@@ -276,8 +276,8 @@ async function measureLoad(target: Target, doc: string, joining: boolean): Promi
   const acks: number[] = [];
   // One after another: four 3 MiB joined frames at once to this (busy) process sometimes ended
   // in a dropped socket (1006), with either build. One after another it happened once too (the
-  // fourth writer's join, MAX_BACKPRESSURE_BYTES 64 MiB, no other traffic): not backpressure;
-  // cause still open (issue 12).
+  // fourth writer's join, MAX_BACKPRESSURE_BYTES 64 MiB, no other traffic, 2 of 7 runs, main's
+  // build too): not backpressure; cause still open (issue 12).
   const writers: Writer[] = [];
   for (let i = 0; i < WRITERS; i++) writers.push(await openWriter(target, doc, i));
   await eventLoopDelay(target);
