@@ -168,6 +168,11 @@ export class DocumentEngine {
     return this.content.runs();
   }
 
+  /** JSON of {@link state}, built once per revision: what a join sends. */
+  get stateJson(): string {
+    return this.content.runsJson();
+  }
+
   /** True while changes wait to be committed. */
   get busy(): boolean {
     return this.running || this.queue.length > 0 || this.remoteInbox.length > 0 || this.catchUpRequested;

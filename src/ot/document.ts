@@ -87,6 +87,7 @@ export class Doc {
 
   private runsMemo: DocState | undefined;
   private textMemo: string | undefined;
+  private runsJsonMemo: string | undefined;
 
   /** Use {@link Doc.fromRuns}, {@link Doc.fromText} or apply(); `root` must hold clean pieces. */
   constructor(readonly root: Tree) {}
@@ -124,6 +125,17 @@ export class Doc {
   runs(): DocState {
     this.runsMemo ??= mergeRuns((each) => forEachPiece(this.root, each));
     return this.runsMemo;
+  }
+
+  /**
+   * `JSON.stringify(this.runs())`, computed once per document value: what a join sends, so
+   * repeated joins of one revision (and rejoins answered with content) do not serialize
+   * 1,000,000 characters again. The run objects are not kept for it (they would double the
+   * memory of a joined revision); the string goes with the value when a commit replaces it.
+   */
+  runsJson(): string {
+    this.runsJsonMemo ??= JSON.stringify(this.runsMemo ?? mergeRuns((each) => forEachPiece(this.root, each)));
+    return this.runsJsonMemo;
   }
 
   /** The plain text; computed once per document value. */

@@ -5,8 +5,8 @@
  * and cold joins wait for that read. The wire form (protocol v1) stays the run list.
  */
 import { attrsEqual, cleanAttrs } from './attributes.js';
-import { Doc, pushChunked } from './document.js';
-import { PieceWalker, build, type Piece } from './piece-tree.js';
+import { Doc, piecesOf } from './document.js';
+import { MAX_PIECE, PieceWalker, buildFrom } from './piece-tree.js';
 import { isHighSurrogate, isLowSurrogate, isWellFormedText } from './text.js';
 import type { AttributeValue, Attributes, DocState } from './types.js';
 
@@ -153,7 +153,10 @@ export function unpack(raw: unknown): Doc | undefined {
   const attrs = readAttrs(rawAttrs);
   const table = readRunTable(runs);
   if (attrs === undefined || table === undefined) return undefined;
-  const pieces: Piece[] = [];
+  // Cleaned once per distinct map, and shared by its runs: merging and encoding compare by identity first.
+  const styles = attrs.map((a) => cleanAttrs(a));
+  const texts: string[] = [];
+  const pieceAttrs: (Attributes | undefined)[] = [];
   let at = 0;
   for (let i = 0; i < table.lengths.length; i++) {
     const length = table.lengths[i] as number;
@@ -161,11 +164,20 @@ export function unpack(raw: unknown): Doc | undefined {
     const end = at + length;
     if (length <= 0 || end > text.length || style >= attrs.length) return undefined;
     if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1)) && isLowSurrogate(text.charCodeAt(end))) return undefined;
-    pushChunked(pieces, text.slice(at, end), style < 0 ? undefined : cleanAttrs(attrs[style]));
+    const runAttrs = style < 0 ? undefined : styles[style];
+    if (length <= MAX_PIECE) {
+      texts.push(text.slice(at, end));
+      pieceAttrs.push(runAttrs);
+    } else {
+      for (const piece of piecesOf([{ text: text.slice(at, end), attrs: runAttrs }])) {
+        texts.push(piece.text);
+        pieceAttrs.push(piece.attrs);
+      }
+    }
     at = end;
   }
   if (at !== text.length) return undefined;
-  return pieces.length === 0 ? Doc.empty : new Doc(build(pieces));
+  return texts.length === 0 ? Doc.empty : new Doc(buildFrom(texts, pieceAttrs));
 }
 
 /** True for the packed form, false for a run list (the older snapshot form). */

@@ -160,6 +160,13 @@ export function build(pieces: readonly Piece[], from = 0, to = pieces.length): T
   return node(build(pieces, from, mid), pieces[mid] as Piece, build(pieces, mid + 1, to));
 }
 
+/** A balanced tree of the pieces `texts[i]` with `attrs[i]` (parallel arrays: no piece objects to collect). */
+export function buildFrom(texts: readonly string[], attrs: readonly (Attributes | undefined)[], from = 0, to = texts.length): Tree {
+  if (from >= to) return null;
+  const mid = (from + to) >>> 1;
+  return new Node(buildFrom(texts, attrs, from, mid), texts[mid] as string, attrs[mid], buildFrom(texts, attrs, mid + 1, to));
+}
+
 /** Where a position falls: the piece holding it (index = count and node null at the end). */
 export interface Location {
   readonly index: number;

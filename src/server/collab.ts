@@ -483,14 +483,16 @@ export class CollabServer {
     ws.cork(() => {
       ws.subscribe(topicOf(docId));
       const presence = this.presenceRelay.announce(ws, connection, docId, engine);
-      const bytes = connection.send({
-        type: 'joined',
-        doc: docId,
-        rev: engine.headRev,
-        role: joined.role,
-        presence,
-        ...(missed ? { changes: missed.map((c) => ({ rev: c.rev, ops: c.ops, clock: { actor: c.actor, seq: c.seq }, user: c.userId })) } : { content: engine.state }),
-      });
+      const frame = { type: 'joined', doc: docId, rev: engine.headRev, role: joined.role, presence } as const;
+      let bytes: number;
+      if (missed) {
+        bytes = connection.send({ ...frame, changes: missed.map((c) => ({ rev: c.rev, ops: c.ops, clock: { actor: c.actor, seq: c.seq }, user: c.userId })) });
+      } else {
+        // The content's JSON is kept per revision by the engine: spliced in, not re-serialized.
+        const text = `${JSON.stringify(frame).slice(0, -1)},"content":${engine.stateJson}}`;
+        connection.sendRaw(text);
+        bytes = text.length;
+      }
       connection.rate.charge(bytes, Date.now());
     });
   }

@@ -23,6 +23,35 @@ function randomDoc(next: () => number, runs: number, maxRun: number): Doc {
   return Doc.fromRuns(list);
 }
 
+describe('content JSON of a join (Doc.runsJson)', () => {
+  it('equals JSON.stringify of the run list, escapes, merged pieces and edited trees included', () => {
+    const next = rng(43);
+    const escapes = ['"', '\\', '\n', '\u0001', '\u2028'];
+    for (let round = 0; round < 200; round++) {
+      let doc = randomDoc(next, Math.floor(next() * 30), round % 10 === 0 ? 3 * MAX_PIECE : 8);
+      for (let k = 0; k < 5 && doc.length > 0; k++) {
+        const pos = Math.floor(next() * doc.length);
+        const text = next() < 0.3 ? (escapes[Math.floor(next() * escapes.length)] as string) : 'x';
+        doc = apply(doc, [{ type: 'insert', pos: doc.text().charCodeAt(pos - 1) >= 0xd800 && doc.text().charCodeAt(pos - 1) <= 0xdbff ? pos - 1 : pos, text, ...(next() < 0.5 ? { attrs: { bold: true } } : {}) }]);
+      }
+      const viaTree = new Doc(doc.root).runsJson();
+      expect(viaTree).toBe(JSON.stringify(doc.runs()));
+      expect(doc.runsJson()).toBe(viaTree);
+    }
+  });
+
+  it('encodes the unpacked form of a snapshot like the document it came from', () => {
+    const next = rng(47);
+    for (let round = 0; round < 50; round++) {
+      const doc = randomDoc(next, Math.floor(next() * 40), 8);
+      // Equal maps are stored once, so key order may differ from the original's: compared as values.
+      const back = unpack(JSON.parse(JSON.stringify(pack(doc))) as unknown);
+      expect(back?.runsJson()).toBe(JSON.stringify(back?.runs()));
+      expect(JSON.parse(back?.runsJson() ?? 'null')).toEqual(doc.runs());
+    }
+  });
+});
+
 describe('packed snapshot form', () => {
   it('round-trips random documents, long runs cut into pieces included, and through JSON', () => {
     const next = rng(41);
