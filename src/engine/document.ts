@@ -1,5 +1,5 @@
 import { backoffCeilingMs } from '../backoff.js';
-import { OtError, apply, docLength, emptyDoc, transformSelection, validateChangeShape } from '../ot/index.js';
+import { OtError, apply, changeLengthDelta, docLength, transformSelection, validateChangeShape } from '../ot/index.js';
 import { changeToDelta, deltaToChange, transformDeltas, type Delta } from '../ot/delta.js';
 import type { Change, DocState, Selection } from '../ot/types.js';
 import { Doc } from '../ot/document.js';
@@ -505,13 +505,13 @@ export class DocumentEngine {
       }
       try {
         const unseen = committed.filter((c) => c.rev >= q.sub.baseRev);
-        const lengthAtBase = docLength(this.content) - unseen.reduce((n, c) => n + lengthDelta(c.ops), 0);
+        const lengthAtBase = docLength(this.content) - unseen.reduce((n, c) => n + changeLengthDelta(c.ops), 0);
         // Shape and ranges are checked against the length at the base revision (all a range
         // check needs, and O(ops) rather than O(document)); apply() below then checks the
         // transformed ops fully, surrogate boundaries included, against the head.
         validateChangeShape(q.sub.ops, this.options.maxOps, lengthAtBase);
         const ops = rebase(q.sub.ops, unseen, changes);
-        const growth = lengthDelta(ops);
+        const growth = changeLengthDelta(ops);
         if (growth > 0 && length + growth > maxChars) {
           throw new EngineError(ErrorCode.documentTooLarge, `the document may hold at most ${maxChars} characters (MAX_DOCUMENT_CHARS); nothing was applied`);
         }
@@ -784,15 +784,6 @@ export function rebase(ops: Change, unseen: readonly CommittedChange[], batch: r
     }
   }
   return delta === undefined ? ops : deltaToChange(delta);
-}
-
-function lengthDelta(ops: Change): number {
-  let delta = 0;
-  for (const op of ops) {
-    if (op.type === 'insert') delta += op.text.length;
-    else if (op.type === 'delete') delta -= op.len;
-  }
-  return delta;
 }
 
 function toEngineError(err: unknown): EngineError {

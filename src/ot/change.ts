@@ -10,11 +10,6 @@ export function changeLengthDelta(change: Change): number {
   return d;
 }
 
-/** Number of ops; revisions count ops, so the server advances the revision by this much. */
-export function opCount(change: Change): number {
-  return change.length;
-}
-
 /** True when the change does nothing (e.g. a transform result whose edits were all deleted). */
 export function isNoop(change: Change): boolean {
   return change.length === 0;

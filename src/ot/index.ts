@@ -22,5 +22,5 @@ export { oppositeSide, transform, transformChanges, type Side } from './transfor
 export { compactChange, compose } from './compose.js';
 export { invert } from './invert.js';
 export { transformPosition, transformSelection, type Assoc } from './cursor.js';
-export { changeLengthDelta, changeMemoryBytes, isNoop, opCount } from './change.js';
+export { changeLengthDelta, changeMemoryBytes, isNoop } from './change.js';
 export { diff } from './diff.js';
