@@ -6,8 +6,24 @@
  * repo in ../shared/traces; the tests skip with a message when that folder is absent.
  */
 import { describe, expect, it } from 'vitest';
-import { apply, compose, docText, emptyDoc, transform, type Change, type DocState } from '../../src/ot/index.js';
+import { apply, compose, docText, emptyDoc, oppositeSide, transform, type Change, type DocState, type Side } from '../../src/ot/index.js';
 import { load, traceHasAstral, tracesAvailable, txnToChange, type Trace, type Txn } from '../support/traces.js';
+
+/**
+ * Jupiter's two-way step: an incoming change passes every unacknowledged change of this site,
+ * each transformed past it in turn; `pendingSide` is the side the pending changes take in ties
+ * (the other one goes to the incoming change). Returns the incoming change, ready to apply.
+ */
+function transformPast(pending: { change: Change }[], incoming: Change, pendingSide: Side): Change {
+  const incomingSide = oppositeSide(pendingSide);
+  let change = incoming;
+  for (const p of pending) {
+    const before = p.change;
+    p.change = transform(before, change, pendingSide);
+    change = transform(change, before, incomingSide);
+  }
+  return change;
+}
 
 const haveTraces = tracesAvailable();
 if (!haveTraces) console.warn('ot-traces: ../shared/traces not found, skipping the trace replays');
@@ -114,12 +130,7 @@ function replayConcurrent(trace: Trace, order?: readonly number[]): { server: Do
     const m = c.inbox.shift();
     if (m === undefined) throw new Error(`agent ${a} has no message left to receive`);
     c.pending = c.pending.filter((p) => p.seq >= m.seenClient);
-    let change = m.change;
-    for (const p of c.pending) {
-      const mine = p.change;
-      p.change = transform(mine, change, 'right');
-      change = transform(change, mine, 'left');
-    }
+    const change = transformPast(c.pending, m.change, 'right');
     c.doc = apply(c.doc, change);
     c.received++;
     return m.txn;
@@ -128,12 +139,7 @@ function replayConcurrent(trace: Trace, order?: readonly number[]): { server: Do
   const serverReceive = (a: number, msg: { seq: number; seenServer: number; change: Change }, txn: number): void => {
     const conn = conns[a]!;
     conn.outgoing = conn.outgoing.filter((o) => o.idx >= msg.seenServer);
-    let change = msg.change;
-    for (const o of conn.outgoing) {
-      const theirs = o.change;
-      o.change = transform(theirs, change, 'left');
-      change = transform(change, theirs, 'right');
-    }
+    const change = transformPast(conn.outgoing, msg.change, 'left');
     server = apply(server, change);
     conn.received++;
     conns.forEach((d, b) => {
