@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startEmbeddedPostgres, type RunningPostgres } from '../src/store/embedded-postgres.js';
@@ -33,8 +33,10 @@ export async function startBenchRelay(env: Record<string, string>, main = resolv
   const child = spawn(process.execPath, [...(process.env.BENCH_RELAY_NODE_ARGS ?? '').split(' ').filter(Boolean), ...nodeArgs, main], {
     // The benchmark measures throughput: a client keeping one change in flight can pass the
     // per-connection message rate limit meant for humans.
-    env: { ...process.env, NODE_ENV: 'test', DEV_AUTH: '1', LOG_LEVEL: 'warn', RATE_LIMIT_MESSAGES_PER_SEC: '1000000', RATE_LIMIT_BURST: '1000000', RELAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'relay-bench-data-')), BIND_ADDRESS: `127.0.0.1:${port}`, METRICS_PORT: String(metricsPort), ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, NODE_ENV: 'test', DEV_AUTH: '1', LOG_LEVEL: process.env.BENCH_RELAY_LOG_LEVEL ?? 'warn', RATE_LIMIT_MESSAGES_PER_SEC: '1000000', RATE_LIMIT_BURST: '1000000', RELAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'relay-bench-data-')), BIND_ADDRESS: `127.0.0.1:${port}`, METRICS_PORT: String(metricsPort), ...env },
+    // BENCH_RELAY_LOG=file keeps the relays' logs (appended, one JSON line each) to find out
+    // why a client was dropped; BENCH_RELAY_LOG_LEVEL (warn) sets how much they say.
+    stdio: ['ignore', process.env.BENCH_RELAY_LOG ? openSync(process.env.BENCH_RELAY_LOG, 'a') : 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
