@@ -118,11 +118,12 @@ export class CollabServer {
         // uWebSockets.js fails a connection whose text frame is not UTF-8 itself, before our
         // message handler runs and without a close frame (RFC 6455 7.1.7 allows that): the
         // client sees 1006. We can only count and log it.
-        if (code === 1006 && Buffer.from(message).toString() === 'Received invalid UTF-8') {
+        const reason = Buffer.from(message).toString();
+        if (code === 1006 && reason === 'Received invalid UTF-8') {
           this.deps.metrics.clientsClosed.inc({ reason: 'invalid_utf8' });
           this.deps.log.info({ session: ws.getUserData().connection.session }, 'connection failed: a text frame was not valid UTF-8');
         }
-        this.closed(ws);
+        this.closed(ws, code, reason);
       },
     });
     addTokenCheckRoute(this.app, this.deps.keys, this.deps.verify, this.deps.log);
@@ -227,14 +228,16 @@ export class CollabServer {
     });
   }
 
-  private closed(ws: uWS.WebSocket<SocketData>): void {
+  private closed(ws: uWS.WebSocket<SocketData>, code: number, reason: string): void {
     const connection = ws.getUserData().connection;
     connection.detach();
     connection.clearTimers();
     this.connections.delete(connection);
     this.userBudgets.release(connection.principal.userId, this.now());
     this.deps.metrics.connectionsActive.set(this.connections.size);
-    this.deps.log.debug({ session: connection.session, user: connection.principal.userId, docs: connection.docs.size }, 'client disconnected');
+    // The close code and reason as uWS reports them (ours, the client's, or 1006 when the TCP
+    // connection ended without a close frame): what tells a client's leaving from a failure.
+    this.deps.log.debug({ session: connection.session, user: connection.principal.userId, docs: connection.docs.size, code, reason }, 'client disconnected');
     for (const docId of [...connection.docs.keys()]) this.leave(connection, docId, false);
   }
 
