@@ -60,10 +60,9 @@ export class RedisPresenceStore {
       const rev = this.written.get(u.docId)?.get(u.state.session);
       return rev === undefined || u.rev - rev >= PRESENCE_REFRESH_LAG_OPS;
     });
-    for (const update of stale) await this.write(update);
-    for (const { docId, session } of gone) await this.remove(docId, session);
-    const sent = stale.length + gone.length;
-    return sent;
+    // Independent commands: sent together (one round trip with the publisher's auto-pipelining).
+    await Promise.all([...stale.map((update) => this.write(update)), ...gone.map(({ docId, session }) => this.remove(docId, session))]);
+    return stale.length + gone.length;
   }
 
   async list(docId: string): Promise<RemotePresence[]> {
