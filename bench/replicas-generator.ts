@@ -6,9 +6,9 @@
  *
  * IPC from the parent: setup → (ready) → type → measure → stop → (result) → close.
  */
-import { percentile } from './environment.js';
 import { openRelayClient, type TypingClient } from './typing-clients.js';
 import { DocumentTracker, divergedDocuments, type TrackerTotals } from './typing-tracker.js';
+import { MeasurementWindow } from './measurement-window.js';
 import { serveLoadGenerator } from './generator-process.js';
 
 export interface ReplicasGeneratorSetup {
@@ -44,13 +44,10 @@ interface Document {
 
 class Generator {
   private readonly totals: TrackerTotals = { ackMs: [], fanoutMs: [], committedInWindow: 0, typed: 0 };
-  private readonly window = { measuring: false };
+  private readonly window = new MeasurementWindow();
   private readonly documents: Document[] = [];
   private readonly problems = new Set<string>();
-  private readonly lagMs: number[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private windowStart = 0;
-  private windowEnd = 0;
 
   constructor(private readonly setup: ReplicasGeneratorSetup) {}
 
@@ -81,7 +78,7 @@ class Generator {
       const now = performance.now();
       for (const t of typists) {
         while (t.next <= now) {
-          if (this.window.measuring) this.lagMs.push(now - t.next);
+          this.window.noteLag(now - t.next);
           t.doc.tracker.typed(t.index, performance.now());
           t.client.insert(Math.floor(Math.random() * (t.client.length + 1)), LETTERS[Math.floor(Math.random() * LETTERS.length)] ?? 'x');
           t.doc.typed++;
@@ -92,13 +89,11 @@ class Generator {
   }
 
   measure(): void {
-    this.window.measuring = true;
-    this.windowStart = performance.now();
+    this.window.start();
   }
 
   stop(): void {
-    this.window.measuring = false;
-    this.windowEnd = performance.now();
+    this.window.stop();
     if (this.timer) clearInterval(this.timer);
   }
 
@@ -108,15 +103,14 @@ class Generator {
     while (outstanding() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const undelivered = outstanding();
     const documents = this.documents.map((doc, d) => ({ id: this.setup.docs[d] ?? String(d), texts: doc.clients.map((c) => c.text), typed: doc.typed }));
-    this.lagMs.sort((a, b) => a - b);
     return {
       ackMs: this.totals.ackMs,
       fanoutMs: this.totals.fanoutMs,
       committedInWindow: this.totals.committedInWindow,
-      windowSecs: (this.windowEnd - this.windowStart) / 1000,
+      windowSecs: this.window.seconds,
       undelivered,
       diverged: divergedDocuments(documents, undelivered === 0),
-      scheduleLagP99Ms: percentile(this.lagMs, 99),
+      scheduleLagP99Ms: this.window.lagP99Ms,
       errors: [...this.problems],
     };
   }

@@ -5,9 +5,9 @@
  *
  * IPC from the parent: setup → (ready) → type → measure → stop → (result) → close.
  */
-import { percentile } from './environment.js';
 import { openRelayClient, openShareDBClient, type TypingClient } from './typing-clients.js';
 import { DocumentTracker, divergedDocuments, type TrackerTotals } from './typing-tracker.js';
+import { MeasurementWindow } from './measurement-window.js';
 import { serveLoadGenerator } from './generator-process.js';
 
 export interface GeneratorSetup {
@@ -69,14 +69,11 @@ async function openDocument(setup: GeneratorSetup, d: number, tracker: DocumentT
 
 class Generator {
   private readonly totals: TrackerTotals = { ackMs: [], fanoutMs: [], committedInWindow: 0, typed: 0 };
-  private readonly window = { measuring: false };
+  private readonly window = new MeasurementWindow();
   private readonly documents: { clients: TypingClient[]; tracker: DocumentTracker; typed: number }[] = [];
   private typists: Typist[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private readonly lagMs: number[] = [];
   private readonly problems = new Set<string>();
-  private windowStart = 0;
-  private windowEnd = 0;
 
   constructor(private readonly setup: GeneratorSetup) {}
 
@@ -96,13 +93,11 @@ class Generator {
   }
 
   measure(): void {
-    this.window.measuring = true;
-    this.windowStart = performance.now();
+    this.window.start();
   }
 
   stop(): void {
-    this.window.measuring = false;
-    this.windowEnd = performance.now();
+    this.window.stop();
     if (this.timer) clearInterval(this.timer);
   }
 
@@ -120,16 +115,15 @@ class Generator {
       typed: this.typists.filter((t) => t.tracker === doc.tracker).reduce((n, t) => n + t.typed, 0),
     }));
     const diverged = divergedDocuments(documents, undelivered === 0);
-    this.lagMs.sort((a, b) => a - b);
     return {
       ackMs: this.totals.ackMs,
       fanoutMs: this.totals.fanoutMs,
       committedInWindow: this.totals.committedInWindow,
-      windowSecs: (this.windowEnd - this.windowStart) / 1000,
+      windowSecs: this.window.seconds,
       typed: this.totals.typed,
       undelivered,
       diverged,
-      scheduleLagP99Ms: percentile(this.lagMs, 99),
+      scheduleLagP99Ms: this.window.lagP99Ms,
       errors: [...this.problems],
     };
   }
@@ -142,7 +136,7 @@ class Generator {
     const now = performance.now();
     for (const t of this.typists) {
       while (t.next <= now) {
-        if (this.window.measuring) this.lagMs.push(now - t.next);
+        this.window.noteLag(now - t.next);
         const pos = Math.floor(Math.random() * (t.client.length + 1));
         t.tracker.typed(t.index, performance.now());
         t.client.insert(pos, LETTERS[Math.floor(Math.random() * LETTERS.length)] ?? 'x');

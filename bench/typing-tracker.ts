@@ -28,7 +28,7 @@ export class DocumentTracker {
   constructor(
     private readonly clients: number,
     private readonly totals: TrackerTotals,
-    private readonly window: { measuring: boolean },
+    private readonly window: { readonly measuring: boolean },
   ) {
     this.unsent = Array.from({ length: clients }, () => ({ times: [], measured: [] }));
   }
