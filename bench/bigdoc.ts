@@ -7,7 +7,8 @@
  * Per build, a database holding a document of 100,000 ops, 1,000,000 characters and 100,000
  * runs (written straight into the op log; its snapshot 250 ops before the head) and:
  * 1. cold join: a client joins it while no replica has it loaded (DOCUMENT_IDLE_SECS=1 unloads
- *    it between rounds): time from join to the joined frame, and that frame's size;
+ *    it between rounds): time from join to the joined frame, and that frame's size; first joins
+ *    (here and in phase 3) ask for the packed form, as the SDK does, where the relay has it;
  * 2. rejoin from revision 0 while it is loaded (offering to take content where the relay
  *    announces join_content): time and frame size;
  * 3. committed ops/s and ack latency with BENCH_WRITERS clients (joined first, one after
@@ -51,6 +52,8 @@ class Client {
   private readonly waiters = new Set<() => void>();
   readonly inbox: { frame: Frame; bytes: number; at: number }[] = [];
   private closedWith: string | undefined;
+  /** The `hello` frame's `features`: what this relay build understands. */
+  features: readonly string[] = [];
 
   private constructor(readonly ws: WebSocket) {
     ws.on('close', (code: number, reason: Buffer) => {
@@ -68,8 +71,14 @@ class Client {
   static async open(url: string, token: string): Promise<Client> {
     const ws = new WebSocket(url, ['relay.v1', `bearer.${token}`], { maxPayload: 256 * 2 ** 20 });
     const client = new Client(ws);
-    await client.next((f) => f.type === 'hello');
+    const hello = await client.next((f) => f.type === 'hello');
+    client.features = Array.isArray(hello.frame.features) ? hello.frame.features.filter((f): f is string => typeof f === 'string') : [];
     return client;
+  }
+
+  /** A first join, in the packed form (what the SDK asks for) where the relay has it. */
+  firstJoin(doc: string): void {
+    this.send(this.features.includes('packed_join') ? { type: 'join', doc, packed: true } : { type: 'join', doc });
   }
 
   send(message: object): void {
@@ -161,6 +170,7 @@ async function loadedDocuments(target: Target): Promise<number> {
 interface JoinFigures {
   readonly coldMs: number[];
   readonly coldBytes: number;
+  readonly coldForm: string;
   readonly rejoinMs: number[];
   readonly rejoinBytes: number;
   readonly rejoinForm: string;
@@ -169,14 +179,16 @@ interface JoinFigures {
 async function measureJoins(target: Target): Promise<JoinFigures> {
   const coldMs: number[] = [];
   let coldBytes = 0;
+  let coldForm = '';
   const client = await Client.open(target.relay.wsUrl, await devToken(target.relay.url, 'joiner'));
   for (let round = 0; round < ROUNDS; round++) {
     for (let i = 0; i < 100 && (await loadedDocuments(target)) > 0; i++) await sleep(100);
     const t0 = performance.now();
-    client.send({ type: 'join', doc: target.bigDoc });
+    client.firstJoin(target.bigDoc);
     const joined = await client.next((f) => f.type === 'joined');
     coldMs.push(joined.at - t0);
     coldBytes = joined.bytes;
+    coldForm = joined.frame.snapshot !== undefined ? 'snapshot + changes' : 'content';
     client.send({ type: 'leave', doc: target.bigDoc });
     await client.next((f) => f.type === 'left');
   }
@@ -199,7 +211,7 @@ async function measureJoins(target: Target): Promise<JoinFigures> {
   }
   holder.close();
   client.close();
-  return { coldMs, coldBytes, rejoinMs, rejoinBytes, rejoinForm };
+  return { coldMs, coldBytes, coldForm, rejoinMs, rejoinBytes, rejoinForm };
 }
 
 interface LoadFigures {
@@ -261,7 +273,7 @@ async function joinLoop(target: Target, doc: string, until: number): Promise<num
   let joins = 0;
   for (let next = performance.now(); performance.now() < until; next += JOIN_EVERY_MS) {
     await sleep(Math.max(0, next - performance.now()));
-    client.send({ type: 'join', doc });
+    client.firstJoin(doc);
     await client.next((f) => f.type === 'joined');
     client.send({ type: 'leave', doc });
     await client.next((f) => f.type === 'left');
@@ -334,9 +346,9 @@ async function main(): Promise<void> {
     await pg.stop();
   }
   console.log('\n## Joins of the big document (median of rounds)\n');
-  console.log('| build | cold join | joined frame | rejoin from rev 0 | its frame | sent as |');
-  console.log('|---|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.build} | ${ms(median(r.joins.coldMs))} ms | ${kib(r.joins.coldBytes)} | ${ms(median(r.joins.rejoinMs))} ms | ${kib(r.joins.rejoinBytes)} | ${r.joins.rejoinForm} |`);
+  console.log('| build | cold join | joined frame | sent as | rejoin from rev 0 | its frame | sent as |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.build} | ${ms(median(r.joins.coldMs))} ms | ${kib(r.joins.coldBytes)} | ${r.joins.coldForm} | ${ms(median(r.joins.rejoinMs))} ms | ${kib(r.joins.rejoinBytes)} | ${r.joins.rejoinForm} |`);
   console.log(`\n## Committed ops/s, ${WRITERS} writers, one change in flight each (the last phase: one more client joins every ${JOIN_EVERY_MS} ms)\n`);
   console.log('| build | document | ops/s | ack p50 | ack p99 | joins done | event loop p99 | max | big/small ops/s |');
   console.log('|---|---|---|---|---|---|---|---|---|');

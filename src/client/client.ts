@@ -222,6 +222,9 @@ export class RelayClient extends Emitter<ClientEvents> {
       get joinContent() {
         return client.features.includes('join_content');
       },
+      get packedJoin() {
+        return client.features.includes('packed_join');
+      },
       retryDelayMs: () => fullJitter(Math.min(client.maxDelayMs, client.minDelayMs * 4)),
       reconnect: (reason) => client.dropSocket(reason),
       logger: client.logger,

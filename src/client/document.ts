@@ -6,6 +6,7 @@ import type { ChangeMessage, CommittedChangeWire, JoinMessage, LeaveMessage, Pre
 import { Emitter } from './emitter.js';
 import type { Logger } from './logger.js';
 import { checkWireLimits, takeChange } from './outgoing.js';
+import { docFromPackedJoin } from './packed-join.js';
 import { PresenceOutbox, RemotePresenceTable, type RemotePresence } from './presence.js';
 
 /** `refused`: the relay would not let this connection join (e.g. too many documents open). */
@@ -50,6 +51,8 @@ export interface DocumentTransport {
   readonly cursorThrottleMs: number;
   /** The relay may answer a rejoin with its content rather than the missed changes (`hello` lists `join_content`). */
   readonly joinContent?: boolean;
+  /** The relay may answer a first join with its packed snapshot and the changes since (`hello` lists `packed_join`). */
+  readonly packedJoin?: boolean;
   /** A fresh random delay for retrying something the relay could not do just now. */
   retryDelayMs(): number;
   /** Drops the connection and reconnects (after the usual delay): what the relay asks by `unavailable`. */
@@ -107,6 +110,8 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   private phase: Phase = 'joining';
   /** The copy at `base` when a rejoin offered to take content (nothing was pending then): what that content replaces. */
   private contentBase: Doc | undefined;
+  /** A packed join's reply did not fit (see packed-join.ts): later joins ask for content. */
+  private packedFailed = false;
   private currentRole: Role = 'editor';
   private readonly others = new RemotePresenceTable();
   private readonly outbox: PresenceOutbox;
@@ -285,7 +290,7 @@ export class DocumentSession extends Emitter<DocumentEvents> {
   /** The join message for the current state: a rejoin asks only for what it missed. */
   joinMessage(): DocumentMessage {
     this.contentBase = undefined;
-    if (!this.hasRelayCopy()) return { type: 'join', doc: this.id };
+    if (!this.hasRelayCopy()) return this.transport.packedJoin === true && !this.packedFailed ? { type: 'join', doc: this.id, packed: true } : { type: 'join', doc: this.id };
     // With nothing pending the local copy is the relay's at `base`: content can stand in for the changes.
     this.contentBase = this.transport.joinContent === true && !this.pending ? this.local : undefined;
     return this.contentBase ? { type: 'join', doc: this.id, rev: this.base, acceptContent: true } : { type: 'join', doc: this.id, rev: this.base };
@@ -388,18 +393,21 @@ export class DocumentSession extends Emitter<DocumentEvents> {
 
   private onJoined(message: Extract<ServerMessage, { type: 'joined' }>): void {
     this.currentRole = message.role;
-    const rejoin = message.content === undefined;
+    const rejoin = message.content === undefined && message.snapshot === undefined;
     const resynced = this.phase === 'resyncing';
     if (message.content && this.hasRelayCopy() && this.contentBase) {
       if (!this.takeContent(this.contentBase, message.content, message.rev)) return;
     } else if (message.content) {
       // A first join or a resync: the relay's copy is the truth.
-      this.local = Doc.fromRuns(message.content);
-      this.base = message.rev;
-      this.inflight = undefined;
-      this.buffer = undefined;
-      this.bufferEdits = 0;
-      this.inflightEdits = 0;
+      this.replaceCopy(Doc.fromRuns(message.content), message.rev);
+    } else if (message.snapshot) {
+      const copy = docFromPackedJoin(message.snapshot, message.changes ?? [], message.rev);
+      if (typeof copy === 'string') {
+        this.packedFailed = true;
+        this.resync(copy);
+        return;
+      }
+      this.replaceCopy(copy, message.rev);
     } else {
       // Not `joined` yet here, so an ack among these sends nothing until the list is done.
       for (const change of message.changes ?? []) {
@@ -425,6 +433,16 @@ export class DocumentSession extends Emitter<DocumentEvents> {
       this.emit('resynced');
       this.settled();
     }
+  }
+
+  /** The relay's copy at `rev` becomes the local copy; nothing of ours is pending (a first join or a resync). */
+  private replaceCopy(copy: Doc, rev: number): void {
+    this.local = copy;
+    this.base = rev;
+    this.inflight = undefined;
+    this.buffer = undefined;
+    this.bufferEdits = 0;
+    this.inflightEdits = 0;
   }
 
   /**

@@ -4,10 +4,12 @@ import { changeToDelta, deltaToChange, transformDeltas, type Delta } from '../ot
 import type { Change, DocState, Selection } from '../ot/types.js';
 import { Doc } from '../ot/document.js';
 import { changeMemoryBytes } from '../ot/change.js';
-import { ContentPacker, docFromStored, type PackedContent } from '../ot/packed.js';
+import { ContentPacker, docFromStored, isPacked, type PackedContent } from '../ot/packed.js';
 import { ErrorCode } from '../protocol/codes.js';
 import { changeSizeProblem } from '../protocol/limits.js';
 import { EngineError } from './errors.js';
+import { JoinBase } from './join-base.js';
+import { CHANGE_WIRE_OVERHEAD_BYTES, OP_WIRE_BYTES, changeBytes, contentWireBytes } from './wire-size.js';
 import { RevisionConflict, StoreRejected, type ActorRecord, type CommittedChange, type OpLogStore } from './ports.js';
 import { PresenceTable } from './presence.js';
 import type { StoreHealth } from './store-health.js';
@@ -122,6 +124,8 @@ export class DocumentEngine {
   /** After a failed snapshot: no new attempt before this time (ms), doubling per failure. */
   private snapshotRetryAt = 0;
   private snapshotFailures = 0;
+  /** The packed snapshot and the changes since, for packed first joins; undefined: send content. */
+  private joinBase: JoinBase | undefined;
   private idleWaiters: Array<() => void> = [];
 
   private constructor(
@@ -142,19 +146,16 @@ export class DocumentEngine {
    * to ids nobody writes to leave nothing behind.
    */
   static async load(id: string, store: OpLogStore, listener: CommitListener, options: EngineOptions): Promise<DocumentEngine> {
-    const stored = await store.latestSnapshot(id);
-    // A snapshot that cannot be read (damaged) is passed over: the log alone rebuilds the document.
-    const fromSnapshot = stored === undefined ? undefined : docFromStored(stored.content);
-    const snapshot = stored !== undefined && fromSnapshot !== undefined ? { rev: stored.rev, content: fromSnapshot } : { rev: 0, content: Doc.empty };
-    const tail = await store.readChanges(id, snapshot.rev);
-    let content = snapshot.content;
-    let rev = snapshot.rev;
+    const { base, tail } = await readBaseAndTail(id, store);
+    let content = base.content;
+    let rev = base.rev;
     for (const change of tail) {
       content = apply(content, change.ops);
       rev = change.rev + change.ops.length;
     }
     const engine = new DocumentEngine(id, { rev, content }, store, listener, options);
-    engine.lastSnapshotRev = snapshot.rev;
+    engine.lastSnapshotRev = base.rev;
+    engine.joinBase = base.packed === undefined ? undefined : new JoinBase(base.rev, base.packed, tail);
     return engine;
   }
 
@@ -171,6 +172,17 @@ export class DocumentEngine {
   /** JSON of {@link state}, built once per revision: what a join sends. */
   get stateJson(): string {
     return this.content.runsJson();
+  }
+
+  /**
+   * The latest snapshot in packed form and the changes since (see JoinBase), for a first join
+   * that takes it: when kept, and when it is smaller on the wire than the content at the head
+   * (a small document with many changes since its snapshot is sent as content).
+   */
+  packedJoinBase(): JoinBase | undefined {
+    const base = this.joinBase;
+    if (base === undefined) return undefined;
+    return base.wireBytes() < contentWireBytes(this.content) ? base : undefined;
   }
 
   /** True while changes wait to be committed. */
@@ -633,6 +645,7 @@ export class DocumentEngine {
       this.head = change.rev + change.ops.length;
       this.history.push(change);
       this.historyBytes += changeMemoryBytes(change.ops);
+      if (this.joinBase !== undefined && !this.joinBase.add(change)) this.joinBase = undefined;
       this.presence.transform(change);
       if (this.history.length > this.options.historyMaxChanges || this.historyBytes > this.maxHistoryBytes) this.trimHistory();
     }
@@ -690,10 +703,14 @@ export class DocumentEngine {
     const doc = this.content;
     this.snapshotting = true;
     packInSlices(doc)
-      .then((content) => this.store.saveSnapshot(this.id, { rev, content }))
+      .then(async (content) => {
+        await this.store.saveSnapshot(this.id, { rev, content });
+        return content;
+      })
       .then(
-        () => {
+        (content) => {
           this.lastSnapshotRev = rev;
+          this.rebaseJoinBase(rev, content);
           this.snapshotFailures = 0;
           this.snapshotRetryAt = 0;
         },
@@ -707,24 +724,15 @@ export class DocumentEngine {
         this.snapshotting = false;
       });
   }
+
+  /** Packed joins start from the snapshot just written: the changes before it are not sent again. */
+  private rebaseJoinBase(rev: number, content: PackedContent): void {
+    const since = this.joinBase?.changesFrom(rev) ?? (rev >= this.historyStart ? this.historySince(rev) : undefined);
+    this.joinBase = since === undefined ? undefined : new JoinBase(rev, content, since);
+  }
+
 }
 
-/**
- * An op on the wire when its size is not known: one typed character (`{"type":"insert","pos":1234,"text":"x"}`
- * is 40 bytes), about the smallest op an editor sends; its change adds a clock and a user on top.
- */
-const OP_WIRE_BYTES = 40;
-/** A committed change's wire form besides its ops: revision, clock (a UUID and a sequence number), user. */
-const CHANGE_WIRE_OVERHEAD_BYTES = 80;
-
-/**
- * About the bytes of a document as joined content (run list JSON): its characters plus a
- * run's brackets and keys per piece (`{"text":""},` is 12; attributes add about as much). ASCII-exact, an underestimate for other scripts (which is
- * fine: content is then sent a little more often than strictly cheaper). O(1).
- */
-function contentWireBytes(doc: Doc): number {
-  return doc.length + 24 * doc.pieceCount;
-}
 
 /** Pieces packed per turn of the event loop: well under a millisecond, so commits go on meanwhile. */
 const SNAPSHOT_SLICE_PIECES = 2000;
@@ -740,21 +748,36 @@ async function packInSlices(doc: Doc): Promise<PackedContent> {
   return packer.result();
 }
 
+interface StoredBase {
+  readonly rev: number;
+  readonly content: Doc;
+  /** The snapshot as stored, when it is in packed form (a run-list snapshot of an older relay is not). */
+  readonly packed: PackedContent | undefined;
+}
+
+const EMPTY_BASE: StoredBase = { rev: 0, content: Doc.empty, packed: { text: '', runs: '', attrs: [] } };
+
+/**
+ * The latest readable snapshot (or the empty document at revision 0) and the changes after it.
+ * The tail is read while the snapshot is unpacked: a cold join waits for both.
+ */
+async function readBaseAndTail(id: string, store: OpLogStore): Promise<{ base: StoredBase; tail: CommittedChange[] }> {
+  const stored = await store.latestSnapshot(id);
+  if (stored === undefined) return { base: EMPTY_BASE, tail: await store.readChanges(id, 0) };
+  const tail = store.readChanges(id, stored.rev);
+  const content = docFromStored(stored.content);
+  if (content === undefined) {
+    // A snapshot that cannot be read (damaged) is passed over: the log alone rebuilds the document.
+    tail.catch(() => undefined);
+    return { base: EMPTY_BASE, tail: await store.readChanges(id, 0) };
+  }
+  return { base: { rev: stored.rev, content, packed: isPacked(stored.content) ? stored.content : undefined }, tail: await tail };
+}
+
 /** A failed snapshot is next tried after 30 s, doubling to 30 min. */
 const SNAPSHOT_RETRY_FIRST_MS = 30_000;
 const SNAPSHOT_RETRY_MAX_MS = 30 * 60_000;
 
-/** UTF-8 bytes of the ops as JSON (what the wire and the log carry), without building a buffer. */
-function changeBytes(ops: Change): number {
-  const json = JSON.stringify(ops);
-  let bytes = json.length;
-  for (let i = 0; i < json.length; i++) {
-    const c = json.charCodeAt(i);
-    // Two bytes below U+0800, three above; a surrogate pair is 4 bytes for 2 units.
-    if (c >= 0x80) bytes += c < 0x800 ? 1 : c >= 0xd800 && c <= 0xdfff ? 1 : 2;
-  }
-  return bytes;
-}
 
 /** Deltas of committed changes, built once: prepare() rebases every queued change over the same recent ones. */
 const committedDeltas = new WeakMap<Change, Delta>();

@@ -46,8 +46,9 @@ export const clientMessageSchemas = {
    * `acceptContent: true` (with `rev`): the client takes the content at the head instead of the
    * changes since `rev` when the relay finds that smaller. Only sent to a relay whose `hello`
    * lists the `join_content` feature; without it a rejoin always gets changes.
+   * `packed: true` (without `rev`): see JoinMessage in wire.ts; ignored on a rejoin.
    */
-  join: z.strictObject({ type: z.literal('join'), doc: documentId, rev: revision.optional(), acceptContent: z.boolean().optional() }),
+  join: z.strictObject({ type: z.literal('join'), doc: documentId, rev: revision.optional(), acceptContent: z.boolean().optional(), packed: z.boolean().optional() }),
   leave: z.strictObject({ type: z.literal('leave'), doc: documentId }),
   change: z.strictObject({
     type: z.literal('change'),

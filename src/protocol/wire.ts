@@ -22,6 +22,13 @@ export type JoinMessage = {
    * `join_content` feature; without it a rejoin always gets changes.
    */
   acceptContent?: boolean;
+  /**
+   * Without `rev` (a first join): the client takes the document as the relay's latest snapshot
+   * in its packed form plus the changes committed since (`joined.snapshot`), which the relay
+   * sends without serialising the document. Only sent to a relay whose `hello` lists the
+   * `packed_join` feature; the relay may still answer with `content`.
+   */
+  packed?: boolean;
 };
 
 export type LeaveMessage = {
@@ -102,6 +109,18 @@ export interface CommittedChangeWire {
   readonly user: string;
 }
 
+/**
+ * A document as stored in a snapshot at revision `rev`: its text once, and a run table.
+ * `runs`: one entry per run, comma-separated, in order: the run's length in UTF-16 units in base
+ * 36, then, if the run has attributes, `.` and their index in `attrs` in base 36.
+ */
+export interface PackedSnapshotWire {
+  readonly rev: number;
+  readonly text: string;
+  readonly runs: string;
+  readonly attrs: readonly Attributes[];
+}
+
 /** What the relay announces in `hello`: per change, per frame, and how often to send presence and pings. */
 export interface HelloLimits {
   readonly maxOps: number;
@@ -111,9 +130,13 @@ export interface HelloLimits {
 }
 
 export type ServerMessage =
-  /** `features`: optional protocol additions this relay understands (`join_content`: see JoinMessage). */
+  /** `features`: optional protocol additions this relay understands (`join_content`, `packed_join`: see JoinMessage). */
   | { type: 'hello'; protocol: 1; session: string; user: UserInfo; limits: HelloLimits; features?: string[] }
-  | { type: 'joined'; doc: string; rev: number; role: Role; presence: PresenceState[]; content?: DocState; changes?: CommittedChangeWire[] }
+  /**
+   * The document at `rev` is one of: `content`; the client's copy at the join's `rev` plus
+   * `changes`; or `snapshot` plus `changes` (the ones after `snapshot.rev`, up to `rev`).
+   */
+  | { type: 'joined'; doc: string; rev: number; role: Role; presence: PresenceState[]; content?: DocState; changes?: CommittedChangeWire[]; snapshot?: PackedSnapshotWire }
   /**
    * `reason: 'revoked'`: the relay removed the client because its role on the document was revoked.
    * `reason: 'rejoin_refused'`: a join of a document the connection had joined was refused (the

@@ -2,6 +2,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import uWS from 'uWebSockets.js';
 import { atLeast, type AccessControl, type Role } from '../auth/access.js';
 import { AuthError, verifyToken, type VerifyOptions } from '../auth/verify.js';
+import { changeToWire } from './change-wire.js';
 import { topicOf, type PresenceRelay } from './presence-relay.js';
 import { SessionGuard } from './session-guard.js';
 import type { KeySource } from '../auth/keys.js';
@@ -224,7 +225,7 @@ export class CollabServer {
         cursorThrottleMs: config.cursorThrottleMs,
         heartbeatIntervalSecs: config.heartbeatIntervalSecs,
       },
-      features: ['join_content'],
+      features: ['join_content', 'packed_join'],
     });
   }
 
@@ -403,7 +404,7 @@ export class CollabServer {
       }
       missed = caughtUp;
     }
-    this.enterDocument(connection, docId, engine, role, missed);
+    this.enterDocument(connection, docId, engine, role, missed ?? (message.packed === true ? 'packed' : 'content'));
   }
 
   /** Refuses a join the relay or the connection cannot take now; true when it may go on. */
@@ -471,9 +472,10 @@ export class CollabServer {
 
   /**
    * Records the join, subscribes the socket to the document and sends `joined` (the missed
-   * changes, or the content) with everyone's presence, all in one cork.
+   * changes, or the content, or the packed snapshot and the changes since when the client takes
+   * that and it is smaller) with everyone's presence, all in one cork.
    */
-  private enterDocument(connection: Connection, docId: string, engine: DocumentEngine, role: Role, missed: CommittedChange[] | undefined): void {
+  private enterDocument(connection: Connection, docId: string, engine: DocumentEngine, role: Role, reply: CommittedChange[] | 'content' | 'packed'): void {
     const joined: JoinedDocument = { engine, role, pendingPresence: undefined, lastPresenceAt: 0, presenceTimer: undefined, typingTimer: undefined, changesInFlight: 0 };
     connection.docs.set(docId, joined);
     if (connection.handshakeTimer) {
@@ -482,14 +484,21 @@ export class CollabServer {
     }
     const ws = connection.ws;
     if (!ws) return;
-    this.deps.log.debug({ session: connection.session, user: connection.principal.userId, doc: docId, role: joined.role, rev: engine.headRev, replay: missed?.length }, 'joined a document');
+    const missed = Array.isArray(reply) ? reply : undefined;
+    const packed = reply === 'packed' ? engine.packedJoinBase() : undefined;
+    this.deps.log.debug({ session: connection.session, user: connection.principal.userId, doc: docId, role: joined.role, rev: engine.headRev, replay: missed?.length, snapshot: packed?.rev }, 'joined a document');
     ws.cork(() => {
       ws.subscribe(topicOf(docId));
       const presence = this.presenceRelay.announce(ws, connection, docId, engine);
       const frame = { type: 'joined', doc: docId, rev: engine.headRev, role: joined.role, presence } as const;
       let bytes: number;
       if (missed) {
-        bytes = connection.send({ ...frame, changes: missed.map((c) => ({ rev: c.rev, ops: c.ops, clock: { actor: c.actor, seq: c.seq }, user: c.userId })) });
+        bytes = connection.send({ ...frame, changes: missed.map(changeToWire) });
+      } else if (packed) {
+        // The snapshot's JSON is kept per snapshot (JoinBase): spliced in, not re-serialized.
+        const text = `${JSON.stringify({ ...frame, changes: packed.changes.map(changeToWire) }).slice(0, -1)},"snapshot":${packed.snapshotJson}}`;
+        connection.sendRaw(text);
+        bytes = text.length;
       } else {
         // The content's JSON is kept per revision by the engine: spliced in, not re-serialized.
         const text = `${JSON.stringify(frame).slice(0, -1)},"content":${engine.stateJson}}`;

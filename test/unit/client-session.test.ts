@@ -13,6 +13,7 @@ const OTHER = '00000000-0000-4000-8000-0000000000cc';
 
 class FakeTransport implements DocumentTransport {
   joinContent = false;
+  packedJoin = false;
   readonly sent: Array<Record<string, unknown>> = [];
   connected = true;
   maxOps = 100;
@@ -207,6 +208,43 @@ describe('client document session', () => {
     expect(() => doc.insert(5, 'x')).toThrow(/beyond the document/);
     expect(() => doc.insert(0, '\ud83d')).toThrow();
     expect(transport.changes()).toHaveLength(0);
+  });
+});
+
+describe('client document session: packed first joins', () => {
+  const snapshot = { rev: 3, text: 'hello world', runs: '6,5.0', attrs: [{ bold: true }] };
+  const after = (rev: number, ops: unknown[]) => ({ rev, ops, clock: { actor: OTHER, seq: rev }, user: 'other' }) as never;
+
+  it('asks for the packed form only on a first join to a relay that has the feature, and takes snapshot plus changes', () => {
+    const transport = new FakeTransport();
+    const doc = new DocumentSession(DOC, ACTOR, transport, () => FRESH);
+    expect(doc.joinMessage()).toEqual({ type: 'join', doc: DOC });
+    transport.packedJoin = true;
+    expect(doc.joinMessage()).toEqual({ type: 'join', doc: DOC, packed: true });
+    doc.handle({ type: 'joined', doc: DOC, rev: 5, role: 'editor', presence: [], snapshot, changes: [after(3, [{ type: 'insert', pos: 0, text: '>' }]), after(4, [{ type: 'delete', pos: 6, len: 6 }])] });
+    expect(doc.joined).toBe(true);
+    expect(doc.revision).toBe(5);
+    expect(doc.content).toEqual([{ text: '>hello' }]);
+    // A rejoin asks for what it missed, not for a snapshot.
+    doc.connectionLost();
+    expect(doc.joinMessage()).toEqual({ type: 'join', doc: DOC, rev: 5 });
+  });
+
+  it.each([
+    ['a damaged snapshot', { ...snapshot, runs: '6,99' }, [], 3],
+    ['a gap after the snapshot', snapshot, [after(4, [{ type: 'insert', pos: 0, text: '>' }])], 5],
+    ['changes that end short of the revision', snapshot, [after(3, [{ type: 'insert', pos: 0, text: '>' }])], 9],
+    ['a change that does not fit', snapshot, [after(3, [{ type: 'delete', pos: 5, len: 50 }])], 4],
+  ])('resyncs asking for content after %s', (_what, snap, changes, rev) => {
+    const transport = new FakeTransport();
+    transport.packedJoin = true;
+    const doc = new DocumentSession(DOC, ACTOR, transport, () => FRESH);
+    const errors: unknown[] = [];
+    doc.on('error', (e) => errors.push(e));
+    doc.handle({ type: 'joined', doc: DOC, rev, role: 'editor', presence: [], snapshot: snap, changes });
+    expect(doc.joined).toBe(false);
+    expect(errors).toEqual([expect.objectContaining({ code: 'resync' })]);
+    expect(transport.sent.at(-1)).toEqual({ type: 'join', doc: DOC });
   });
 });
 

@@ -1,15 +1,20 @@
 /**
  * Issue 9.4 and 12 (engine side): a rejoin from an old revision is answered with the content
  * when that is smaller, decided without reading a long log; snapshots are written packed, in
- * slices, and a cold load reads them back (or the log alone, when a snapshot is damaged).
+ * slices, and a cold load reads them back (or the log alone, when a snapshot is damaged); a
+ * packed first join gets the latest snapshot plus the changes since.
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { docFromPackedJoin } from '../../src/client/packed-join.js';
 import { DocumentEngine, type Ack, type CommitListener } from '../../src/engine/document.js';
+import { JoinBase } from '../../src/engine/join-base.js';
 import type { EngineError } from '../../src/engine/errors.js';
 import { docText } from '../../src/ot/index.js';
 import { isPacked } from '../../src/ot/packed.js';
 import type { Change } from '../../src/ot/types.js';
+import type { PackedSnapshotWire } from '../../src/protocol/wire.js';
+import { changeToWire } from '../../src/server/change-wire.js';
 import { testEngineOptions } from '../support/engine-options.js';
 import { MemoryOpLog } from '../support/memory-store.js';
 
@@ -85,5 +90,59 @@ describe('snapshots', () => {
     const cold = await DocumentEngine.load(DOC, store, acking, testEngineOptions());
     expect(cold.headRev).toBe(20);
     expect(docText(cold.state)).toBe('x'.repeat(20));
+  });
+});
+
+describe('packed first joins (JoinBase)', () => {
+  /** `changes` changes of one 50-character insert at the end each, bold and plain in turn. */
+  async function formatted(store: MemoryOpLog, changes: number, options = testEngineOptions()): Promise<DocumentEngine> {
+    const engine = await DocumentEngine.load(DOC, store, acking, options);
+    const actor = randomUUID();
+    for (let seq = 1; seq <= changes; seq++) {
+      const text = String.fromCharCode(96 + (seq % 26) + 1).repeat(50);
+      await submit(engine, actor, seq, [{ type: 'insert', pos: (seq - 1) * 50, text, ...(seq % 2 === 0 ? { attrs: { bold: true } } : {}) }]);
+    }
+    await engine.whenIdle();
+    return engine;
+  }
+
+  /** The document a base describes: its snapshot unpacked, then its changes. */
+  function rebuilt(engine: DocumentEngine): { rev: number; text: string; runs: unknown } {
+    const base = engine.packedJoinBase();
+    if (!base) throw new Error('no packed base');
+    const copy = docFromPackedJoin(JSON.parse(base.snapshotJson) as PackedSnapshotWire, base.changes.map(changeToWire), engine.headRev);
+    if (typeof copy === 'string') throw new Error(copy);
+    return { rev: base.rev, text: copy.text(), runs: copy.runs() };
+  }
+
+  it('moves to each snapshot written, and after a cold load starts at the stored one', async () => {
+    const store = new MemoryOpLog();
+    const engine = await formatted(store, 43, testEngineOptions({ snapshotIntervalOps: 40 }));
+    for (let i = 0; i < 100 && engine.packedJoinBase()?.rev !== 40; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(rebuilt(engine)).toEqual({ rev: 40, text: docText(engine.state), runs: engine.state });
+    expect(engine.packedJoinBase()?.changes.map((c) => c.rev)).toEqual([40, 41, 42]);
+
+    const cold = await DocumentEngine.load(DOC, store, acking, testEngineOptions());
+    expect(rebuilt(cold)).toEqual({ rev: 40, text: docText(engine.state), runs: engine.state });
+  });
+
+  it('is not offered when the content is smaller: a short document, or a damaged snapshot replaced by the whole log', async () => {
+    const small = await DocumentEngine.load(randomUUID(), new MemoryOpLog(), acking, testEngineOptions());
+    await submit(small, randomUUID(), 1, [{ type: 'insert', pos: 0, text: 'hello' }]);
+    expect(small.packedJoinBase()).toBeUndefined();
+    const store = new MemoryOpLog();
+    const engine = await formatted(store, 30);
+    store.snapshots.set(DOC, [{ rev: 10, content: { text: 'xx', runs: '5', attrs: [] } }]);
+    const cold = await DocumentEngine.load(DOC, store, acking, testEngineOptions());
+    expect(cold.headRev).toBe(engine.headRev);
+    expect(cold.packedJoinBase()).toBeUndefined();
+  });
+
+  it('is dropped when snapshots keep failing and too many ops pile up behind it', () => {
+    const base = new JoinBase(0, { text: '', runs: '', attrs: [] }, []);
+    const change = (rev: number, ops: number) => ({ rev, ops: Array.from({ length: ops }, () => ({ type: 'insert' as const, pos: 0, text: 'x' })), actor: 'a', seq: rev + 1, userId: 'u', committedAt: 0 });
+    expect(base.add(change(0, 19_999))).toBe(true);
+    expect(base.add(change(19_999, 1))).toBe(true);
+    expect(base.add(change(20_000, 1))).toBe(false);
   });
 });
