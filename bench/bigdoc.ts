@@ -9,13 +9,15 @@
  * 1. cold join: a client joins it while no replica has it loaded (DOCUMENT_IDLE_SECS=1 unloads
  *    it between rounds): time from join to the joined frame, and that frame's size; first joins
  *    (here and in phase 3) ask for the packed form, as the SDK does, where the relay has it;
+ *    before that, what the loaded document adds to the relay's heap and RSS after a full
+ *    collection (the probe collects on request: the relay runs with --expose-gc);
  * 2. rejoin from revision 0 while it is loaded (offering to take content where the relay
  *    announces join_content): time and frame size;
  * 3. committed ops/s and ack latency with BENCH_WRITERS clients (joined first, one after
  *    another, before the clock starts) each keeping one single-character insert at a random
  *    position in flight, on a 1,000-character document and
  *    then on the big one, for BENCH_SECS each; then the big one again while one more client
- *    joins it (a fresh join: the whole content) and leaves, once every BENCH_JOIN_EVERY_MS
+ *    joins it (a first join, as in 1) and leaves, once every BENCH_JOIN_EVERY_MS
  *    (1000). The relay's event-loop delay (p99, max) over each phase is sampled every
  *    millisecond by bench/event-loop-probe.ts. Snapshots (every SNAPSHOT_INTERVAL_OPS=500 ops)
  *    happen during the big phases.
@@ -40,7 +42,7 @@ const WRITERS = Number(process.env.BENCH_WRITERS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const JOIN_EVERY_MS = Number(process.env.BENCH_JOIN_EVERY_MS ?? 1000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const PROBE_ARGS = ['--import', resolve(import.meta.dirname, 'event-loop-probe.js')];
+const PROBE_ARGS = ['--expose-gc', '--import', resolve(import.meta.dirname, 'event-loop-probe.js')];
 
 interface Frame {
   readonly type: string;
@@ -174,6 +176,8 @@ interface JoinFigures {
   readonly rejoinMs: number[];
   readonly rejoinBytes: number;
   readonly rejoinForm: string;
+  /** What the loaded document adds to the relay's heap and RSS (after a full collection). */
+  readonly heldBytes: { readonly heap: number; readonly rss: number } | undefined;
 }
 
 async function measureJoins(target: Target): Promise<JoinFigures> {
@@ -181,6 +185,16 @@ async function measureJoins(target: Target): Promise<JoinFigures> {
   let coldBytes = 0;
   let coldForm = '';
   const client = await Client.open(target.relay.wsUrl, await devToken(target.relay.url, 'joiner'));
+  // Memory first, on a relay that never loaded the document (later, RSS would also move with
+  // what the allocator kept from earlier loads): heap and RSS after a full collection, unloaded
+  // and then held open by this client (joined as the SDK joins).
+  const unloaded = (await eventLoopDelay(target))?.memory;
+  client.firstJoin(target.bigDoc);
+  await client.next((f) => f.type === 'joined');
+  const loaded = (await eventLoopDelay(target))?.memory;
+  const heldBytes = unloaded && loaded ? { heap: loaded.heapUsedBytes - unloaded.heapUsedBytes, rss: loaded.rssBytes - unloaded.rssBytes } : undefined;
+  client.send({ type: 'leave', doc: target.bigDoc });
+  await client.next((f) => f.type === 'left');
   for (let round = 0; round < ROUNDS; round++) {
     for (let i = 0; i < 100 && (await loadedDocuments(target)) > 0; i++) await sleep(100);
     const t0 = performance.now();
@@ -194,7 +208,7 @@ async function measureJoins(target: Target): Promise<JoinFigures> {
   }
   // Rejoins from revision 0 while another member keeps the document loaded.
   const holder = await Client.open(target.relay.wsUrl, await devToken(target.relay.url, 'holder'));
-  holder.send({ type: 'join', doc: target.bigDoc });
+  holder.firstJoin(target.bigDoc);
   await holder.next((f) => f.type === 'joined');
   const rejoinMs: number[] = [];
   let rejoinBytes = 0;
@@ -211,7 +225,7 @@ async function measureJoins(target: Target): Promise<JoinFigures> {
   }
   holder.close();
   client.close();
-  return { coldMs, coldBytes, coldForm, rejoinMs, rejoinBytes, rejoinForm };
+  return { coldMs, coldBytes, coldForm, rejoinMs, rejoinBytes, rejoinForm, heldBytes };
 }
 
 interface LoadFigures {
@@ -349,6 +363,11 @@ async function main(): Promise<void> {
   console.log('| build | cold join | joined frame | sent as | rejoin from rev 0 | its frame | sent as |');
   console.log('|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.build} | ${ms(median(r.joins.coldMs))} ms | ${kib(r.joins.coldBytes)} | ${r.joins.coldForm} | ${ms(median(r.joins.rejoinMs))} ms | ${kib(r.joins.rejoinBytes)} | ${r.joins.rejoinForm} |`);
+  const mib = (bytes: number | undefined): string => (bytes === undefined ? '–' : `${(bytes / 2 ** 20).toFixed(1)} MiB`);
+  console.log('\n## Memory held by the loaded big document (relay heap and RSS after a full collection, loaded minus unloaded)\n');
+  console.log('| build | heap | RSS |');
+  console.log('|---|---|---|');
+  for (const r of rows) console.log(`| ${r.build} | ${mib(r.joins.heldBytes?.heap)} | ${mib(r.joins.heldBytes?.rss)} |`);
   console.log(`\n## Committed ops/s, ${WRITERS} writers, one change in flight each (the last phase: one more client joins every ${JOIN_EVERY_MS} ms)\n`);
   console.log('| build | document | ops/s | ack p50 | ack p99 | joins done | event loop p99 | max | big/small ops/s |');
   console.log('|---|---|---|---|---|---|---|---|---|');

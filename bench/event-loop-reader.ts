@@ -7,6 +7,8 @@ import { readFileSync, statSync } from 'node:fs';
 export interface EventLoopDelay {
   readonly p99Ms: number;
   readonly maxMs: number;
+  /** After a full collection, when the relay runs with --expose-gc. */
+  readonly memory?: { readonly heapUsedBytes: number; readonly rssBytes: number };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -27,7 +29,10 @@ export async function readEventLoopDelay(pid: number, probeFile: string): Promis
     const report: unknown = JSON.parse(readFileSync(probeFile, 'utf8'));
     if (typeof report !== 'object' || report === null || !('p99Ms' in report) || !('maxMs' in report)) return undefined;
     const { p99Ms, maxMs } = report;
-    return typeof p99Ms === 'number' && typeof maxMs === 'number' ? { p99Ms, maxMs } : undefined;
+    if (typeof p99Ms !== 'number' || typeof maxMs !== 'number') return undefined;
+    const heapUsedBytes = 'heapUsedBytes' in report ? report.heapUsedBytes : undefined;
+    const rssBytes = 'rssBytes' in report ? report.rssBytes : undefined;
+    return typeof heapUsedBytes === 'number' && typeof rssBytes === 'number' ? { p99Ms, maxMs, memory: { heapUsedBytes, rssBytes } } : { p99Ms, maxMs };
   } catch {
     return undefined;
   }
