@@ -73,6 +73,12 @@ export function printTable(rows: readonly Row[]): void {
 }
 
 /**
+ * A generator whose typing schedule slipped this much (p99) was short of CPU itself: its
+ * latencies include its own queueing, on both sides of a ratio.
+ */
+const LAGGING_MS = 50;
+
+/**
  * Fan-out p99 on several replicas over that on one, per build and rate. Each repeat's two
  * steps ran next to each other (they see the same background load), so the ratio is taken per
  * repeat and its median reported, with the range.
@@ -81,20 +87,22 @@ export function printRatios(rows: readonly Row[]): void {
   const several = rows.filter((r) => r.replicas > 1);
   if (several.length === 0) return;
   console.log('');
-  console.log('| workload | build | offered ops/s | fan-out p99 several / 1 replica, median of per-repeat ratios (range) | fan-out p50 ratio, median |');
-  console.log('|---|---|---|---|---|');
+  console.log(`| workload | build | offered ops/s | fan-out p99 several / 1 replica, median of per-repeat ratios (range) | fan-out p50 ratio, median | repeats whose generators lagged over ${LAGGING_MS} ms |`);
+  console.log('|---|---|---|---|---|---|');
   for (const g of groups(several)) {
     const first = g[0];
     if (!first) continue;
     const p99: number[] = [];
     const p50: number[] = [];
+    let lagging = 0;
     for (const r of g) {
       const one = rows.find((o) => o.replicas === 1 && o.build === r.build && o.scenario === r.scenario && o.offered === r.offered && o.repeat === r.repeat);
       if (!one) continue;
       p99.push(p(r.fanout, 99) / p(one.fanout, 99));
       p50.push(p(r.fanout, 50) / p(one.fanout, 50));
+      if (Math.max(r.lagP99Ms, one.lagP99Ms) > LAGGING_MS) lagging++;
     }
     const range2 = p99.length > 1 ? ` (${f(Math.min(...p99), 2)}–${f(Math.max(...p99), 2)})` : '';
-    console.log(`| ${first.scenario}, ${first.replicas} replicas | ${first.build} | ${first.offered} | ${f(median(p99), 2)}×${range2} | ${f(median(p50), 2)}× |`);
+    console.log(`| ${first.scenario}, ${first.replicas} replicas | ${first.build} | ${first.offered} | ${f(median(p99), 2)}×${range2} | ${f(median(p50), 2)}× | ${lagging} of ${p99.length} |`);
   }
 }
