@@ -44,7 +44,10 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
-const range = (values: readonly number[]) => (values.length > 1 ? ` (${f(Math.min(...values))}–${f(Math.max(...values))})` : '');
+function range(values: readonly number[], digits = 1): string {
+  const known = values.filter((v) => !Number.isNaN(v));
+  return known.length > 1 ? ` (${f(Math.min(...known), digits)}–${f(Math.max(...known), digits)})` : '';
+}
 
 /**
  * Per (build, replicas, rate): the median over repeats of each repeat's figures, and the
@@ -102,7 +105,6 @@ export function printRatios(rows: readonly Row[]): void {
       p50.push(p(r.fanout, 50) / p(one.fanout, 50));
       if (Math.max(r.lagP99Ms, one.lagP99Ms) > LAGGING_MS) lagging++;
     }
-    const range2 = p99.length > 1 ? ` (${f(Math.min(...p99), 2)}–${f(Math.max(...p99), 2)})` : '';
-    console.log(`| ${first.scenario}, ${first.replicas} replicas | ${first.build} | ${first.offered} | ${f(median(p99), 2)}×${range2} | ${f(median(p50), 2)}× | ${lagging} of ${p99.length} |`);
+    console.log(`| ${first.scenario}, ${first.replicas} replicas | ${first.build} | ${first.offered} | ${f(median(p99), 2)}×${range(p99, 2)} | ${f(median(p50), 2)}× | ${lagging} of ${p99.length} |`);
   }
 }
