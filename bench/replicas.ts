@@ -15,9 +15,13 @@
  *   BENCH_SPREAD_RATES offered ops/s of the 20 documents (500,1000,2000)
  *   BENCH_SCENARIOS    hot,spread
  *   BENCH_WARMUP_SECS (2), BENCH_SECONDS (6) measured per rate, BENCH_DRAIN_SECS (30)
+ *   BENCH_REPEATS      how many times each step runs (3): the table gives the median of the
+ *                      repeats' figures and the range of their p99, and the several/one replica
+ *                      p99 ratio is taken per repeat (its two steps ran back to back)
  *   BENCH_RELAYS       name=path/to/dist/src/main.js,… several builds in one run
  *                      (e.g. before=/tmp/main/dist/src/main.js,after=dist/src/main.js)
  *   BENCH_RELAY_ENV    extra env for the relays (k=v,k=v)
+ *   BENCH_RELAY_NODE_ARGS  node options of the relays, e.g. --prof (bench/processes.ts)
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -25,6 +29,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
 import { describeEnvironment, describeVersions, percentile } from './environment.js';
+import { printRatios, printTable, type Row } from './replicas-report.js';
 import { devToken, startBenchPostgres, startBenchRelay, type BenchRelay } from './processes.js';
 import { processCpuSecs } from './proc-stats.js';
 import { startRedisServer } from '../harness/redis.js';
@@ -44,6 +49,7 @@ interface Options {
   readonly warmupSecs: number;
   readonly seconds: number;
   readonly drainSecs: number;
+  readonly repeats: number;
   readonly relays: { name: string; main: string }[];
   readonly relayEnv: Record<string, string>;
 }
@@ -64,6 +70,7 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
     warmupSecs: Number(env.BENCH_WARMUP_SECS ?? 2),
     seconds: Number(env.BENCH_SECONDS ?? 6),
     drainSecs: Number(env.BENCH_DRAIN_SECS ?? 30),
+    repeats: Math.max(1, Number(env.BENCH_REPEATS ?? 3)),
     relays,
     relayEnv: Object.fromEntries(
       list(env.BENCH_RELAY_ENV, '').map((kv) => {
@@ -77,28 +84,13 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
 /** One build on N replicas, with its own database. */
 interface Target {
   readonly label: string;
+  readonly build: string;
   readonly scenario: Scenario;
   readonly replicas: number;
   readonly relays: BenchRelay[];
   readonly tokens: string[];
   readonly database: string;
   stop(): Promise<void>;
-}
-
-interface Row {
-  readonly label: string;
-  readonly scenario: string;
-  readonly offered: number;
-  readonly committedPerSec: number;
-  readonly ack: number[];
-  readonly fanout: number[];
-  readonly commits: number;
-  readonly rollbacks: number;
-  readonly relayCpuPer1k: number;
-  readonly undelivered: number;
-  readonly diverged: string[];
-  readonly errors: string[];
-  readonly lagP99Ms: number;
 }
 
 async function startTarget(build: { name: string; main: string }, scenario: Scenario, replicas: number, pgUrl: string, redisUrl: string, admin: postgres.Sql, options: Options): Promise<Target> {
@@ -115,6 +107,7 @@ async function startTarget(build: { name: string; main: string }, scenario: Scen
   for (let i = 0; i < scenario.docs * scenario.clientsPerDoc; i++) tokens.push(await devToken(first.url, `typist-${i}`));
   return {
     label: `${build.name}, ${replicas} replica${replicas > 1 ? 's' : ''}`,
+    build: build.name,
     scenario,
     replicas,
     relays,
@@ -141,7 +134,7 @@ async function databaseCounters(admin: postgres.Sql, database: string): Promise<
 
 const relayCpu = (target: Target) => target.relays.reduce((n, r) => n + processCpuSecs(r.child.pid ?? 0), 0);
 
-async function runStep(target: Target, rate: number, options: Options, admin: postgres.Sql): Promise<Row> {
+async function runStep(target: Target, rate: number, repeat: number, options: Options, admin: postgres.Sql): Promise<Row> {
   const { scenario } = target;
   const docs = Array.from({ length: scenario.docs }, () => randomUUID());
   // Whole documents per generator (latencies read off one clock); two generators at most.
@@ -178,6 +171,9 @@ async function runStep(target: Target, rate: number, options: Options, admin: po
     const ops = results.reduce((n, r) => n + r.committedInWindow, 0);
     return {
       label: target.label,
+      build: target.build,
+      replicas: target.replicas,
+      repeat,
       scenario: `${scenario.docs} doc${scenario.docs > 1 ? 's' : ''} × ${scenario.clientsPerDoc}`,
       offered: rate,
       committedPerSec,
@@ -206,24 +202,11 @@ function sleep(ms: number): Promise<void> {
 
 const f = (n: number | undefined, digits = 1) => (n === undefined || Number.isNaN(n) ? '–' : n.toFixed(digits));
 
-function printTable(rows: readonly Row[]): void {
-  console.log('');
-  console.log('| workload | relay | offered ops/s | committed ops/s | fan-out ms p50 / p99 | ack ms p50 / p99 | DB commits | DB rollbacks (%) | relay CPU s per 1k ops | generator lag p99 ms |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
-  for (const r of rows) {
-    const drained = r.undelivered === 0 ? '' : ` (did not drain: ${r.undelivered} outstanding)`;
-    const total = r.commits + r.rollbacks;
-    console.log(
-      `| ${r.scenario} | ${r.label} | ${r.offered} | ${f(r.committedPerSec, 0)}${drained} | ${f(percentile(r.fanout, 50))} / ${f(percentile(r.fanout, 99))} | ${f(percentile(r.ack, 50))} / ${f(percentile(r.ack, 99))} | ${r.commits} | ${r.rollbacks} (${total > 0 ? f((100 * r.rollbacks) / total, 1) : '0.0'} %) | ${f(r.relayCpuPer1k, 3)} | ${f(r.lagP99Ms)} |`,
-    );
-  }
-}
-
 async function main(): Promise<void> {
   const options = readOptions(process.env);
   console.log(`environment: ${describeEnvironment()}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`versions: ${describeVersions(['uWebSockets.js', 'postgres', 'ioredis', 'ws'])}`);
-  console.log(`${options.warmupSecs} s warm-up + ${options.seconds} s measured per rate; builds: ${options.relays.map((r) => `${r.name}=${r.main}`).join(', ')}`);
+  console.log(`${options.warmupSecs} s warm-up + ${options.seconds} s measured per rate, ${options.repeats} repeat(s); builds: ${options.relays.map((r) => `${r.name}=${r.main}`).join(', ')}`);
   const pg = await startBenchPostgres();
   const redis = await startRedisServer();
   const admin = postgres(pg.url, { max: 1, onnotice: () => undefined });
@@ -236,6 +219,17 @@ async function main(): Promise<void> {
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
   const rows: Row[] = [];
+  const step = async (target: Target, rate: number, repeat: number): Promise<void> => {
+    try {
+      const row = await runStep(target, rate, repeat, options, admin);
+      rows.push(row);
+      const state = row.diverged.length > 0 ? `DIVERGED (${row.diverged.join('; ')})` : row.undelivered > 0 ? 'did not drain' : 'converged';
+      console.log(`${row.scenario} on ${target.label} at ${rate} ops/s: ${state}, fan-out p50 ${f(percentile(row.fanout, 50))} / p99 ${f(percentile(row.fanout, 99))} ms, generator lag p99 ${f(row.lagP99Ms)} ms, ${row.rollbacks} rollbacks [repeat ${repeat + 1}/${options.repeats}, load average ${loadavg()[0]?.toFixed(2)}]`);
+      for (const e of row.errors.slice(0, 5)) console.log(`  a client was told: ${e}`);
+    } catch (err) {
+      console.log(`${target.label} at ${rate} ops/s: no result: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
   try {
     for (const scenario of options.scenarios) {
       console.log(`workload: ${scenario.docs} document(s) × ${scenario.clientsPerDoc} clients over ${scenario.replicas} replicas (and 1 as reference), rates ${scenario.rates.join(', ')} ops/s`);
@@ -249,15 +243,9 @@ async function main(): Promise<void> {
       }
       // Rate-major, targets interleaved: a burst of noise from elsewhere hits all of them alike.
       for (const rate of scenario.rates) {
-        for (const target of targets) {
-          try {
-            const row = await runStep(target, rate, options, admin);
-            rows.push(row);
-            const state = row.diverged.length > 0 ? `DIVERGED (${row.diverged.join('; ')})` : row.undelivered > 0 ? 'did not drain' : 'converged';
-            console.log(`${row.scenario} on ${target.label} at ${rate} ops/s: ${state}, fan-out p99 ${f(percentile(row.fanout, 99))} ms, ${row.rollbacks} rollbacks`);
-            for (const e of row.errors.slice(0, 5)) console.log(`  a client was told: ${e}`);
-          } catch (err) {
-            console.log(`${target.label} at ${rate} ops/s: no result: ${err instanceof Error ? err.message : String(err)}`);
+        for (let repeat = 0; repeat < options.repeats; repeat++) {
+          for (const target of targets) {
+            await step(target, rate, repeat);
           }
         }
       }
@@ -272,6 +260,8 @@ async function main(): Promise<void> {
       return;
     }
     printTable(rows);
+    printRatios(rows);
+    console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   } finally {
     for (const t of running) await t.stop();
     await admin.end();

@@ -14,7 +14,7 @@ const BENCH = resolve(import.meta.dirname, '../../dist/bench/replicas.js');
 describe('replicas benchmark (smoke)', () => {
   it('runs the hot document over three replicas and on one, converges and reports', async () => {
     const { stdout } = await run(process.execPath, [BENCH], {
-      env: { ...process.env, BENCH_SCENARIOS: 'hot', BENCH_HOT_RATES: '100', BENCH_WARMUP_SECS: '1', BENCH_SECONDS: '2' },
+      env: { ...process.env, BENCH_SCENARIOS: 'hot', BENCH_HOT_RATES: '100', BENCH_WARMUP_SECS: '1', BENCH_SECONDS: '2', BENCH_REPEATS: '1' },
       timeout: 170_000,
     });
     expect(stdout).toContain('1 doc × 50 on after, 3 replicas at 100 ops/s: converged');
