@@ -6,7 +6,7 @@
  */
 import { attrsEqual, cleanAttrs } from './attributes.js';
 import { Doc, piecesOf } from './document.js';
-import { MAX_PIECE, PieceWalker, buildFrom } from './piece-tree.js';
+import { LEAF_FILL, LEAF_MAX, LeafWalker, MAX_PIECE, isJsonSafe, leafOf, rootOver, type Leaf, type PieceAttrs, type Tree } from './piece-tree.js';
 import { isHighSurrogate, isLowSurrogate, isWellFormedText } from './text.js';
 import type { AttributeValue, Attributes, DocState } from './types.js';
 
@@ -27,7 +27,9 @@ export interface PackedContent {
  * stall them.
  */
 export class ContentPacker {
-  private readonly walker: PieceWalker;
+  private readonly walker: LeafWalker;
+  private leaf: Leaf | undefined;
+  private slot = 0;
   private readonly texts: string[] = [];
   private readonly runs: string[] = [];
   private readonly attrs: Attributes[] = [];
@@ -39,21 +41,29 @@ export class ContentPacker {
   private done = false;
 
   constructor(doc: Doc) {
-    this.walker = new PieceWalker(doc.root);
+    this.walker = new LeafWalker(doc.root);
+    this.leaf = this.walker.next();
   }
 
   step(pieces: number): boolean {
     for (let i = 0; i < pieces && !this.done; i++) {
-      const piece = this.walker.next();
-      if (piece === undefined) {
+      let leaf = this.leaf;
+      if (leaf !== undefined && this.slot === leaf.count) {
+        leaf = this.leaf = this.walker.next();
+        this.slot = 0;
+      }
+      if (leaf === undefined) {
         this.endRun();
         this.done = true;
         break;
       }
-      if (this.runLength > 0 && !attrsEqual(this.runAttrs, piece.attrs)) this.endRun();
-      if (this.runLength === 0) this.runAttrs = piece.attrs;
-      this.texts.push(piece.text);
-      this.runLength += piece.text.length;
+      const text = leaf.texts[this.slot] as string;
+      const attrs = leaf.attrs[this.slot];
+      this.slot++;
+      if (this.runLength > 0 && !attrsEqual(this.runAttrs, attrs)) this.endRun();
+      if (this.runLength === 0) this.runAttrs = attrs;
+      this.texts.push(text);
+      this.runLength += text.length;
     }
     return this.done;
   }
@@ -141,10 +151,42 @@ function readRunTable(runs: string): { lengths: number[]; styles: number[] } | u
   return { lengths, styles };
 }
 
+/** Leaves filled in order from pieces, LEAF_FILL each (the last two evened out): no piece objects. */
+class LeafFiller {
+  private readonly leaves: Leaf[] = [];
+  private texts: string[] = [];
+  private attrs: PieceAttrs[] = [];
+
+  constructor(private readonly jsonSafe: boolean) {}
+
+  push(text: string, attrs: PieceAttrs): void {
+    this.texts.push(text);
+    this.attrs.push(attrs);
+    if (this.texts.length === LEAF_FILL) {
+      this.leaves.push(leafOf(this.texts, this.attrs, this.jsonSafe));
+      this.texts = [];
+      this.attrs = [];
+    }
+  }
+
+  tree(): Tree {
+    if (this.texts.length > 0) {
+      const last = this.leaves.pop();
+      // A short last leaf takes pieces from the one before, so every leaf is at least half full.
+      const texts = last === undefined ? this.texts : last.texts.concat(this.texts);
+      const attrs = last === undefined ? this.attrs : last.attrs.concat(this.attrs);
+      const cut = texts.length > LEAF_MAX ? texts.length >> 1 : texts.length;
+      this.leaves.push(leafOf(texts.slice(0, cut), attrs.slice(0, cut), this.jsonSafe));
+      if (cut < texts.length) this.leaves.push(leafOf(texts.slice(cut), attrs.slice(cut), this.jsonSafe));
+    }
+    return rootOver(this.leaves);
+  }
+}
+
 /**
  * The document a packed form holds, or undefined when it is not one (never throws): lengths
  * must add up to the text, no run may be empty or split a surrogate pair, indexes must exist.
- * Linear time, no per-run object beyond the pieces themselves.
+ * Linear time; pieces go straight into leaves.
  */
 export function unpack(raw: unknown): Doc | undefined {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
@@ -155,8 +197,7 @@ export function unpack(raw: unknown): Doc | undefined {
   if (attrs === undefined || table === undefined) return undefined;
   // Cleaned once per distinct map, and shared by its runs: merging and encoding compare by identity first.
   const styles = attrs.map((a) => cleanAttrs(a));
-  const texts: string[] = [];
-  const pieceAttrs: (Attributes | undefined)[] = [];
+  const filler = new LeafFiller(isJsonSafe(text));
   let at = 0;
   for (let i = 0; i < table.lengths.length; i++) {
     const length = table.lengths[i] as number;
@@ -166,18 +207,15 @@ export function unpack(raw: unknown): Doc | undefined {
     if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1)) && isLowSurrogate(text.charCodeAt(end))) return undefined;
     const runAttrs = style < 0 ? undefined : styles[style];
     if (length <= MAX_PIECE) {
-      texts.push(text.slice(at, end));
-      pieceAttrs.push(runAttrs);
+      filler.push(text.slice(at, end), runAttrs);
     } else {
-      for (const piece of piecesOf([{ text: text.slice(at, end), attrs: runAttrs }])) {
-        texts.push(piece.text);
-        pieceAttrs.push(piece.attrs);
-      }
+      for (const piece of piecesOf([{ text: text.slice(at, end), attrs: runAttrs }])) filler.push(piece.text, piece.attrs);
     }
     at = end;
   }
   if (at !== text.length) return undefined;
-  return texts.length === 0 ? Doc.empty : new Doc(buildFrom(texts, pieceAttrs));
+  const root = filler.tree();
+  return root === null ? Doc.empty : new Doc(root);
 }
 
 /** True for the packed form, false for a run list (the older snapshot form). */
