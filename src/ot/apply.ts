@@ -2,6 +2,7 @@ import { attrsEqual, cleanAttrs, composeAttrs } from './attributes.js';
 import { Doc, piecesOf } from './document.js';
 import { OtError } from './errors.js';
 import {
+  LEAF_MAX,
   MAX_PIECE,
   build,
   codeAt,
@@ -216,12 +217,37 @@ function splice(before: Tree, pieces: readonly Piece[], after: Tree): Tree {
   return concat(concat(before, build(pieces)), after);
 }
 
+/**
+ * The general path when the window is slots [lo, hi) of the leaf at `loc` and the leaf keeps at
+ * least half its room filled (or is the whole tree): its arrays are edited and the path copied,
+ * with no split and concat. Undefined when that does not hold.
+ */
+function editInLeaf(op: Op, end: number, loc: Location, lo: number, hi: number): Tree | undefined {
+  const leaf = loc.leaf;
+  if (lo < 0 || hi > leaf.count) return undefined;
+  let start = loc.start;
+  for (let i = lo; i < loc.slot; i++) start -= leaf.lens[i] as number;
+  const runs: MutableRun[] = [];
+  for (let i = lo; i < hi; i++) runs.push({ text: leaf.texts[i] as string, attrs: leaf.attrs[i] });
+  editRuns(runs, op, op.pos - start, end - start);
+  const pieces = piecesOf(runs);
+  const remaining = leaf.count - (hi - lo) + pieces.length;
+  if (remaining === 0 && loc.path.length === 0) return null;
+  if (remaining < (loc.path.length === 0 ? 1 : LEAF_MAX >> 1)) return undefined;
+  const texts = pieces.map((p) => p.text);
+  return replacePieces(loc, lo, hi, texts, pieces.map((p) => p.attrs), texts.every(isJsonSafe));
+}
+
 function editWindow(root: Tree, op: Op, end: number, loc: Location | undefined): Tree {
   const count = pieceCount(root);
   const first = root === null || loc === undefined ? 0 : pieceIndex(loc);
   const last = root === null || loc === undefined || end === op.pos ? first : pieceIndex(locate(root, end));
   const lo = Math.max(0, first - 1);
   const hi = Math.min(count, last + 1);
+  if (loc !== undefined) {
+    const inLeaf = editInLeaf(op, end, loc, lo - (first - loc.slot), hi - (first - loc.slot));
+    if (inLeaf !== undefined) return inLeaf;
+  }
   const [before, rest] = split(root, lo);
   const [window, after] = split(rest, hi - lo);
   const offset = treeLength(before);

@@ -119,11 +119,13 @@ function readAttrs(raw: unknown): Attributes[] | undefined {
   return out;
 }
 
-/** Reads `runs` (see PackedContent) into lengths and attribute indexes (-1: none); undefined if malformed. */
-function readRunTable(runs: string): { lengths: number[]; styles: number[] } | undefined {
-  const lengths: number[] = [];
-  const styles: number[] = [];
-  if (runs.length === 0) return { lengths, styles };
+/**
+ * Reads `runs` (see PackedContent), calling `each` with every run's length and attribute index
+ * (-1: none) as it goes (no table of 100,000 entries to collect); false if malformed or `each`
+ * said so.
+ */
+function readRunTable(runs: string, each: (length: number, style: number) => boolean): boolean {
+  if (runs.length === 0) return true;
   let value = 0;
   let digits = 0;
   let length = -1;
@@ -132,23 +134,22 @@ function readRunTable(runs: string): { lengths: number[]; styles: number[] } | u
     const digit = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 122 ? c - 87 : -1;
     if (digit >= 0) {
       value = value * 36 + digit;
-      if (++digits > 10) return undefined;
+      if (++digits > 10) return false;
       continue;
     }
-    if (digits === 0) return undefined;
+    if (digits === 0) return false;
     if (c === 46 && length < 0) {
       length = value;
     } else if (c === 44) {
-      lengths.push(length < 0 ? value : length);
-      styles.push(length < 0 ? -1 : value);
+      if (!(length < 0 ? each(value, -1) : each(length, value))) return false;
       length = -1;
     } else {
-      return undefined;
+      return false;
     }
     value = 0;
     digits = 0;
   }
-  return { lengths, styles };
+  return true;
 }
 
 /** Leaves filled in order from pieces, LEAF_FILL each (the last two evened out): no piece objects. */
@@ -193,18 +194,15 @@ export function unpack(raw: unknown): Doc | undefined {
   const { text, runs, attrs: rawAttrs } = raw as Record<string, unknown>;
   if (typeof text !== 'string' || typeof runs !== 'string' || !isWellFormedText(text)) return undefined;
   const attrs = readAttrs(rawAttrs);
-  const table = readRunTable(runs);
-  if (attrs === undefined || table === undefined) return undefined;
+  if (attrs === undefined) return undefined;
   // Cleaned once per distinct map, and shared by its runs: merging and encoding compare by identity first.
   const styles = attrs.map((a) => cleanAttrs(a));
   const filler = new LeafFiller(isJsonSafe(text));
   let at = 0;
-  for (let i = 0; i < table.lengths.length; i++) {
-    const length = table.lengths[i] as number;
-    const style = table.styles[i] as number;
+  const read = readRunTable(runs, (length, style) => {
     const end = at + length;
-    if (length <= 0 || end > text.length || style >= attrs.length) return undefined;
-    if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1)) && isLowSurrogate(text.charCodeAt(end))) return undefined;
+    if (length <= 0 || end > text.length || style >= attrs.length) return false;
+    if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1)) && isLowSurrogate(text.charCodeAt(end))) return false;
     const runAttrs = style < 0 ? undefined : styles[style];
     if (length <= MAX_PIECE) {
       filler.push(text.slice(at, end), runAttrs);
@@ -212,8 +210,9 @@ export function unpack(raw: unknown): Doc | undefined {
       for (const piece of piecesOf([{ text: text.slice(at, end), attrs: runAttrs }])) filler.push(piece.text, piece.attrs);
     }
     at = end;
-  }
-  if (at !== text.length) return undefined;
+    return true;
+  });
+  if (!read || at !== text.length) return undefined;
   const root = filler.tree();
   return root === null ? Doc.empty : new Doc(root);
 }
