@@ -6,7 +6,7 @@
  */
 import { attrsEqual, cleanAttrs } from './attributes.js';
 import { Doc, piecesOf } from './document.js';
-import { LEAF_FILL, LEAF_MAX, LeafWalker, MAX_PIECE, isJsonSafe, leafOf, rootOver, type Leaf, type PieceAttrs, type Tree } from './piece-tree.js';
+import { LEAF_FILL, LEAF_MAX, Leaf, LeafWalker, MAX_PIECE, isJsonSafe, rootOver, type PieceAttrs, type Tree } from './piece-tree.js';
 import { isHighSurrogate, isLowSurrogate, isWellFormedText } from './text.js';
 import type { AttributeValue, Attributes, DocState } from './types.js';
 
@@ -30,6 +30,8 @@ export class ContentPacker {
   private readonly walker: LeafWalker;
   private leaf: Leaf | undefined;
   private slot = 0;
+  /** Where piece `slot` starts in the leaf's source. */
+  private offset = 0;
   private readonly texts: string[] = [];
   private readonly runs: string[] = [];
   private readonly attrs: Attributes[] = [];
@@ -57,7 +59,7 @@ export class ContentPacker {
         this.done = true;
         break;
       }
-      const text = leaf.texts[this.slot] as string;
+      const text = this.pieceText(leaf);
       const attrs = leaf.attrs[this.slot];
       this.slot++;
       if (this.runLength > 0 && !attrsEqual(this.runAttrs, attrs)) this.endRun();
@@ -66,6 +68,16 @@ export class ContentPacker {
       this.runLength += text.length;
     }
     return this.done;
+  }
+
+  /** The text of the piece at `slot`: sliced from a snapshot leaf's source (not cut and kept in the document). */
+  private pieceText(leaf: Leaf): string {
+    const source = leaf.uncut;
+    if (source === undefined) return leaf.texts[this.slot] as string;
+    if (this.slot === 0) this.offset = 0;
+    const start = this.offset;
+    this.offset += leaf.lens[this.slot] as number;
+    return source.slice(start, this.offset);
   }
 
   /** The packed document; call once {@link step} said it is done. */
@@ -152,35 +164,55 @@ function readRunTable(runs: string, each: (length: number, style: number) => boo
   return true;
 }
 
-/** Leaves filled in order from pieces, LEAF_FILL each (the last two evened out): no piece objects. */
+/**
+ * Leaves filled in order from consecutive stretches of `text`, LEAF_FILL pieces each (the last
+ * two evened out). A leaf keeps its stretch of `text` as one string and its pieces' lengths:
+ * no string per piece, no piece objects (see Leaf.source).
+ */
 class LeafFiller {
   private readonly leaves: Leaf[] = [];
-  private texts: string[] = [];
+  private lens: number[] = [];
   private attrs: PieceAttrs[] = [];
+  /** Where the leaf being filled starts in `text`, and where its last piece ends. */
+  private from = 0;
+  private to = 0;
 
-  constructor(private readonly jsonSafe: boolean) {}
+  constructor(
+    private readonly text: string,
+    private readonly jsonSafe: boolean,
+  ) {}
 
-  push(text: string, attrs: PieceAttrs): void {
-    this.texts.push(text);
+  push(length: number, attrs: PieceAttrs): void {
+    this.lens.push(length);
     this.attrs.push(attrs);
-    if (this.texts.length === LEAF_FILL) {
-      this.leaves.push(leafOf(this.texts, this.attrs, this.jsonSafe));
-      this.texts = [];
-      this.attrs = [];
-    }
+    this.to += length;
+    if (this.lens.length === LEAF_FILL) this.flush(this.lens, this.attrs, this.from, this.to);
   }
 
   tree(): Tree {
-    if (this.texts.length > 0) {
+    if (this.lens.length > 0) {
       const last = this.leaves.pop();
       // A short last leaf takes pieces from the one before, so every leaf is at least half full.
-      const texts = last === undefined ? this.texts : last.texts.concat(this.texts);
+      const lens = last === undefined ? this.lens : last.lens.concat(this.lens);
       const attrs = last === undefined ? this.attrs : last.attrs.concat(this.attrs);
-      const cut = texts.length > LEAF_MAX ? texts.length >> 1 : texts.length;
-      this.leaves.push(leafOf(texts.slice(0, cut), attrs.slice(0, cut), this.jsonSafe));
-      if (cut < texts.length) this.leaves.push(leafOf(texts.slice(cut), attrs.slice(cut), this.jsonSafe));
+      const from = this.to - lens.reduce((sum, l) => sum + l, 0);
+      if (lens.length <= LEAF_MAX) {
+        this.flush(lens, attrs, from, this.to);
+      } else {
+        const half = lens.length >> 1;
+        const mid = from + lens.slice(0, half).reduce((sum, l) => sum + l, 0);
+        this.flush(lens.slice(0, half), attrs.slice(0, half), from, mid);
+        this.flush(lens.slice(half), attrs.slice(half), mid, this.to);
+      }
     }
     return rootOver(this.leaves);
+  }
+
+  private flush(lens: number[], attrs: PieceAttrs[], from: number, to: number): void {
+    this.leaves.push(new Leaf(undefined, attrs, lens, to - from, this.jsonSafe, this.text.slice(from, to)));
+    this.lens = [];
+    this.attrs = [];
+    this.from = to;
   }
 }
 
@@ -197,7 +229,7 @@ export function unpack(raw: unknown): Doc | undefined {
   if (attrs === undefined) return undefined;
   // Cleaned once per distinct map, and shared by its runs: merging and encoding compare by identity first.
   const styles = attrs.map((a) => cleanAttrs(a));
-  const filler = new LeafFiller(isJsonSafe(text));
+  const filler = new LeafFiller(text, isJsonSafe(text));
   let at = 0;
   const read = readRunTable(runs, (length, style) => {
     const end = at + length;
@@ -205,9 +237,9 @@ export function unpack(raw: unknown): Doc | undefined {
     if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1)) && isLowSurrogate(text.charCodeAt(end))) return false;
     const runAttrs = style < 0 ? undefined : styles[style];
     if (length <= MAX_PIECE) {
-      filler.push(text.slice(at, end), runAttrs);
+      filler.push(length, runAttrs);
     } else {
-      for (const piece of piecesOf([{ text: text.slice(at, end), attrs: runAttrs }])) filler.push(piece.text, piece.attrs);
+      for (const piece of piecesOf([{ text: text.slice(at, end), attrs: runAttrs }])) filler.push(piece.text.length, runAttrs);
     }
     at = end;
     return true;

@@ -58,18 +58,53 @@ export class Leaf {
   readonly height = 0;
   /** Number of pieces. */
   readonly count: number;
+  private textsMemo: readonly string[] | undefined;
 
   constructor(
-    readonly texts: readonly string[],
+    texts: readonly string[] | undefined,
     readonly attrs: readonly PieceAttrs[],
-    /** `lens[i]` is `texts[i].length`. */
+    /** `lens[i]` is the length of piece i's text. */
     readonly lens: readonly number[],
     /** UTF-16 length of the leaf. */
     readonly len: number,
     readonly jsonSafe: boolean,
+    /**
+     * All the pieces' texts one after another, for a leaf built from a snapshot: its pieces are
+     * cut from it on first use ({@link texts}), so unpacking allocates one string per leaf, not
+     * one per run (the scavenger copying 100,000 fresh strings was most of unpack's time), and
+     * a walk over the whole document ({@link uncut}) slices what it needs and lets it go.
+     */
+    readonly source: string | undefined = undefined,
   ) {
-    this.count = texts.length;
+    this.count = lens.length;
+    this.textsMemo = texts;
   }
+
+  /** The pieces' texts. */
+  get texts(): readonly string[] {
+    let texts = this.textsMemo;
+    if (texts === undefined) {
+      texts = cut(this.source ?? '', this.lens);
+      this.textsMemo = texts;
+    }
+    return texts;
+  }
+
+  /** {@link source} while the texts have not been cut from it, else undefined. */
+  get uncut(): string | undefined {
+    return this.textsMemo === undefined ? this.source : undefined;
+  }
+}
+
+function cut(source: string, lens: readonly number[]): string[] {
+  const texts: string[] = [];
+  let at = 0;
+  for (let i = 0; i < lens.length; i++) {
+    const end = at + (lens[i] as number);
+    texts.push(source.slice(at, end));
+    at = end;
+  }
+  return texts;
 }
 
 export class Branch {
@@ -414,7 +449,13 @@ export class LeafWalker {
 export function forEachPiece(t: Tree, visit: (text: string, attrs: PieceAttrs) => void): void {
   const walker = new LeafWalker(t);
   for (let leaf = walker.next(); leaf !== undefined; leaf = walker.next()) {
-    for (let i = 0; i < leaf.count; i++) visit(leaf.texts[i] as string, leaf.attrs[i]);
+    const source = leaf.uncut;
+    if (source === undefined) {
+      for (let i = 0; i < leaf.count; i++) visit(leaf.texts[i] as string, leaf.attrs[i]);
+      continue;
+    }
+    // Sliced for the visit only: a walk over a freshly unpacked document keeps nothing.
+    for (let i = 0, at = 0; i < leaf.count; i++) visit(source.slice(at, (at += leaf.lens[i] as number)), leaf.attrs[i]);
   }
 }
 

@@ -67,8 +67,12 @@ export function runsJsonOf(root: Tree): string {
   let prevAttrs: PieceAttrs;
   let prevBetween = PLAIN_NEXT;
   for (let leaf = walker.next(); leaf !== undefined; leaf = walker.next()) {
-    const { texts, attrs, jsonSafe } = leaf;
-    for (let i = 0; i < texts.length; i++) {
+    const { attrs, lens, jsonSafe } = leaf;
+    // A leaf fresh from a snapshot: its pieces are sliced here and let go, not cut and kept.
+    const source = leaf.uncut;
+    const texts = source === undefined ? leaf.texts : [];
+    let at = 0;
+    for (let i = 0; i < lens.length; i++) {
       const a = attrs[i];
       if (!started) {
         started = true;
@@ -85,7 +89,7 @@ export function runsJsonOf(root: Tree): string {
         out += lastBetween;
         runAttrs = a;
       }
-      const text = texts[i] as string;
+      const text = source !== undefined ? source.slice(at, (at += lens[i] as number)) : (texts[i] as string);
       out += jsonSafe ? text : JSON.stringify(text).slice(1, -1);
     }
   }
