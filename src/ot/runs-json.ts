@@ -52,6 +52,20 @@ function flat(s: string): string {
   return s;
 }
 
+/** True when `a` and `b` have the same JSON: same keys in the same order, same values. */
+function sameJson(a: PieceAttrs, b: PieceAttrs): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i] as string;
+    if (k !== kb[i] || a[k] !== b[k]) return false;
+  }
+  return true;
+}
+
 /** `JSON.stringify` of the canonical run list of the pieces in `root`. */
 export function runsJsonOf(root: Tree): string {
   if (root === null) return '[]';
@@ -78,13 +92,14 @@ export function runsJsonOf(root: Tree): string {
         started = true;
         runAttrs = a;
       } else if (a !== runAttrs && !attrsEqual(runAttrs, a)) {
-        if (runAttrs !== lastAttrs) {
+        if (!sameJson(runAttrs, lastAttrs)) {
+          // Compared by content too: a run list parsed from JSON has a map object per run.
           const swapAttrs = prevAttrs;
           const swapBetween = prevBetween;
           prevAttrs = lastAttrs;
           prevBetween = lastBetween;
           lastAttrs = runAttrs;
-          lastBetween = runAttrs === swapAttrs ? swapBetween : between(runAttrs);
+          lastBetween = sameJson(runAttrs, swapAttrs) ? swapBetween : between(runAttrs);
         }
         out += lastBetween;
         runAttrs = a;
