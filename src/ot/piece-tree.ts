@@ -8,7 +8,8 @@
  * before a commit succeeds and keeps the old one until then; the SDK keeps states for
  * rebasing; a snapshot is serialized while new commits arrive. An edit copies only the nodes
  * on its path, every older version stays valid, and "roll back" is just keeping the old root.
- * Nothing here ever writes to a node after it is built (arrays included): keep it so.
+ * Nothing here ever writes to a node after it is built (arrays included), except a leaf's memo
+ * of texts cut from its source, which only caches what the source already holds: keep it so.
  *
  * Why a B-tree rather than the join-based AVL tree of one piece per node it replaces: on a
  * 1,000,000-character document of 100,000 runs the AVL tree was about 20 levels of pointer
