@@ -57,16 +57,19 @@ function randomEdit(kind: Kind, length: number, next: () => number): Change {
 interface Core {
   readonly fromRuns: (runs: readonly Run[]) => Doc;
   readonly apply: (doc: Doc, change: Change) => Doc;
+  readonly pack: (doc: Doc) => unknown;
+  readonly unpack: (raw: unknown) => Doc | undefined;
 }
 
-const thisCore: Core = { fromRuns: (runs) => Doc.fromRuns(runs), apply: (doc, change) => apply(doc, change) };
+const thisCore: Core = { fromRuns: (runs) => Doc.fromRuns(runs), apply: (doc, change) => apply(doc, change), pack, unpack };
 
 /** Another build's src/ot (e.g. of the main branch: BENCH_BEFORE_DIST=/path/to/main/dist). */
 async function loadBeforeCore(): Promise<Core | undefined> {
   const dir = process.env.BENCH_BEFORE_DIST;
   if (!dir) return undefined;
   const mod = (await import(pathToFileURL(resolve(dir, 'src/ot/index.js')).href)) as { Doc: typeof Doc; apply: (doc: Doc, change: Change) => Doc };
-  return { fromRuns: (runs) => mod.Doc.fromRuns(runs), apply: (doc, change) => mod.apply(doc, change) };
+  const packed = (await import(pathToFileURL(resolve(dir, 'src/ot/packed.js')).href)) as { pack: (doc: Doc) => unknown; unpack: (raw: unknown) => Doc | undefined };
+  return { fromRuns: (runs) => mod.Doc.fromRuns(runs), apply: (doc, change) => mod.apply(doc, change), pack: (doc) => packed.pack(doc), unpack: (raw) => packed.unpack(raw) };
 }
 
 /** Median µs per edit for the tree: batches of 100 edits on the evolving document. */
@@ -128,6 +131,35 @@ function beforeAfterTable(before: Core): void {
       ratio = b / a;
     }
     console.log(`| ${pad(label, 28)} | ${cells.join(' | ')} | ${ratio.toFixed(2)}× |`);
+  }
+  coldJoinBeforeAfter(before);
+}
+
+/** Packed snapshot -> Doc and the joined message's JSON, both builds interleaved (median of 7). */
+function coldJoinBeforeAfter(before: Core): void {
+  const runList = makeRuns(1_000_000, 100_000, rng(3));
+  const figures = [before, thisCore].map((core) => ({ core, text: JSON.stringify(core.pack(core.fromRuns(runList))), unpack: [] as number[], json: [] as number[] }));
+  for (let round = 0; round < 7; round++) {
+    for (const f of figures) {
+      // Each build's garbage collected before the other is timed, so neither pays for the other's.
+      collectGarbage();
+      const t0 = performance.now();
+      const doc = f.core.unpack(JSON.parse(f.text));
+      const t1 = performance.now();
+      if (doc === undefined) throw new Error('unreachable');
+      flatten(doc.runsJson());
+      f.unpack.push(t1 - t0);
+      f.json.push(performance.now() - t1);
+    }
+  }
+  const [b, a] = figures as [(typeof figures)[number], (typeof figures)[number]];
+  console.log('\n| cold join CPU, 1,000,000 chars / 100,000 runs | before | after | before/after |');
+  console.log('|---|---|---|---|');
+  for (const [label, bs, as] of [
+    ['packed snapshot JSON -> Doc (JSON.parse + unpack)', b.unpack, a.unpack],
+    ['run-list JSON of the joined message (Doc.runsJson)', b.json, a.json],
+  ] as const) {
+    console.log(`| ${label} | ${median(bs).toFixed(1)} ms | ${median(as).toFixed(1)} ms | ${(median(bs) / median(as)).toFixed(1)}× |`);
   }
 }
 
@@ -213,6 +245,17 @@ function memoryTable(): void {
 }
 
 /** The CPU part of a cold join (no database): snapshot runs to Doc, a tail of ops, the runs and JSON sent. */
+/** A full collection where node runs with --expose-gc (bench:ot does), else nothing. */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** `s` with its characters read once (a rope built by concatenation is flattened then, not by the socket). */
+function flatten(s: string): string {
+  s.charCodeAt(s.length >> 1);
+  return s;
+}
+
 function coldJoinTable(): void {
   console.log('\n## Cold join, CPU part (1,000,000 chars, 100,000 runs; snapshot + 1,000-op tail; median of 5)\n');
   const next = rng(3);
@@ -229,7 +272,9 @@ function coldJoinTable(): void {
   const loadPacked: number[] = [];
   const replay: number[] = [];
   const serialize: number[] = [];
+  const joinJson: number[] = [];
   for (let round = 0; round < 5; round++) {
+    collectGarbage();
     const p0 = performance.now();
     const fromPacked = unpack(JSON.parse(packedText));
     loadPacked.push(performance.now() - p0);
@@ -239,14 +284,21 @@ function coldJoinTable(): void {
     const t1 = performance.now();
     for (const c of tail) doc = apply(doc, c);
     const t2 = performance.now();
-    const bytes = JSON.stringify(doc.runs()).length;
+    // What a join sends (engine stateJson): a fresh Doc over the same tree, so nothing is memoized.
+    const json = flatten(new Doc(doc.root).runsJson());
     const t3 = performance.now();
-    if (bytes === 0) throw new Error('unreachable');
+    const bytes = JSON.stringify(doc.runs()).length;
+    const t4 = performance.now();
+    if (bytes !== json.length) throw new Error('runsJson differs from JSON.stringify(runs())');
     load.push(t1 - t0);
     replay.push(t2 - t1);
-    serialize.push(t3 - t2);
+    joinJson.push(t3 - t2);
+    serialize.push(t4 - t3);
   }
-  console.log(`snapshot JSON -> Doc: packed (what the engine stores) ${median(loadPacked).toFixed(1)} ms, run list ${median(load).toFixed(1)} ms; 1,000-op tail ${median(replay).toFixed(1)} ms; runs + JSON for the joined message (also the snapshot write) ${median(serialize).toFixed(1)} ms`);
+  console.log(
+    `snapshot JSON -> Doc: packed (what the engine stores) ${median(loadPacked).toFixed(1)} ms, run list ${median(load).toFixed(1)} ms; 1,000-op tail ${median(replay).toFixed(1)} ms; ` +
+      `JSON for the joined message (Doc.runsJson, what a join sends) ${median(joinJson).toFixed(1)} ms; runs() + JSON.stringify ${median(serialize).toFixed(1)} ms`,
+  );
 }
 
 console.log(`# bench:ot — ${describeEnvironment()}`);

@@ -2,25 +2,27 @@ import { attrsEqual, cleanAttrs, composeAttrs } from './attributes.js';
 import { Doc, piecesOf } from './document.js';
 import { OtError } from './errors.js';
 import {
+  LEAF_MAX,
   MAX_PIECE,
   build,
   codeAt,
-  concat,
   forEachPiece,
   forEachPieceIn,
-  join,
+  isJsonSafe,
   locate,
   pieceAt,
   pieceCount,
-  replacePiece,
+  pieceIndex,
+  replacePieces,
   replaceText,
-  split,
   treeLength,
   type Location,
   type Node,
   type Piece,
+  type PieceAttrs,
   type Tree,
 } from './piece-tree.js';
+import { concat, split } from './piece-tree-join.js';
 import { isHighSurrogate, isLowSurrogate } from './text.js';
 import type { Attributes, Change, DeleteOp, DocState, FormatOp, InsertOp, Op } from './types.js';
 
@@ -33,51 +35,78 @@ function describe(op: Op): string {
   return op.type === 'insert' ? `insert at ${op.pos}` : `${op.type} ${op.pos}..${op.pos + op.len}`;
 }
 
+/** The text of the piece at `loc`, or undefined past the end. */
+function textAt(loc: Location): string | undefined {
+  return loc.leaf.texts[loc.slot];
+}
+
 /**
- * Rejects a boundary at `pos` between the halves of a surrogate pair. `at` is the piece holding
- * the op's start: inside it the check reads its text rather than descending the tree twice
- * (two descents per boundary were the largest cost of a format on a long document).
+ * The code unit at `pos`, read from the piece at `loc` or the one before it in its leaf when
+ * `pos` falls there (two more descents per boundary were the largest cost of a format on a
+ * long document), else from the tree.
  */
-function checkBoundary(root: Tree, pos: number, length: number, index: number, op: Op, at: Location | undefined): void {
-  if (pos <= 0 || pos >= length) return;
-  const piece = at?.node;
-  const off = at === undefined ? 0 : pos - at.start;
-  const inside = piece !== null && piece !== undefined && off > 0 && off < piece.text.length;
-  const before = inside ? piece.text.charCodeAt(off - 1) : codeAt(root, pos - 1);
-  if (isHighSurrogate(before) && isLowSurrogate(inside ? piece.text.charCodeAt(off) : codeAt(root, pos))) {
+function codeNear(root: Node, loc: Location, pos: number): number {
+  const off = pos - loc.start;
+  const text = textAt(loc);
+  if (text !== undefined && off >= 0 && off < text.length) return text.charCodeAt(off);
+  if (off < 0 && loc.slot > 0) {
+    const before = loc.leaf.texts[loc.slot - 1] as string;
+    if (off >= -before.length) return before.charCodeAt(before.length + off);
+  }
+  return codeAt(root, pos);
+}
+
+/** Rejects a boundary at `pos` between the halves of a surrogate pair. `loc`: the piece holding the op's start. */
+function checkBoundary(root: Tree, pos: number, length: number, index: number, op: Op, loc: Location | undefined): void {
+  if (root === null || loc === undefined || pos <= 0 || pos >= length) return;
+  if (isHighSurrogate(codeNear(root, loc, pos - 1)) && isLowSurrogate(codeNear(root, loc, pos))) {
     throw new OtError('surrogate_split', `op ${index}: ${describe(op)} splits a surrogate pair at ${pos}`);
   }
 }
 
 // ---- fast paths: the edit stays inside one piece and leaves run boundaries alone ----------
 
+/** The attributes of the piece `side` of the one at `loc` (undefined also when there is none: see {@link hasNeighbour}). */
+function neighbourAttrs(root: Node, loc: Location, side: -1 | 1): PieceAttrs {
+  const slot = loc.slot + side;
+  if (slot >= 0 && slot < loc.leaf.count) return loc.leaf.attrs[slot];
+  return pieceAt(root, pieceIndex(loc) + side).attrs;
+}
+
+function hasNeighbour(root: Node, loc: Location, side: -1 | 1): boolean {
+  if (side < 0) return loc.slot > 0 || loc.start > 0;
+  return loc.start + (loc.leaf.lens[loc.slot] ?? 0) < root.len;
+}
+
+/** True when the piece `side` of the one at `loc` exists and carries `attrs`. */
+function neighbourHas(root: Node, loc: Location, side: -1 | 1, attrs: PieceAttrs): boolean {
+  return hasNeighbour(root, loc, side) && attrsEqual(neighbourAttrs(root, loc, side), attrs);
+}
+
 /** Typing into a piece whose attributes the new text shares: path copy, no rebalancing. */
 function insertInPlace(root: Node, op: InsertOp, here: Location): Tree | undefined {
   const attrs = cleanAttrs(op.attrs);
+  const safe = isJsonSafe(op.text);
   // The piece ending at the caret first (typing at the end of a run), then the one after it.
-  for (let at = Math.max(op.pos - 1, 0); at <= op.pos && at < root.len; at++) {
-    const loc = at === op.pos || (here.node !== null && at >= here.start) ? here : locate(root, at);
-    const piece = loc.node;
-    if (piece === null || piece.text.length + op.text.length > MAX_PIECE || !attrsEqual(piece.attrs, attrs)) continue;
-    const off = op.pos - loc.start;
-    return replaceText(root, loc.index, piece.text.slice(0, off) + op.text + piece.text.slice(off));
+  if (here.start === op.pos && op.pos > 0) {
+    const before: Location =
+      here.slot > 0 ? { leaf: here.leaf, slot: here.slot - 1, start: here.start - (here.leaf.lens[here.slot - 1] as number), path: here.path, slots: here.slots } : locate(root, op.pos - 1);
+    const text = textAt(before) as string;
+    if (text.length + op.text.length <= MAX_PIECE && attrsEqual(before.leaf.attrs[before.slot], attrs)) return replaceText(before, text + op.text, safe);
   }
-  return undefined;
+  const text = textAt(here);
+  if (text === undefined || text.length + op.text.length > MAX_PIECE || !attrsEqual(here.leaf.attrs[here.slot], attrs)) return undefined;
+  const off = op.pos - here.start;
+  return replaceText(here, off === 0 ? op.text + text : text.slice(0, off) + op.text + text.slice(off), safe);
 }
 
 /** Deleting part of one piece (not all of it). */
-function deleteInPlace(root: Node, op: DeleteOp, loc: Location): Tree | undefined {
-  const piece = loc.node;
-  if (piece === null) return undefined;
+function deleteInPlace(op: DeleteOp, loc: Location): Tree | undefined {
+  const text = textAt(loc);
+  if (text === undefined) return undefined;
   const off = op.pos - loc.start;
-  if (off + op.len > piece.text.length || op.len === piece.text.length) return undefined;
-  return replaceText(root, loc.index, piece.text.slice(0, off) + piece.text.slice(off + op.len));
-}
-
-/** True when piece `index`'s neighbour on the given side exists and carries `attrs`. */
-function neighbourHas(root: Node, index: number, side: -1 | 1, attrs: Attributes | undefined): boolean {
-  const at = index + side;
-  return at >= 0 && at < root.count && attrsEqual(pieceAt(root, at).attrs, attrs);
+  if (off + op.len > text.length || op.len === text.length) return undefined;
+  return replaceText(loc, text.slice(0, off) + text.slice(off + op.len), true);
 }
 
 /**
@@ -86,14 +115,15 @@ function neighbourHas(root: Node, index: number, side: -1 | 1, attrs: Attributes
  */
 function insertSplitting(root: Node, op: InsertOp, loc: Location): Tree | undefined {
   if (op.text.length > MAX_PIECE) return undefined;
-  const piece = loc.node;
-  if (piece === null) return undefined;
+  const text = textAt(loc);
+  if (text === undefined) return undefined;
+  const pieceAttrs = loc.leaf.attrs[loc.slot];
   const attrs = cleanAttrs(op.attrs);
   const off = op.pos - loc.start;
-  if (attrsEqual(attrs, piece.attrs) || (off === 0 && neighbourHas(root, loc.index, -1, attrs))) return undefined;
-  const inserted = { text: op.text, attrs };
-  if (off === 0) return replacePiece(root, loc.index, [inserted, piece]);
-  return replacePiece(root, loc.index, [{ text: piece.text.slice(0, off), attrs: piece.attrs }, inserted, { text: piece.text.slice(off), attrs: piece.attrs }]);
+  if (attrsEqual(attrs, pieceAttrs) || (off === 0 && neighbourHas(root, loc, -1, attrs))) return undefined;
+  const safe = isJsonSafe(op.text);
+  if (off === 0) return replacePieces(loc, loc.slot, loc.slot + 1, [op.text, text], [attrs, pieceAttrs], safe);
+  return replacePieces(loc, loc.slot, loc.slot + 1, [text.slice(0, off), op.text, text.slice(off)], [pieceAttrs, attrs, pieceAttrs], safe);
 }
 
 /**
@@ -102,19 +132,28 @@ function insertSplitting(root: Node, op: InsertOp, loc: Location): Tree | undefi
  * merging with it is the general path's.
  */
 function formatInPlace(root: Node, op: FormatOp, loc: Location): Tree | undefined {
-  const piece = loc.node;
-  if (piece === null) return undefined;
+  const text = textAt(loc);
+  if (text === undefined) return undefined;
   const off = op.pos - loc.start;
   const end = off + op.len;
-  if (end > piece.text.length) return undefined;
-  const attrs = composeAttrs(piece.attrs, op.attrs, false);
-  if (attrsEqual(attrs, piece.attrs)) return root;
-  if ((off === 0 && neighbourHas(root, loc.index, -1, attrs)) || (end === piece.text.length && neighbourHas(root, loc.index, 1, attrs))) return undefined;
-  const pieces: Piece[] = [];
-  if (off > 0) pieces.push({ text: piece.text.slice(0, off), attrs: piece.attrs });
-  pieces.push({ text: piece.text.slice(off, end), attrs });
-  if (end < piece.text.length) pieces.push({ text: piece.text.slice(end), attrs: piece.attrs });
-  return replacePiece(root, loc.index, pieces);
+  if (end > text.length) return undefined;
+  const pieceAttrs = loc.leaf.attrs[loc.slot];
+  const attrs = composeAttrs(pieceAttrs, op.attrs, false);
+  if (attrsEqual(attrs, pieceAttrs)) return root;
+  if ((off === 0 && neighbourHas(root, loc, -1, attrs)) || (end === text.length && neighbourHas(root, loc, 1, attrs))) return undefined;
+  const texts: string[] = [];
+  const attrList: PieceAttrs[] = [];
+  if (off > 0) {
+    texts.push(text.slice(0, off));
+    attrList.push(pieceAttrs);
+  }
+  texts.push(text.slice(off, end));
+  attrList.push(attrs);
+  if (end < text.length) {
+    texts.push(text.slice(end));
+    attrList.push(pieceAttrs);
+  }
+  return replacePieces(loc, loc.slot, loc.slot + 1, texts, attrList, true);
 }
 
 // ---- general path: take out the pieces the op touches plus one neighbour each side, edit them
@@ -159,34 +198,56 @@ function windowAfter(window: Tree, op: Op, pos: number, end: number): MutableRun
   const runs: MutableRun[] = [];
   if (op.type === 'delete') {
     // Only what survives is read, so deleting many runs costs O(log n) plus the two edges.
-    const keep = (p: Piece, start: number, from: number, to: number): void => {
+    const keep = (text: string, attrs: PieceAttrs, start: number, from: number, to: number): void => {
       const a = Math.max(from - start, 0);
-      const b = Math.min(to - start, p.text.length);
-      runs.push({ text: p.text.slice(a, b), attrs: p.attrs });
+      const b = Math.min(to - start, text.length);
+      runs.push({ text: text.slice(a, b), attrs });
     };
-    forEachPieceIn(window, 0, pos, (p, start) => keep(p, start, 0, pos));
+    forEachPieceIn(window, 0, pos, (text, attrs, start) => keep(text, attrs, start, 0, pos));
     const length = treeLength(window);
-    forEachPieceIn(window, end, length, (p, start) => keep(p, start, end, length));
+    forEachPieceIn(window, end, length, (text, attrs, start) => keep(text, attrs, start, end, length));
     return runs;
   }
-  forEachPiece(window, (p) => runs.push({ text: p.text, attrs: p.attrs }));
+  forEachPiece(window, (text, attrs) => runs.push({ text, attrs }));
   editRuns(runs, op, pos, end);
   return runs;
 }
 
 function splice(before: Tree, pieces: readonly Piece[], after: Tree): Tree {
-  const last = pieces[pieces.length - 1];
-  if (last === undefined) return concat(before, after);
-  const left = pieces.length > 1 ? concat(before, build(pieces, 0, pieces.length - 1)) : before;
-  return join(left, last, after);
+  return concat(concat(before, build(pieces)), after);
 }
 
-function editWindow(root: Tree, op: Op, end: number): Tree {
+/**
+ * The general path when the window is slots [lo, hi) of the leaf at `loc` and the leaf keeps at
+ * least half its room filled (or is the whole tree): its arrays are edited and the path copied,
+ * with no split and concat. Undefined when that does not hold.
+ */
+function editInLeaf(op: Op, end: number, loc: Location, lo: number, hi: number): Tree | undefined {
+  const leaf = loc.leaf;
+  if (lo < 0 || hi > leaf.count) return undefined;
+  let start = loc.start;
+  for (let i = lo; i < loc.slot; i++) start -= leaf.lens[i] as number;
+  const runs: MutableRun[] = [];
+  for (let i = lo; i < hi; i++) runs.push({ text: leaf.texts[i] as string, attrs: leaf.attrs[i] });
+  editRuns(runs, op, op.pos - start, end - start);
+  const pieces = piecesOf(runs);
+  const remaining = leaf.count - (hi - lo) + pieces.length;
+  if (remaining === 0 && loc.path.length === 0) return null;
+  if (remaining < (loc.path.length === 0 ? 1 : LEAF_MAX >> 1)) return undefined;
+  const texts = pieces.map((p) => p.text);
+  return replacePieces(loc, lo, hi, texts, pieces.map((p) => p.attrs), texts.every(isJsonSafe));
+}
+
+function editWindow(root: Tree, op: Op, end: number, loc: Location | undefined): Tree {
   const count = pieceCount(root);
-  const first = locate(root, op.pos).index;
-  const last = end === op.pos ? first : locate(root, end).index;
+  const first = root === null || loc === undefined ? 0 : pieceIndex(loc);
+  const last = root === null || loc === undefined || end === op.pos ? first : pieceIndex(locate(root, end));
   const lo = Math.max(0, first - 1);
   const hi = Math.min(count, last + 1);
+  if (loc !== undefined) {
+    const inLeaf = editInLeaf(op, end, loc, lo - (first - loc.slot), hi - (first - loc.slot));
+    if (inLeaf !== undefined) return inLeaf;
+  }
   const [before, rest] = split(root, lo);
   const [window, after] = split(rest, hi - lo);
   const offset = treeLength(before);
@@ -204,10 +265,10 @@ function applyOp(root: Tree, op: Op, index: number): Tree {
   checkBoundary(root, op.pos, length, index, op, loc);
   if (op.type !== 'insert') checkBoundary(root, end, length, index, op, loc);
   if (root !== null && loc !== undefined) {
-    const done = op.type === 'insert' ? (insertInPlace(root, op, loc) ?? insertSplitting(root, op, loc)) : op.type === 'delete' ? deleteInPlace(root, op, loc) : formatInPlace(root, op, loc);
+    const done = op.type === 'insert' ? (insertInPlace(root, op, loc) ?? insertSplitting(root, op, loc)) : op.type === 'delete' ? deleteInPlace(op, loc) : formatInPlace(root, op, loc);
     if (done !== undefined) return done;
   }
-  return editWindow(root, op, end);
+  return editWindow(root, op, end, loc);
 }
 
 /**

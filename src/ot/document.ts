@@ -1,6 +1,7 @@
 import { attrsEqual, cleanAttrs } from './attributes.js';
 import { OtError } from './errors.js';
-import { CHUNK, MAX_PIECE, build, forEachPiece, forEachPieceIn, pieceCount, treeLength, type Piece, type Tree } from './piece-tree.js';
+import { CHUNK, MAX_PIECE, build, forEachPiece, forEachPieceIn, pieceCount, treeLength, type Piece, type PieceAttrs, type Tree } from './piece-tree.js';
+import { runsJsonOf } from './runs-json.js';
 import { isHighSurrogate, isLowSurrogate, isWellFormedText } from './text.js';
 import type { Attributes, DocState, Run } from './types.js';
 
@@ -54,27 +55,27 @@ export function piecesOf(runs: Iterable<{ readonly text: string; readonly attrs?
  * Canonical runs from pieces in order: neighbours with equal attributes merged. A piece that
  * merges with nothing (the common case: runs are mostly one piece) becomes its run as is.
  */
-function mergeRuns(visit: (each: (piece: Piece) => void) => void): Run[] {
+function mergeRuns(visit: (each: (text: string, attrs: PieceAttrs) => void) => void): Run[] {
   const out: Run[] = [];
   let text: string | undefined;
   let parts: string[] | undefined;
   let attrs: Attributes | undefined;
-  visit((piece) => {
-    if (text !== undefined && attrsEqual(attrs, piece.attrs)) {
-      (parts ??= [text]).push(piece.text);
+  visit((pieceText, pieceAttrs) => {
+    if (text !== undefined && attrsEqual(attrs, pieceAttrs)) {
+      (parts ??= [text]).push(pieceText);
       return;
     }
     if (text !== undefined) out.push(makeRun(parts ? parts.join('') : text, attrs));
-    text = piece.text;
+    text = pieceText;
     parts = undefined;
-    attrs = piece.attrs;
+    attrs = pieceAttrs;
   });
   if (text !== undefined) out.push(makeRun(parts ? parts.join('') : text, attrs));
   return out;
 }
 
 /**
- * A document value: immutable, backed by a persistent balanced tree of pieces (piece-tree.ts),
+ * A document value: immutable, backed by a persistent B-tree of pieces (piece-tree.ts),
  * so an edit costs O(log n) and every earlier version stays usable (the engine's tentative
  * state, the SDK's rebasing, a snapshot serialized while commits go on).
  *
@@ -132,9 +133,10 @@ export class Doc {
    * repeated joins of one revision (and rejoins answered with content) do not serialize
    * 1,000,000 characters again. The run objects are not kept for it (they would double the
    * memory of a joined revision); the string goes with the value when a commit replaces it.
+   * Written from the leaves directly (runs-json.ts): the same string JSON.stringify(runs()) gives.
    */
   runsJson(): string {
-    this.runsJsonMemo ??= JSON.stringify(this.runsMemo ?? mergeRuns((each) => forEachPiece(this.root, each)));
+    this.runsJsonMemo ??= runsJsonOf(this.root);
     return this.runsJsonMemo;
   }
 
@@ -142,7 +144,7 @@ export class Doc {
   text(): string {
     if (this.textMemo === undefined) {
       const parts: string[] = [];
-      forEachPiece(this.root, (p) => parts.push(p.text));
+      forEachPiece(this.root, (text) => parts.push(text));
       this.textMemo = parts.join('');
     }
     return this.textMemo;
@@ -151,10 +153,10 @@ export class Doc {
   /** Canonical runs covering [from, to), cut at the range ends; O(log n + runs in range). */
   slice(from: number, to: number): Run[] {
     return mergeRuns((each) =>
-      forEachPieceIn(this.root, from, to, (p, start) => {
+      forEachPieceIn(this.root, from, to, (text, attrs, start) => {
         const a = Math.max(from - start, 0);
-        const b = Math.min(to - start, p.text.length);
-        each(a === 0 && b === p.text.length ? p : { text: p.text.slice(a, b), attrs: p.attrs });
+        const b = Math.min(to - start, text.length);
+        each(a === 0 && b === text.length ? text : text.slice(a, b), attrs);
       }),
     );
   }

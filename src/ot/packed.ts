@@ -6,7 +6,7 @@
  */
 import { attrsEqual, cleanAttrs } from './attributes.js';
 import { Doc, piecesOf } from './document.js';
-import { MAX_PIECE, PieceWalker, buildFrom } from './piece-tree.js';
+import { LEAF_FILL, LEAF_MAX, Leaf, LeafWalker, MAX_PIECE, isJsonSafe, rootOver, type PieceAttrs, type Tree } from './piece-tree.js';
 import { isHighSurrogate, isLowSurrogate, isWellFormedText } from './text.js';
 import type { AttributeValue, Attributes, DocState } from './types.js';
 
@@ -27,7 +27,11 @@ export interface PackedContent {
  * stall them.
  */
 export class ContentPacker {
-  private readonly walker: PieceWalker;
+  private readonly walker: LeafWalker;
+  private leaf: Leaf | undefined;
+  private slot = 0;
+  /** Where piece `slot` starts in the leaf's source. */
+  private offset = 0;
   private readonly texts: string[] = [];
   private readonly runs: string[] = [];
   private readonly attrs: Attributes[] = [];
@@ -39,23 +43,41 @@ export class ContentPacker {
   private done = false;
 
   constructor(doc: Doc) {
-    this.walker = new PieceWalker(doc.root);
+    this.walker = new LeafWalker(doc.root);
+    this.leaf = this.walker.next();
   }
 
   step(pieces: number): boolean {
     for (let i = 0; i < pieces && !this.done; i++) {
-      const piece = this.walker.next();
-      if (piece === undefined) {
+      let leaf = this.leaf;
+      if (leaf !== undefined && this.slot === leaf.count) {
+        leaf = this.leaf = this.walker.next();
+        this.slot = 0;
+      }
+      if (leaf === undefined) {
         this.endRun();
         this.done = true;
         break;
       }
-      if (this.runLength > 0 && !attrsEqual(this.runAttrs, piece.attrs)) this.endRun();
-      if (this.runLength === 0) this.runAttrs = piece.attrs;
-      this.texts.push(piece.text);
-      this.runLength += piece.text.length;
+      const text = this.pieceText(leaf);
+      const attrs = leaf.attrs[this.slot];
+      this.slot++;
+      if (this.runLength > 0 && !attrsEqual(this.runAttrs, attrs)) this.endRun();
+      if (this.runLength === 0) this.runAttrs = attrs;
+      this.texts.push(text);
+      this.runLength += text.length;
     }
     return this.done;
+  }
+
+  /** The text of the piece at `slot`: sliced from a snapshot leaf's source (not cut and kept in the document). */
+  private pieceText(leaf: Leaf): string {
+    const source = leaf.uncut;
+    if (source === undefined) return leaf.texts[this.slot] as string;
+    if (this.slot === 0) this.offset = 0;
+    const start = this.offset;
+    this.offset += leaf.lens[this.slot] as number;
+    return source.slice(start, this.offset);
   }
 
   /** The packed document; call once {@link step} said it is done. */
@@ -109,11 +131,13 @@ function readAttrs(raw: unknown): Attributes[] | undefined {
   return out;
 }
 
-/** Reads `runs` (see PackedContent) into lengths and attribute indexes (-1: none); undefined if malformed. */
-function readRunTable(runs: string): { lengths: number[]; styles: number[] } | undefined {
-  const lengths: number[] = [];
-  const styles: number[] = [];
-  if (runs.length === 0) return { lengths, styles };
+/**
+ * Reads `runs` (see PackedContent), calling `each` with every run's length and attribute index
+ * (-1: none) as it goes (no table of 100,000 entries to collect); false if malformed or `each`
+ * said so.
+ */
+function readRunTable(runs: string, each: (length: number, style: number) => boolean): boolean {
+  if (runs.length === 0) return true;
   let value = 0;
   let digits = 0;
   let length = -1;
@@ -122,62 +146,107 @@ function readRunTable(runs: string): { lengths: number[]; styles: number[] } | u
     const digit = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 122 ? c - 87 : -1;
     if (digit >= 0) {
       value = value * 36 + digit;
-      if (++digits > 10) return undefined;
+      if (++digits > 10) return false;
       continue;
     }
-    if (digits === 0) return undefined;
+    if (digits === 0) return false;
     if (c === 46 && length < 0) {
       length = value;
     } else if (c === 44) {
-      lengths.push(length < 0 ? value : length);
-      styles.push(length < 0 ? -1 : value);
+      if (!(length < 0 ? each(value, -1) : each(length, value))) return false;
       length = -1;
     } else {
-      return undefined;
+      return false;
     }
     value = 0;
     digits = 0;
   }
-  return { lengths, styles };
+  return true;
+}
+
+/**
+ * Leaves filled in order from consecutive stretches of `text`, LEAF_FILL pieces each (the last
+ * two evened out). A leaf keeps its stretch of `text` as one string and its pieces' lengths:
+ * no string per piece, no piece objects (see Leaf.source).
+ */
+class LeafFiller {
+  private readonly leaves: Leaf[] = [];
+  private lens: number[] = [];
+  private attrs: PieceAttrs[] = [];
+  /** Where the leaf being filled starts in `text`, and where its last piece ends. */
+  private from = 0;
+  private to = 0;
+
+  constructor(
+    private readonly text: string,
+    private readonly jsonSafe: boolean,
+  ) {}
+
+  push(length: number, attrs: PieceAttrs): void {
+    this.lens.push(length);
+    this.attrs.push(attrs);
+    this.to += length;
+    if (this.lens.length === LEAF_FILL) this.flush(this.lens, this.attrs, this.from, this.to);
+  }
+
+  tree(): Tree {
+    if (this.lens.length > 0) {
+      const last = this.leaves.pop();
+      // A short last leaf takes pieces from the one before, so every leaf is at least half full.
+      const lens = last === undefined ? this.lens : last.lens.concat(this.lens);
+      const attrs = last === undefined ? this.attrs : last.attrs.concat(this.attrs);
+      const from = this.to - lens.reduce((sum, l) => sum + l, 0);
+      if (lens.length <= LEAF_MAX) {
+        this.flush(lens, attrs, from, this.to);
+      } else {
+        const half = lens.length >> 1;
+        const mid = from + lens.slice(0, half).reduce((sum, l) => sum + l, 0);
+        this.flush(lens.slice(0, half), attrs.slice(0, half), from, mid);
+        this.flush(lens.slice(half), attrs.slice(half), mid, this.to);
+      }
+    }
+    return rootOver(this.leaves);
+  }
+
+  private flush(lens: number[], attrs: PieceAttrs[], from: number, to: number): void {
+    this.leaves.push(new Leaf(undefined, attrs, lens, to - from, this.jsonSafe, this.text.slice(from, to)));
+    this.lens = [];
+    this.attrs = [];
+    this.from = to;
+  }
 }
 
 /**
  * The document a packed form holds, or undefined when it is not one (never throws): lengths
  * must add up to the text, no run may be empty or split a surrogate pair, indexes must exist.
- * Linear time, no per-run object beyond the pieces themselves.
+ * Linear time; pieces go straight into leaves.
  */
 export function unpack(raw: unknown): Doc | undefined {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
   const { text, runs, attrs: rawAttrs } = raw as Record<string, unknown>;
   if (typeof text !== 'string' || typeof runs !== 'string' || !isWellFormedText(text)) return undefined;
   const attrs = readAttrs(rawAttrs);
-  const table = readRunTable(runs);
-  if (attrs === undefined || table === undefined) return undefined;
+  if (attrs === undefined) return undefined;
   // Cleaned once per distinct map, and shared by its runs: merging and encoding compare by identity first.
   const styles = attrs.map((a) => cleanAttrs(a));
-  const texts: string[] = [];
-  const pieceAttrs: (Attributes | undefined)[] = [];
+  const filler = new LeafFiller(text, isJsonSafe(text));
   let at = 0;
-  for (let i = 0; i < table.lengths.length; i++) {
-    const length = table.lengths[i] as number;
-    const style = table.styles[i] as number;
+  const read = readRunTable(runs, (length, style) => {
     const end = at + length;
-    if (length <= 0 || end > text.length || style >= attrs.length) return undefined;
-    if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1)) && isLowSurrogate(text.charCodeAt(end))) return undefined;
+    if (length <= 0 || end > text.length || style >= attrs.length) return false;
+    if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1)) && isLowSurrogate(text.charCodeAt(end))) return false;
     const runAttrs = style < 0 ? undefined : styles[style];
     if (length <= MAX_PIECE) {
-      texts.push(text.slice(at, end));
-      pieceAttrs.push(runAttrs);
+      filler.push(length, runAttrs);
     } else {
-      for (const piece of piecesOf([{ text: text.slice(at, end), attrs: runAttrs }])) {
-        texts.push(piece.text);
-        pieceAttrs.push(piece.attrs);
-      }
+      for (const piece of piecesOf([{ text: text.slice(at, end), attrs: runAttrs }])) filler.push(piece.text.length, runAttrs);
     }
     at = end;
-  }
-  if (at !== text.length) return undefined;
-  return texts.length === 0 ? Doc.empty : new Doc(buildFrom(texts, pieceAttrs));
+    return true;
+  });
+  if (!read || at !== text.length) return undefined;
+  const root = filler.tree();
+  return root === null ? Doc.empty : new Doc(root);
 }
 
 /** True for the packed form, false for a run list (the older snapshot form). */

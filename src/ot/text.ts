@@ -8,8 +8,19 @@ export function isLowSurrogate(code: number): boolean {
   return code >= 0xdc00 && code <= 0xdfff;
 }
 
-/** True when `s` contains no lone surrogate (so it round-trips through UTF-8 and JSON intact). */
+/** `String.prototype.isWellFormed` where the runtime has it (ES2024: Node 20, current browsers). */
+const nativeIsWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
+
+/**
+ * True when `s` contains no lone surrogate (so it round-trips through UTF-8 and JSON intact).
+ * The native check where there is one: unpacking a 1,000,000-character snapshot spent 5 ms in
+ * the loop below.
+ */
 export function isWellFormedText(s: string): boolean {
+  return nativeIsWellFormed === undefined ? scanWellFormed(s) : nativeIsWellFormed.call(s);
+}
+
+function scanWellFormed(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (isHighSurrogate(c)) {
