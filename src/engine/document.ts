@@ -765,6 +765,9 @@ async function readBaseAndTail(id: string, store: OpLogStore): Promise<{ base: S
   const stored = await store.latestSnapshot(id);
   if (stored === undefined) return { base: EMPTY_BASE, tail: await store.readChanges(id, 0) };
   const tail = store.readChanges(id, stored.rev);
+  // A driver may send the query some microtasks later (postgres.js does): let it go out before
+  // the unpack holds the thread, so that PostgreSQL reads the tail meanwhile.
+  await new Promise<void>((resolve) => setImmediate(resolve));
   const content = docFromStored(stored.content);
   if (content === undefined) {
     // A snapshot that cannot be read (damaged) is passed over: the log alone rebuilds the document.
