@@ -5,7 +5,6 @@ import type { Bus, BusHandlers, ForwardReply, Leases, RemotePresence } from './b
 import type { RedisClient } from './redis-clients.js';
 import { RedisLeases } from './redis-leases.js';
 import { RedisPresenceStore } from './redis-presence.js';
-import { PublishBatcher } from './redis-publish-batch.js';
 import {
   REPLICAS_KEY,
   changeOf,
@@ -60,7 +59,6 @@ export class RedisBus implements Bus {
   readonly kind = 'redis' as const;
   private handlers: BusHandlers | undefined;
   private readonly presenceStore: RedisPresenceStore;
-  private readonly publications: PublishBatcher;
   /** Documents this replica's clients have open: the channels we want, whatever Redis's state. */
   private readonly wanted = new Set<string>();
   /** True from start (and after any disconnect) until a recovery has run on both connections. */
@@ -79,14 +77,6 @@ export class RedisBus implements Bus {
   constructor(private readonly options: RedisBusOptions) {
     this.presenceStore = new RedisPresenceStore(options.publisher, options.replicaId);
     this.leases = new RedisLeases(options.publisher, options.replicaId, options.leaseTtlMs);
-    this.publications = new PublishBatcher({
-      client: options.publisher,
-      sharded: options.sharded === true,
-      failed: (err, count) => {
-        this.dropped += count;
-        this.outage('publisher', err);
-      },
-    });
   }
 
   readonly ping = async (): Promise<boolean> => {
@@ -258,7 +248,11 @@ export class RedisBus implements Bus {
       this.dropped++;
       return;
     }
-    this.publications.publish(channel, text);
+    const { publisher, sharded } = this.options;
+    (sharded ? publisher.spublish(channel, text) : publisher.publish(channel, text)).catch((err: unknown) => {
+      this.dropped++;
+      this.outage('publisher', err);
+    });
   }
 
   private listen(channels: string[]): Promise<unknown> {

@@ -28,11 +28,11 @@ describe('Redis configuration', () => {
     expect(loadConfig({ ...base, REDIS_CLUSTER_NODES: 'c1:7000' }).redisClusterNodes).toEqual([{ host: 'c1', port: 7000 }]);
   });
 
-  it('leaves auto-pipelining off on both connections (it keeps one batch in flight; the bus batches its publications itself)', () => {
+  it("pipelines the publisher's commands of one event-loop turn, not the subscriber's", () => {
     const target = { kind: 'url', url: 'redis://127.0.0.1:1' } as const;
     const publisher = createRedisClient(target, 'publisher');
     const subscriber = createRedisClient(target, 'subscriber');
-    expect(publisher.options.enableAutoPipelining).toBe(false);
+    expect(publisher.options.enableAutoPipelining).toBe(true);
     expect(subscriber.options.enableAutoPipelining).toBe(false);
     publisher.disconnect();
     subscriber.disconnect();
