@@ -9,7 +9,7 @@ import type { CommittedChangeWire, PackedSnapshotWire } from '../protocol/wire.j
  * not fit (the caller resynchronises, asking for content).
  */
 export function docFromPackedJoin(snapshot: PackedSnapshotWire, changes: readonly CommittedChangeWire[], rev: number): Doc | string {
-  let doc = docFromStored({ text: snapshot.text, runs: snapshot.runs, attrs: snapshot.attrs });
+  let doc = docFromStored(snapshot);
   if (doc === undefined) return `the snapshot at revision ${snapshot.rev} could not be read`;
   let at = snapshot.rev;
   for (const change of changes) {

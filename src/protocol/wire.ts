@@ -1,4 +1,5 @@
 import type { Attributes, Change, DocState, Selection } from '../ot/types.js';
+import type { PackedContent } from '../ot/packed.js';
 import type { ErrorCode } from './codes.js';
 
 /*
@@ -109,17 +110,8 @@ export interface CommittedChangeWire {
   readonly user: string;
 }
 
-/**
- * A document as stored in a snapshot at revision `rev`: its text once, and a run table.
- * `runs`: one entry per run, comma-separated, in order: the run's length in UTF-16 units in base
- * 36, then, if the run has attributes, `.` and their index in `attrs` in base 36.
- */
-export interface PackedSnapshotWire {
-  readonly rev: number;
-  readonly text: string;
-  readonly runs: string;
-  readonly attrs: readonly Attributes[];
-}
+/** A document as stored in a snapshot (PackedContent: its text once and a run table) at revision `rev`. */
+export type PackedSnapshotWire = PackedContent & { readonly rev: number };
 
 /** What the relay announces in `hello`: per change, per frame, and how often to send presence and pings. */
 export interface HelloLimits {

@@ -7,6 +7,7 @@ import type { CommittedChange } from '../engine/ports.js';
 import type { DocumentRegistry } from '../engine/registry.js';
 import type { ServerMessage } from '../protocol/messages.js';
 import { topicOf, type PresenceRelay } from './presence-relay.js';
+import { changeToWire } from './change-wire.js';
 
 /**
  * Fan-out of committed changes, in revision order: to this replica's clients (the document's
@@ -22,14 +23,7 @@ export class Fanout implements CommitListener {
     // had been committed here.
     const submitters = local ? origins : [...origins, ...forwarder.claim(docId, change)];
     if (change.ops.length > 0) {
-      const text = JSON.stringify({
-        type: 'change',
-        doc: docId,
-        rev: change.rev,
-        ops: change.ops,
-        clock: { actor: change.actor, seq: change.seq },
-        user: change.userId,
-      } satisfies ServerMessage);
+      const text = JSON.stringify({ type: 'change', doc: docId, ...changeToWire(change) } satisfies ServerMessage);
       // The submitter gets an ack instead of its own change: published from its socket, which
       // uWS leaves out of the delivery.
       if (!submitters.some((o) => o.publishAsAuthor?.(docId, text) === true)) app.publish(topicOf(docId), text, false, false);
