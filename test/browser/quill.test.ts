@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { build } from 'esbuild';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -28,19 +29,24 @@ declare global {
 let relay: RelayProcess;
 let browser: Browser;
 let bundle: string;
+let stylesheet: string;
 
 /**
  * The test page runs under the relay's origin (so /dev/token and /collab are same-origin): a
  * real loopback document from the relay (Chromium refuses a loopback WebSocket to a document
- * Playwright made up), rewritten with the page's markup; its script is served by Playwright.
+ * Playwright made up), rewritten with the page's markup; its script and Quill's core stylesheet
+ * are served by Playwright. Without that stylesheet (`white-space: pre-wrap`) Chromium types a
+ * trailing space as U+00A0, as it would on a real page that forgot it.
  */
 async function openQuill(context: BrowserContext, name: string, docId: string): Promise<Page> {
   await context.route(`${relay.url}/quill-test.js`, (route) => route.fulfill({ contentType: 'text/javascript', body: bundle }));
+  await context.route(`${relay.url}/quill-test.css`, (route) => route.fulfill({ contentType: 'text/css', body: stylesheet }));
   const page = await context.newPage();
   await page.goto(`${relay.url}/health?doc=${docId}&name=${name}`);
-  await page.setContent('<!doctype html><meta charset="utf-8"><title>quill</title><body><script type="module" src="/quill-test.js"></script></body>');
+  await page.setContent('<!doctype html><meta charset="utf-8"><title>quill</title><link rel="stylesheet" href="/quill-test.css"><body><script type="module" src="/quill-test.js"></script></body>');
   await page.waitForFunction(() => window.relayQuill !== undefined || document.title.startsWith('failed'));
   expect(await page.title()).toBe('quill');
+  expect(await page.evaluate(() => getComputedStyle(document.querySelector('.ql-editor') ?? document.body).whiteSpace)).toBe('pre-wrap');
   return page;
 }
 
@@ -66,6 +72,7 @@ describe('Quill in a real browser', () => {
   beforeAll(async () => {
     const built = await build({ entryPoints: [resolve(import.meta.dirname, 'pages/quill.ts')], bundle: true, format: 'esm', target: 'es2022', write: false, logLevel: 'warning' });
     bundle = built.outputFiles[0]?.text ?? '';
+    stylesheet = await readFile(resolve(import.meta.dirname, '../../node_modules/quill/dist/quill.core.css'), 'utf8');
     relay = await startRelayProcess({ env: { DATABASE_URL: databaseUrl } });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
   });
