@@ -216,35 +216,69 @@ class LeafFiller {
   }
 }
 
-/**
- * The document a packed form holds, or undefined when it is not one (never throws): lengths
- * must add up to the text, no run may be empty or split a surrogate pair, indexes must exist.
- * Linear time; pieces go straight into leaves.
- */
-export function unpack(raw: unknown): Doc | undefined {
+interface CheckedPacked {
+  readonly text: string;
+  readonly runs: string;
+  readonly attrs: Attributes[];
+}
+
+/** The parts of a packed form with the right types and well-formed text; undefined otherwise. */
+function packedParts(raw: unknown): CheckedPacked | undefined {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
   const { text, runs, attrs: rawAttrs } = raw as Record<string, unknown>;
   if (typeof text !== 'string' || typeof runs !== 'string' || !isWellFormedText(text)) return undefined;
   const attrs = readAttrs(rawAttrs);
-  if (attrs === undefined) return undefined;
-  // Cleaned once per distinct map, and shared by its runs: merging and encoding compare by identity first.
-  const styles = attrs.map((a) => cleanAttrs(a));
-  const filler = new LeafFiller(text, isJsonSafe(text));
+  return attrs === undefined ? undefined : { text, runs, attrs };
+}
+
+/**
+ * Walks the runs of `packed`, calling `each` with every run's start, end and attribute index
+ * (-1: none); false when they do not describe the text: lengths must add up to it, no run may
+ * be empty or split a surrogate pair, indexes must exist.
+ */
+function walkRuns(packed: CheckedPacked, each: (start: number, end: number, style: number) => void): boolean {
+  const { text, attrs } = packed;
   let at = 0;
-  const read = readRunTable(runs, (length, style) => {
+  const read = readRunTable(packed.runs, (length, style) => {
     const end = at + length;
     if (length <= 0 || end > text.length || style >= attrs.length) return false;
     if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1)) && isLowSurrogate(text.charCodeAt(end))) return false;
-    const runAttrs = style < 0 ? undefined : styles[style];
-    if (length <= MAX_PIECE) {
-      filler.push(length, runAttrs);
-    } else {
-      for (const piece of piecesOf([{ text: text.slice(at, end), attrs: runAttrs }])) filler.push(piece.text.length, runAttrs);
-    }
+    each(at, end, style);
     at = end;
     return true;
   });
-  if (!read || at !== text.length) return undefined;
+  return read && at === text.length;
+}
+
+/**
+ * `raw` when it is a packed form that {@link unpack} would accept, without building the tree
+ * (never throws): a cold join sends a checked snapshot as it is and leaves the tree for later.
+ */
+export function checkPacked(raw: unknown): PackedContent | undefined {
+  const parts = packedParts(raw);
+  return parts !== undefined && walkRuns(parts, () => undefined) ? parts : undefined;
+}
+
+/**
+ * The document a packed form holds, or undefined when it is not one (never throws; see
+ * {@link walkRuns} for what is checked). Linear time; pieces go straight into leaves.
+ */
+export function unpack(raw: unknown): Doc | undefined {
+  const parts = packedParts(raw);
+  if (parts === undefined) return undefined;
+  const { text, attrs } = parts;
+  // Cleaned once per distinct map, and shared by its runs: merging and encoding compare by identity first.
+  const styles = attrs.map((a) => cleanAttrs(a));
+  const filler = new LeafFiller(text, isJsonSafe(text));
+  const read = walkRuns(parts, (start, end, style) => {
+    const runAttrs = style < 0 ? undefined : styles[style];
+    if (end - start <= MAX_PIECE) {
+      filler.push(end - start, runAttrs);
+    } else {
+      for (const piece of piecesOf([{ text: text.slice(start, end), attrs: runAttrs }])) filler.push(piece.text.length, runAttrs);
+    }
+  });
+  if (!read) return undefined;
   const root = filler.tree();
   return root === null ? Doc.empty : new Doc(root);
 }

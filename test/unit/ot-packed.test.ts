@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Doc, apply, diff, type Attributes, type Run } from '../../src/ot/index.js';
-import { ContentPacker, docFromStored, pack, unpack } from '../../src/ot/packed.js';
+import { ContentPacker, checkPacked, docFromStored, pack, unpack } from '../../src/ot/packed.js';
 import { MAX_PIECE } from '../../src/ot/piece-tree.js';
 import { rng } from './ot-arbitraries.js';
 
@@ -59,6 +59,7 @@ describe('packed snapshot form', () => {
       const doc = randomDoc(next, Math.floor(next() * 30), round % 10 === 0 ? 3 * MAX_PIECE : 8);
       const packed = JSON.parse(JSON.stringify(pack(doc))) as unknown;
       const back = unpack(packed);
+      expect(checkPacked(packed)).toEqual(packed);
       expect(back?.runs()).toEqual(doc.runs());
       expect(back?.equals(doc)).toBe(true);
     }
@@ -83,9 +84,10 @@ describe('packed snapshot form', () => {
     }
   });
 
-  it('refuses damaged input with undefined, never a throw', () => {
+  it('refuses damaged input with undefined, never a throw, and checkPacked refuses what unpack does', () => {
     const good = { text: 'ab😀', runs: '1,3.0', attrs: [{ bold: true }] };
     expect(unpack(good)?.runs()).toEqual([{ text: 'a' }, { text: 'b😀', attrs: { bold: true } }]);
+    expect(checkPacked(good)).toEqual(good);
     const bad: unknown[] = [
       null,
       [],
@@ -105,7 +107,10 @@ describe('packed snapshot form', () => {
       { ...good, attrs: 'bold' },
       { ...good, text: 'ab\ud83d' , runs: '1,2' },
     ];
-    for (const raw of bad) expect(unpack(raw), JSON.stringify(raw)).toBeUndefined();
+    for (const raw of bad) {
+      expect(unpack(raw), JSON.stringify(raw)).toBeUndefined();
+      expect(checkPacked(raw), JSON.stringify(raw)).toBeUndefined();
+    }
     expect(unpack({ text: '', runs: '', attrs: [] })?.length).toBe(0);
     expect(docFromStored([{ text: 'x', attrs: { bold: true } }])?.runs()).toEqual([{ text: 'x', attrs: { bold: true } }]);
   });
