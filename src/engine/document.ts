@@ -4,12 +4,13 @@ import { changeToDelta, deltaToChange, transformDeltas, type Delta } from '../ot
 import type { Change, DocState, Selection } from '../ot/types.js';
 import { Doc } from '../ot/document.js';
 import { changeMemoryBytes } from '../ot/change.js';
-import { ContentPacker, docFromStored, isPacked, type PackedContent } from '../ot/packed.js';
+import { ContentPacker, checkPacked, docFromStored, isPacked, type PackedContent } from '../ot/packed.js';
 import { ErrorCode } from '../protocol/codes.js';
 import { changeSizeProblem } from '../protocol/limits.js';
+import { DeferredContent } from './deferred-content.js';
 import { EngineError } from './errors.js';
 import { JoinBase } from './join-base.js';
-import { CHANGE_WIRE_OVERHEAD_BYTES, OP_WIRE_BYTES, changeBytes, contentWireBytes } from './wire-size.js';
+import { CHANGE_WIRE_OVERHEAD_BYTES, OP_WIRE_BYTES, changeBytes } from './wire-size.js';
 import { RevisionConflict, StoreRejected, type ActorRecord, type CommittedChange, type OpLogStore } from './ports.js';
 import { PresenceTable } from './presence.js';
 import type { StoreHealth } from './store-health.js';
@@ -104,8 +105,12 @@ interface Queued {
  */
 export class DocumentEngine {
   readonly presence = new PresenceTable();
-  /** Persistent (immutable) tree: a tentative state built in prepare() costs O(log n) per op and the old one stays valid until the commit succeeds. */
-  private content: Doc;
+  /**
+   * The content at the head: a persistent (immutable) tree, so a tentative state built in
+   * prepare() costs O(log n) per op and the old one stays valid until the commit succeeds.
+   * Right after a load it may still be the snapshot and tail (see DeferredContent).
+   */
+  private readonly headContent: DeferredContent;
   private head: number;
   /** Changes after `historyStart`, consecutive up to `head`. */
   private history: CommittedChange[] = [];
@@ -130,33 +135,68 @@ export class DocumentEngine {
 
   private constructor(
     readonly id: string,
-    snapshot: { rev: number; content: Doc | DocState },
+    snapshot: { rev: number; content: Doc | DocState | DeferredContent },
     private readonly store: OpLogStore,
     private readonly listener: CommitListener,
     private readonly options: EngineOptions,
   ) {
-    this.content = Doc.from(snapshot.content);
+    this.headContent = snapshot.content instanceof DeferredContent ? snapshot.content : DeferredContent.of(Doc.from(snapshot.content));
     this.head = snapshot.rev;
     this.lastSnapshotRev = snapshot.rev;
+  }
+
+  private get content(): Doc {
+    return this.headContent.get();
+  }
+
+  private set content(doc: Doc) {
+    this.headContent.set(doc);
   }
 
   /**
    * Loads a document: its latest snapshot plus the ops committed after it. A document never
    * written is empty at revision 0; its row is created by its first commit, not here, so joins
-   * to ids nobody writes to leave nothing behind.
+   * to ids nobody writes to leave nothing behind. A packed snapshot is checked but its tree is
+   * built later (see DeferredContent): call {@link buildContentSoon} once a join has been answered.
    */
   static async load(id: string, store: OpLogStore, listener: CommitListener, options: EngineOptions): Promise<DocumentEngine> {
     const { base, tail } = await readBaseAndTail(id, store);
-    let content = base.content;
-    let rev = base.rev;
-    for (const change of tail) {
-      content = apply(content, change.ops);
-      rev = change.rev + change.ops.length;
-    }
+    const last = tail.at(-1);
+    const rev = last === undefined ? base.rev : last.rev + last.ops.length;
+    const content = base.packed === undefined ? DeferredContent.of(applyAll(base.runs ?? Doc.empty, tail)) : DeferredContent.deferred(base.packed, tail);
     const engine = new DocumentEngine(id, { rev, content }, store, listener, options);
     engine.lastSnapshotRev = base.rev;
     engine.joinBase = base.packed === undefined ? undefined : new JoinBase(base.rev, base.packed, tail);
     return engine;
+  }
+
+  /** Builds the content on a later turn if a load left it unbuilt (after the joined frame has gone out). */
+  buildContentSoon(): void {
+    this.headContent.buildSoon();
+  }
+
+  /**
+   * Why the document cannot be built from its stored snapshot and log (a damaged database),
+   * once that was tried: joins are then refused and every change is refused with it, as when a
+   * load failed.
+   */
+  get brokenBecause(): EngineError | undefined {
+    return this.headContent.failure;
+  }
+
+  /** Builds the content now if a load left it unbuilt; the reason when it cannot be (see brokenBecause). */
+  buildContentNow(): EngineError | undefined {
+    try {
+      this.headContent.get();
+      return undefined;
+    } catch (err) {
+      return toEngineError(err);
+    }
+  }
+
+  /** The content's length at the head, without building it. */
+  get length(): number {
+    return this.headContent.length;
   }
 
   /** The head revision: the number of ops committed to the document so far. */
@@ -182,7 +222,7 @@ export class DocumentEngine {
   packedJoinBase(): JoinBase | undefined {
     const base = this.joinBase;
     if (base === undefined) return undefined;
-    return base.wireBytes() < contentWireBytes(this.content) ? base : undefined;
+    return base.wireBytes() < this.headContent.wireBytes() ? base : undefined;
   }
 
   /** True while changes wait to be committed. */
@@ -214,7 +254,7 @@ export class DocumentEngine {
    */
   prefersContent(fromRev: number): boolean {
     if (fromRev >= this.head) return false;
-    const content = contentWireBytes(this.content);
+    const content = this.headContent.wireBytes();
     if ((this.head - fromRev) * OP_WIRE_BYTES >= content) return true;
     const inMemory = this.committedSince(fromRev);
     if (inMemory === undefined) return false;
@@ -244,7 +284,7 @@ export class DocumentEngine {
     if (!changes) return null;
     let moved = selection;
     for (const c of changes) moved = transformSelection(moved, c.ops);
-    const length = docLength(this.content);
+    const length = this.headContent.length;
     return { anchor: Math.min(moved.anchor, length), head: Math.min(moved.head, length) };
   }
 
@@ -456,6 +496,11 @@ export class DocumentEngine {
       try {
         prepared = await this.prepare(live);
       } catch (err) {
+        if (err instanceof EngineError) {
+          // The content cannot be built (DeferredContent): no retry can help.
+          for (const q of live) this.refuse(q, err);
+          return;
+        }
         // Reading older changes failed: the database is unavailable.
         await this.backOff(err, attempt, live);
         continue;
@@ -750,31 +795,48 @@ async function packInSlices(doc: Doc): Promise<PackedContent> {
 
 interface StoredBase {
   readonly rev: number;
-  readonly content: Doc;
-  /** The snapshot as stored, when it is in packed form (a run-list snapshot of an older relay is not). */
+  /** The snapshot as stored and checked, when it is in packed form (its tree not built yet). */
   readonly packed: PackedContent | undefined;
+  /** The document of a run-list snapshot (the form of an older relay); undefined for packed or none. */
+  readonly runs: Doc | undefined;
 }
 
-const EMPTY_BASE: StoredBase = { rev: 0, content: Doc.empty, packed: { text: '', runs: '', attrs: [] } };
+const EMPTY_BASE: StoredBase = { rev: 0, packed: { text: '', runs: '', attrs: [] }, runs: undefined };
 
 /**
  * The latest readable snapshot (or the empty document at revision 0) and the changes after it.
- * The tail is read while the snapshot is unpacked: a cold join waits for both.
+ * The tail is read while the snapshot is checked: a cold join waits for both.
  */
 async function readBaseAndTail(id: string, store: OpLogStore): Promise<{ base: StoredBase; tail: CommittedChange[] }> {
   const stored = await store.latestSnapshot(id);
   if (stored === undefined) return { base: EMPTY_BASE, tail: await store.readChanges(id, 0) };
   const tail = store.readChanges(id, stored.rev);
   // A driver may send the query some microtasks later (postgres.js does): let it go out before
-  // the unpack holds the thread, so that PostgreSQL reads the tail meanwhile.
+  // the check holds the thread, so that PostgreSQL reads the tail meanwhile.
   await new Promise<void>((resolve) => setImmediate(resolve));
-  const content = docFromStored(stored.content);
-  if (content === undefined) {
+  const base = storedBase(stored.rev, stored.content);
+  if (base === undefined) {
     // A snapshot that cannot be read (damaged) is passed over: the log alone rebuilds the document.
     tail.catch(() => undefined);
     return { base: EMPTY_BASE, tail: await store.readChanges(id, 0) };
   }
-  return { base: { rev: stored.rev, content, packed: isPacked(stored.content) ? stored.content : undefined }, tail: await tail };
+  return { base, tail: await tail };
+}
+
+/** A stored snapshot (either form) as a base; undefined when it is damaged. */
+function storedBase(rev: number, content: readonly unknown[] | PackedContent): StoredBase | undefined {
+  if (isPacked(content)) {
+    const packed = checkPacked(content);
+    return packed === undefined ? undefined : { rev, packed, runs: undefined };
+  }
+  const runs = docFromStored(content);
+  return runs === undefined ? undefined : { rev, packed: undefined, runs };
+}
+
+function applyAll(doc: Doc, changes: readonly CommittedChange[]): Doc {
+  let content = doc;
+  for (const change of changes) content = apply(content, change.ops);
+  return content;
 }
 
 /** A failed snapshot is next tried after 30 s, doubling to 30 min. */

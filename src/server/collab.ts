@@ -329,7 +329,7 @@ export class CollabServer {
   private dispatch(connection: Connection, message: ClientMessage): void {
     switch (message.type) {
       case 'join':
-        void this.join(connection, message);
+        this.join(connection, message).catch((err: unknown) => this.joinFailed(connection, message.doc, err));
         return;
       case 'leave':
         if (connection.docs.has(message.doc)) {
@@ -393,13 +393,18 @@ export class CollabServer {
       );
       return;
     }
+    if (!this.contentBuilds(engine, docId, missed === undefined && !(message.packed === true && engine.packedJoinBase() !== undefined))) {
+      this.registry.release(docId);
+      refuse(ErrorCode.unavailable, 'the document could not be loaded; try again');
+      return;
+    }
     // From here on everything is synchronous: the reply and the topic subscription describe
     // the same revision, so the client neither misses nor repeats a change.
     if (missed) {
       const caughtUp = catchUp(engine, missed, from ?? 0);
       if (!caughtUp) {
         this.registry.release(docId);
-        void this.join(connection, message, rejoin);
+        this.join(connection, message, rejoin).catch((err: unknown) => this.joinFailed(connection, docId, err));
         return;
       }
       missed = caughtUp;
@@ -449,6 +454,25 @@ export class CollabServer {
       refuse(ErrorCode.unavailable, 'the document could not be loaded; try again');
       return undefined;
     }
+  }
+
+  /**
+   * False when the document's content cannot be built from its snapshot and log (a damaged
+   * database; logged): built now when the reply needs it, else only a failed build counts
+   * (a packed first join is answered before the tree is built).
+   */
+  private contentBuilds(engine: DocumentEngine, docId: string, needed: boolean): boolean {
+    const problem = needed ? engine.buildContentNow() : engine.brokenBecause;
+    if (problem) this.deps.log.error({ doc: docId, reason: problem.message }, 'a document could not be built from its snapshot and log');
+    return problem === undefined;
+  }
+
+  /** A join that threw (a defect): the client is told, and the joining mark is cleared. */
+  private joinFailed(connection: Connection, docId: string, err: unknown): void {
+    this.deps.log.error({ err, doc: docId, session: connection.session }, 'joining a document failed');
+    connection.joining.delete(docId);
+    if (connection.docs.has(docId) || !connection.open) return;
+    connection.send({ type: 'error', code: ErrorCode.internal, message: 'the join failed; try again', doc: docId, ref: 'join' });
   }
 
   /** Adds the presence of other replicas' clients; without it the join goes on, showing only this replica's. */
@@ -507,6 +531,8 @@ export class CollabServer {
       }
       connection.rate.charge(bytes, Date.now());
     });
+    // A cold load leaves the tree to build (DeferredContent): now that the frame is out.
+    engine.buildContentSoon();
   }
 
   private leave(connection: Connection, docId: string, stillOpen: boolean): void {

@@ -2,7 +2,7 @@ import type uWS from 'uWebSockets.js';
 import type { Bus, RemotePresence } from '../bus/bus.js';
 import type { Config } from '../config.js';
 import { PRESENCE_MAX_LAG_OPS, type DocumentEngine } from '../engine/document.js';
-import { docLength, transformSelection } from '../ot/index.js';
+import { transformSelection } from '../ot/index.js';
 import type { DocumentRegistry } from '../engine/registry.js';
 import type { Metrics } from '../metrics.js';
 import { ErrorCode } from '../protocol/codes.js';
@@ -180,7 +180,7 @@ export class PresenceRelay {
     if (outside.length === 0) return this.merge(engine, updates);
     const changes = (await engine.changesSince(Math.min(...outside.map((u) => u.rev)))) ?? [];
     // No await from here on: `changes` ends at the head the engine is at now.
-    const length = docLength(engine.state);
+    const length = engine.length;
     const moved = outside.map((u): RemotePresence => {
       let selection = u.state.selection;
       for (const c of changes) if (selection && c.rev >= u.rev) selection = transformSelection(selection, c.ops);

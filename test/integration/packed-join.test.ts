@@ -3,9 +3,12 @@
  * `packed_join`) gets the latest snapshot as stored plus the changes since, instead of the
  * content serialised from the document. Whatever the form, the copy must be the same document
  * at the same revision: right after the engine wrote a snapshot (the base moved in memory), and
- * after a cold load (the base read from PostgreSQL).
+ * after a cold load (the base read from PostgreSQL). The relay's tree is built after the frame
+ * has gone out; a snapshot and log that cannot be built (a damaged database) must be refused
+ * with stable codes, and leave the relay and other documents untouched.
  */
 import { randomUUID } from 'node:crypto';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { RelayClient, type WebSocketConstructor } from '../../src/client/index.js';
@@ -115,6 +118,47 @@ describe('packed first joins', () => {
     } finally {
       sdk.close();
     }
+  }, 60_000);
+
+  it('refuses content joins and changes of a document whose snapshot and log do not fit, and nothing else', async () => {
+    const doc = randomUUID();
+    await write(doc, SNAPSHOT_INTERVAL_OPS + 3);
+    const reader = await client('reader-damaged');
+    let packed = await joinOnce(reader, doc, true);
+    for (let i = 0; i < 50 && packed.snapshot?.rev !== SNAPSHOT_INTERVAL_OPS; i++) {
+      await sleep(100);
+      packed = await joinOnce(reader, doc, true);
+    }
+    expect(packed.snapshot?.rev).toBe(SNAPSHOT_INTERVAL_OPS);
+    await unloaded();
+    // An op after the snapshot now points far beyond the document: only a damaged database does that.
+    const sql = postgres(databaseUrl, { max: 1, onnotice: () => undefined });
+    try {
+      await sql`UPDATE operations SET position = 99999999 WHERE document_id = ${doc} AND revision = ${SNAPSHOT_INTERVAL_OPS + 2}`;
+    } finally {
+      await sql.end();
+    }
+
+    // A packed first join is answered from the snapshot before the tree is built...
+    reader.received.length = 0;
+    reader.send({ type: 'join', doc, packed: true });
+    const cold = await reader.next('joined', (m) => m.doc === doc);
+    expect(cold.snapshot?.rev).toBe(SNAPSHOT_INTERVAL_OPS);
+    // ...and its change is then refused with a stable code, not retried as if the database were down.
+    reader.send({ type: 'change', doc, clock: { actor: randomUUID(), seq: 1, rev: cold.rev }, ops: [{ type: 'insert', pos: 0, text: 'x' }] });
+    const refused = await reader.next('error', (m) => m.doc === doc && m.ref === 'change');
+    expect(refused.code).toBe('internal_error');
+    // A join that needs the content is refused as a failed load was.
+    const other = await client('reader-damaged-2');
+    other.send({ type: 'join', doc });
+    const error = await other.next('error', (m) => m.doc === doc && m.ref === 'join');
+    expect(error.code).toBe('unavailable');
+
+    // The relay is up and another document works.
+    expect((await getJson(`${relay.url}/health`)).status).toBe(200);
+    const fine = randomUUID();
+    await write(fine, 2);
+    expect((await joinOnce(other, fine, false)).rev).toBe(2);
   }, 60_000);
 
   it('answers with content when that is smaller (a short document with no snapshot)', async () => {
