@@ -126,6 +126,8 @@ export class DocumentEngine {
   private closed = false;
   private lastSnapshotRev: number;
   private snapshotting = false;
+  /** No stored snapshot is looked for (adoptStoredSnapshot) before the head reaches this revision. */
+  private nextAdoptionRev = 0;
   /** After a failed snapshot: no new attempt before this time (ms), doubling per failure. */
   private snapshotRetryAt = 0;
   private snapshotFailures = 0;
@@ -197,6 +199,11 @@ export class DocumentEngine {
   /** The content's length at the head, without building it. */
   get length(): number {
     return this.headContent.length;
+  }
+
+  /** The revision of the newest snapshot this replica knows is stored (written here, read at load, or adopted). */
+  get snapshotRev(): number {
+    return this.lastSnapshotRev;
   }
 
   /** The head revision: the number of ops committed to the document so far. */
@@ -668,6 +675,32 @@ export class DocumentEngine {
     this.content = apply(this.content, change.ops);
     this.record(change);
     this.listener.applied(this.id, change, this.committedElsewhere(change), false);
+    this.adoptStoredSnapshot();
+  }
+
+  /**
+   * A replica that applies a document's changes without committing them (another replica owns
+   * it) writes no snapshots, so its packed join base would only grow, until joins got the
+   * content serialised from the tree (slow for a long document) or, past 20,000 ops, no base at
+   * all. So once the base is two snapshot intervals old, the newest stored snapshot (the
+   * owner's) is adopted; looked for at most once per interval.
+   */
+  private adoptStoredSnapshot(): void {
+    const interval = this.options.snapshotIntervalOps;
+    const baseRev = this.joinBase?.rev ?? this.lastSnapshotRev;
+    if (this.head - baseRev < 2 * interval || this.head < this.nextAdoptionRev || this.snapshotting) return;
+    this.nextAdoptionRev = this.head + interval;
+    this.store.latestSnapshot(this.id).then(
+      (stored) => {
+        const current = this.joinBase?.rev ?? this.lastSnapshotRev;
+        if (stored === undefined || stored.rev <= current || stored.rev > this.head || this.snapshotting || !isPacked(stored.content)) return;
+        const packed = checkPacked(stored.content);
+        if (packed === undefined) return;
+        this.lastSnapshotRev = Math.max(this.lastSnapshotRev, stored.rev);
+        this.rebaseJoinBase(stored.rev, packed);
+      },
+      (err: unknown) => this.options.onStoreError(this.id, err, 0),
+    );
   }
 
   /**

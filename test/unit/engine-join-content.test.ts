@@ -138,6 +138,27 @@ describe('packed first joins (JoinBase)', () => {
     expect(cold.packedJoinBase()).toBeUndefined();
   });
 
+  it('on a replica that only applies changes committed by the owner, moves to the snapshots the owner stored', async () => {
+    const store = new MemoryOpLog();
+    const options = testEngineOptions({ snapshotIntervalOps: 5 });
+    let follower: DocumentEngine | undefined;
+    const owner = await DocumentEngine.load(DOC, store, { applied: (doc, change, origins, local) => { acking.applied(doc, change, origins, local); if (local) follower?.receiveRemote(change); } }, options);
+    follower = await DocumentEngine.load(DOC, store, acking, options);
+    const actor = randomUUID();
+    for (let seq = 1; seq <= 100; seq++) {
+      const text = String.fromCharCode(97 + (seq % 26)).repeat(50);
+      await submit(owner, actor, seq, [{ type: 'insert', pos: (seq - 1) * 50, text, ...(seq % 2 === 0 ? { attrs: { bold: true } } : {}) }]);
+    }
+    await owner.whenIdle();
+    await follower.whenIdle();
+    for (let i = 0; i < 100 && follower.snapshotRev < 80; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(follower.headRev).toBe(100);
+    // Without adoption the follower's base stays at revision 0 with all 100 changes (then
+    // larger than the content, so not offered).
+    expect(follower.snapshotRev).toBeGreaterThanOrEqual(80);
+    expect(rebuilt(follower)).toEqual({ rev: follower.snapshotRev, text: docText(owner.state), runs: owner.state });
+  });
+
   it('is dropped when snapshots keep failing and too many ops pile up behind it', () => {
     const base = new JoinBase(0, { text: '', runs: '', attrs: [] }, []);
     const change = (rev: number, ops: number) => ({ rev, ops: Array.from({ length: ops }, () => ({ type: 'insert' as const, pos: 0, text: 'x' })), actor: 'a', seq: rev + 1, userId: 'u', committedAt: 0 });
