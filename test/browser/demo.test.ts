@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { docText } from '../../src/ot/index.js';
@@ -172,12 +173,17 @@ describe('the demo in a real browser', () => {
   });
 });
 
-/** Puts two screenshots side by side (drawn by the browser itself) into docs/img/demo.png. */
+/**
+ * Puts two screenshots side by side (drawn by the browser itself): into docs/img/demo.png with
+ * UPDATE_SCREENSHOT=1 (the README's picture), else into the system's temporary folder, so a
+ * test run leaves the working tree as it found it.
+ */
 async function saveSideBySide(page: Page, shots: Buffer[]): Promise<void> {
   const urls = shots.map((s) => `data:image/png;base64,${s.toString('base64')}`);
   const composer = await page.context().newPage();
   await composer.setViewportSize({ width: 1296, height: 436 });
   await composer.setContent(`<body style="margin:0;background:#ddd;display:flex;gap:16px;padding:8px">${urls.map((u) => `<img src="${u}" style="width:640px;box-shadow:0 1px 4px #0004">`).join('')}</body>`);
-  await composer.screenshot({ path: resolve(import.meta.dirname, '../../docs/img/demo.png') });
+  const path = process.env.UPDATE_SCREENSHOT === '1' ? resolve(import.meta.dirname, '../../docs/img/demo.png') : join(tmpdir(), 'relay-demo.png');
+  await composer.screenshot({ path });
   await composer.close();
 }
