@@ -21,6 +21,8 @@ export class DeferredContent {
   private source: { readonly snapshot: PackedContent; readonly tail: readonly CommittedChange[] } | undefined;
   private buildError: EngineError | undefined;
   private scheduled = false;
+  /** Runs in the snapshot's table, counted once (joins ask for wireBytes until the tree is built). */
+  private snapshotRuns: number | undefined;
 
   private constructor(doc: Doc | undefined, source: DeferredContent['source']) {
     this.doc = doc;
@@ -102,7 +104,8 @@ export class DeferredContent {
    */
   wireBytes(): number {
     if (this.doc !== undefined || this.source === undefined) return contentWireBytes(this.get());
-    return this.length + 24 * runCount(this.source.snapshot.runs);
+    this.snapshotRuns ??= runCount(this.source.snapshot.runs);
+    return this.length + 24 * this.snapshotRuns;
   }
 }
 

@@ -12,6 +12,7 @@ import type { Config } from '../config.js';
 import type { DocumentEngine, SubmitOrigin } from '../engine/document.js';
 import type { EngineError } from '../engine/errors.js';
 import type { CommittedChange } from '../engine/ports.js';
+import { JoinBase } from '../engine/join-base.js';
 import type { DocumentRegistry } from '../engine/registry.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -393,11 +394,6 @@ export class CollabServer {
       );
       return;
     }
-    if (!this.contentBuilds(engine, docId, missed === undefined && !(message.packed === true && engine.packedJoinBase() !== undefined))) {
-      this.registry.release(docId);
-      refuse(ErrorCode.unavailable, 'the document could not be loaded; try again');
-      return;
-    }
     // From here on everything is synchronous: the reply and the topic subscription describe
     // the same revision, so the client neither misses nor repeats a change.
     if (missed) {
@@ -409,7 +405,13 @@ export class CollabServer {
       }
       missed = caughtUp;
     }
-    this.enterDocument(connection, docId, engine, role, missed ?? (message.packed === true ? 'packed' : 'content'));
+    const reply = missed ?? (message.packed === true ? engine.packedJoinBase() : undefined) ?? 'content';
+    if (!this.contentBuilds(engine, docId, reply === 'content')) {
+      this.registry.release(docId);
+      refuse(ErrorCode.unavailable, 'the document could not be loaded; try again');
+      return;
+    }
+    this.enterDocument(connection, docId, engine, role, reply);
   }
 
   /** Refuses a join the relay or the connection cannot take now; true when it may go on. */
@@ -499,7 +501,7 @@ export class CollabServer {
    * changes, or the content, or the packed snapshot and the changes since when the client takes
    * that and it is smaller) with everyone's presence, all in one cork.
    */
-  private enterDocument(connection: Connection, docId: string, engine: DocumentEngine, role: Role, reply: CommittedChange[] | 'content' | 'packed'): void {
+  private enterDocument(connection: Connection, docId: string, engine: DocumentEngine, role: Role, reply: CommittedChange[] | JoinBase | 'content'): void {
     const joined: JoinedDocument = { engine, role, pendingPresence: undefined, lastPresenceAt: 0, presenceTimer: undefined, typingTimer: undefined, changesInFlight: 0 };
     connection.docs.set(docId, joined);
     if (connection.handshakeTimer) {
@@ -509,7 +511,7 @@ export class CollabServer {
     const ws = connection.ws;
     if (!ws) return;
     const missed = Array.isArray(reply) ? reply : undefined;
-    const packed = reply === 'packed' ? engine.packedJoinBase() : undefined;
+    const packed = reply instanceof JoinBase ? reply : undefined;
     this.deps.log.debug({ session: connection.session, user: connection.principal.userId, doc: docId, role: joined.role, rev: engine.headRev, replay: missed?.length, snapshot: packed?.rev }, 'joined a document');
     ws.cork(() => {
       ws.subscribe(topicOf(docId));
