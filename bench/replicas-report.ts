@@ -49,6 +49,12 @@ function range(values: readonly number[], digits = 1): string {
   return known.length > 1 ? ` (${f(Math.min(...known), digits)}–${f(Math.max(...known), digits)})` : '';
 }
 
+/** How many of a step's repeats had a generator fall behind its schedule: those measured it. */
+function lagged(g: readonly Row[]): string {
+  const n = g.filter((r) => r.lagP99Ms > LAGGING_MS).length;
+  return n === 0 ? '' : ` ⚠ ${n} of ${g.length} repeats lagged over ${LAGGING_MS} ms: not to be trusted`;
+}
+
 /**
  * Per (build, replicas, rate): the median over repeats of each repeat's figures, and the
  * range of the repeats' p99 (one p99 over a few seconds moves 2× between runs on shared cores:
@@ -70,7 +76,7 @@ export function printTable(rows: readonly Row[]): void {
     const total = commits + rollbacks;
     const fanoutP99 = g.map((r) => p(r.fanout, 99));
     console.log(
-      `| ${first.scenario} | ${first.label} | ${first.offered} | ${f(median(g.map((r) => r.committedPerSec)), 0)}${drained} | ${f(median(g.map((r) => p(r.fanout, 50))))} / ${f(median(fanoutP99))}${range(fanoutP99)} | ${f(median(g.map((r) => p(r.ack, 50))))} / ${f(median(g.map((r) => p(r.ack, 99))))} | ${commits} | ${rollbacks} (${total > 0 ? f((100 * rollbacks) / total, 1) : '0.0'} %) | ${f(median(g.map((r) => r.relayCpuPer1k)), 3)} | ${f(median(g.map((r) => r.lagP99Ms)))} |`,
+      `| ${first.scenario} | ${first.label} | ${first.offered} | ${f(median(g.map((r) => r.committedPerSec)), 0)}${drained} | ${f(median(g.map((r) => p(r.fanout, 50))))} / ${f(median(fanoutP99))}${range(fanoutP99)} | ${f(median(g.map((r) => p(r.ack, 50))))} / ${f(median(g.map((r) => p(r.ack, 99))))} | ${commits} | ${rollbacks} (${total > 0 ? f((100 * rollbacks) / total, 1) : '0.0'} %) | ${f(median(g.map((r) => r.relayCpuPer1k)), 3)} | ${f(median(g.map((r) => r.lagP99Ms)))}${lagged(g)} |`,
     );
   }
 }
@@ -79,7 +85,7 @@ export function printTable(rows: readonly Row[]): void {
  * A generator whose typing schedule slipped this much (p99) was short of CPU itself: its
  * latencies include its own queueing, on both sides of a ratio.
  */
-const LAGGING_MS = 50;
+export const LAGGING_MS = 50;
 
 /**
  * Fan-out p99 on several replicas over that on one, per build and rate. Each repeat's two
