@@ -64,6 +64,11 @@ function serve<Setup, Result, G extends Omit<LoadGenerator<Result>, 'drain'>>(
 ): void {
   const reply: Reply<Result> = (message) => process.send?.(message);
   let generator: G | undefined;
+  // A parent that died (or was interrupted) leaves no generator typing on behind it.
+  process.once('disconnect', () => {
+    generator?.close();
+    setTimeout(() => process.exit(0), 200).unref();
+  });
   process.on('message', (message: GeneratorCommand<Setup>) => {
     switch (message.kind) {
       case 'setup':
@@ -87,8 +92,7 @@ function serve<Setup, Result, G extends Omit<LoadGenerator<Result>, 'drain'>>(
         if (generator && drain) drain(generator, message.expected, reply);
         return;
       case 'close':
-        generator?.close();
-        setTimeout(() => process.exit(0), 200).unref();
+        // The 'disconnect' handler above closes the clients and exits.
         process.disconnect();
         return;
     }

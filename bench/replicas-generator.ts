@@ -47,6 +47,7 @@ class Generator {
   private readonly documents: Document[] = [];
   private readonly problems = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  private typing = false;
 
   constructor(private readonly setup: ReplicasGeneratorSetup) {}
 
@@ -67,12 +68,18 @@ class Generator {
     }
   }
 
+  /**
+   * Types on each client's schedule. It sleeps until the next keystroke is due rather than
+   * polling every millisecond: several generators share the cores with the relays, and a
+   * thousand wake-ups a second each would be load of their own.
+   */
   type(): void {
     const interval = 1000 / this.setup.opsPerSecPerClient;
     const start = performance.now();
     const typists = this.documents.flatMap((doc) => doc.clients.map((client, index) => ({ doc, client, index, next: start + Math.random() * interval })));
-    this.timer = setInterval(() => {
+    const tick = () => {
       const now = performance.now();
+      let due = Infinity;
       for (const t of typists) {
         while (t.next <= now) {
           this.window.noteLag(now - t.next);
@@ -80,8 +87,12 @@ class Generator {
           t.client.insert(Math.floor(Math.random() * (t.client.length + 1)), LETTERS[Math.floor(Math.random() * LETTERS.length)] ?? 'x');
           t.next += interval;
         }
+        due = Math.min(due, t.next);
       }
-    }, 1);
+      if (this.typing) this.timer = setTimeout(tick, Math.max(0, due - performance.now()));
+    };
+    this.typing = true;
+    tick();
   }
 
   measure(): void {
@@ -90,7 +101,8 @@ class Generator {
 
   stop(): void {
     this.window.stop();
-    if (this.timer) clearInterval(this.timer);
+    this.typing = false;
+    if (this.timer) clearTimeout(this.timer);
   }
 
   typed(): TypedCounts {

@@ -142,6 +142,7 @@ async function databaseCounters(admin: postgres.Sql, database: string): Promise<
 }
 
 const relayCpu = (target: Target) => target.relays.reduce((n, r) => n + processCpuSecs(r.child.pid ?? 0), 0);
+const generatorCpu = (generators: readonly Generator[]) => generators.reduce((n, g) => n + processCpuSecs(g.child.pid ?? 0), 0);
 
 /**
  * Each generator's setup: the clients, document-major (client k on replica k mod N, as
@@ -185,10 +186,12 @@ async function runStep(target: Target, rate: number, repeat: number, options: Op
     for (const g of generators) g.send({ kind: 'type' });
     await sleep(options.warmupSecs * 1000);
     const cpuBefore = relayCpu(target);
+    const generatorCpuBefore = generatorCpu(generators);
     for (const g of generators) g.send({ kind: 'measure' });
     await sleep(options.seconds * 1000);
     for (const g of generators) g.send({ kind: 'stop' });
     const cpuAfter = relayCpu(target);
+    const generatorCpuAfter = generatorCpu(generators);
     const expected: TypedCounts = {};
     for (const typed of await Promise.all(generators.map((g) => g.stopped()))) {
       for (const [doc, n] of Object.entries(typed)) expected[doc] = (expected[doc] ?? 0) + n;
@@ -220,6 +223,7 @@ async function runStep(target: Target, rate: number, repeat: number, options: Op
       commits: dbAfter.commits - dbBefore.commits,
       rollbacks: dbAfter.rollbacks - dbBefore.rollbacks,
       relayCpuPer1k: ops > 0 ? ((cpuAfter - cpuBefore) / ops) * 1000 : Number.NaN,
+      generatorCpuPerSec: (generatorCpuAfter - generatorCpuBefore) / options.seconds,
       undelivered: undelivered + (undelivered === 0 ? missing : 0),
       diverged: divergedDocuments(documents, undelivered === 0),
       errors: [...new Set(results.flatMap((r) => r.errors))],
@@ -262,7 +266,7 @@ async function main(): Promise<void> {
       const row = await runStep(target, rate, repeat, options, admin);
       rows.push(row);
       const state = row.diverged.length > 0 ? `DIVERGED (${row.diverged.join('; ')})` : row.undelivered > 0 ? 'did not drain' : 'converged';
-      console.log(`${row.scenario} on ${target.label} at ${rate} ops/s: ${state}, fan-out p50 ${f(percentile(row.fanout, 50))} / p99 ${f(percentile(row.fanout, 99))} ms, generator lag p99 ${f(row.lagP99Ms)} ms${row.lagP99Ms > LAGGING_MS ? ' (GENERATOR LAGGED: not to be trusted)' : ''}, ${row.rollbacks} rollbacks [repeat ${repeat + 1}/${options.repeats}, load average ${loadavg()[0]?.toFixed(2)}]`);
+      console.log(`${row.scenario} on ${target.label} at ${rate} ops/s: ${state}, fan-out p50 ${f(percentile(row.fanout, 50))} / p99 ${f(percentile(row.fanout, 99))} ms, generators ${f(row.generatorCpuPerSec, 2)} cores, lag p99 ${f(row.lagP99Ms)} ms${row.lagP99Ms > LAGGING_MS ? ' (GENERATOR LAGGED: not to be trusted)' : ''}, ${row.rollbacks} rollbacks [repeat ${repeat + 1}/${options.repeats}, load average ${loadavg()[0]?.toFixed(2)}]`);
       for (const e of row.errors.slice(0, 5)) console.log(`  a client was told: ${e}`);
     } catch (err) {
       console.log(`${target.label} at ${rate} ops/s: no result: ${err instanceof Error ? err.message : String(err)}`);
