@@ -1,91 +1,98 @@
 /**
- * One load generator of the replicas benchmark (bench/replicas.ts forks it): whole documents,
- * each document's clients spread round-robin over the relay replicas, every client typing one
- * character at a random position at a fixed rate (open loop). The clients and the latency
- * bookkeeping are the typing benchmark's (bench/typing-clients.ts, bench/typing-tracker.ts).
+ * One load generator of the replicas benchmark (bench/replicas.ts forks several): its share of
+ * each document's clients (a hot document's 50 clients are split over the processes, so no
+ * one event loop receives every copy of every change), each client on the relay replica the
+ * parent chose, typing one character at a random position at a fixed rate (open loop). The
+ * clients are the typing benchmark's (bench/typing-clients.ts); the bookkeeping is split
+ * between processes (bench/replicas-tracker.ts) and joined by the parent.
  *
- * IPC from the parent: setup → (ready) → type → measure → stop → (result) → close.
+ * IPC from the parent: setup → (ready) → type → measure → stop → (stopped: typed per
+ * document) → drain (typed per document by all) → (result) → close.
  */
 import { openRelayClient, type TypingClient } from './typing-clients.js';
-import { DocumentTracker, divergedDocuments, type TrackerTotals } from './typing-tracker.js';
+import { SharedDocumentTracker, sharedNow, type Receipt, type SentChange } from './replicas-tracker.js';
 import { MeasurementWindow } from './measurement-window.js';
-import { serveLoadGenerator } from './generator-process.js';
+import { serveSharedLoadGenerator, type TypedCounts } from './generator-process.js';
 
 export interface ReplicasGeneratorSetup {
-  /** WebSocket URLs of the replicas. */
-  readonly urls: readonly string[];
-  /** One token per client, in document-major order. */
-  readonly tokens: readonly string[];
-  readonly docs: readonly string[];
-  readonly clientsPerDoc: number;
+  /** This process's share of each document's clients: a token and a replica URL each. */
+  readonly docs: readonly { readonly id: string; readonly clients: readonly { readonly token: string; readonly url: string }[] }[];
   readonly opsPerSecPerClient: number;
   readonly drainTimeoutMs: number;
 }
 
 export interface ReplicasGeneratorResult {
   readonly ackMs: number[];
-  readonly fanoutMs: number[];
+  readonly sent: SentChange[];
+  readonly receipts: Receipt[];
   readonly committedInWindow: number;
   readonly windowSecs: number;
+  /** Own changes not acked, and clients short of the document's keystrokes, at the drain deadline. */
   readonly undelivered: number;
-  readonly diverged: string[];
+  readonly texts: { readonly doc: string; readonly texts: string[] }[];
   readonly scheduleLagP99Ms: number;
   readonly errors: string[];
 }
 
-
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
 
 interface Document {
+  readonly id: string;
   readonly clients: TypingClient[];
-  readonly tracker: DocumentTracker;
-  typed: number;
+  readonly tracker: SharedDocumentTracker;
 }
 
 class Generator {
-  private readonly totals: TrackerTotals = { ackMs: [], fanoutMs: [], committedInWindow: 0, typed: 0 };
   private readonly window = new MeasurementWindow();
   private readonly documents: Document[] = [];
   private readonly problems = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  private typing = false;
 
   constructor(private readonly setup: ReplicasGeneratorSetup) {}
 
   async open(): Promise<void> {
-    const { urls, tokens, docs, clientsPerDoc } = this.setup;
-    for (let d = 0; d < docs.length; d++) {
-      const tracker = new DocumentTracker(clientsPerDoc, this.totals, this.window);
+    for (const doc of this.setup.docs) {
+      const tracker = new SharedDocumentTracker(doc.clients.length, this.window);
       const clients: TypingClient[] = [];
-      for (let c = 0; c < clientsPerDoc; c++) {
-        const index = d * clientsPerDoc + c;
+      for (const [c, { token, url }] of doc.clients.entries()) {
         const events = {
           sent: (id: string) => tracker.sent(c, id),
-          acked: (id: string) => tracker.acked(id, performance.now()),
-          applied: (id: string) => tracker.applied(id, performance.now()),
+          acked: (id: string) => tracker.acked(id, sharedNow()),
+          applied: (id: string) => tracker.applied(id, sharedNow()),
           problem: (description: string) => this.problems.add(description.slice(0, 200)),
         };
-        clients.push(await openRelayClient(urls[index % urls.length] ?? '', tokens[index] ?? '', docs[d] ?? '', events));
+        clients.push(await openRelayClient(url, token, doc.id, events));
       }
-      this.documents.push({ clients, tracker, typed: 0 });
+      this.documents.push({ id: doc.id, clients, tracker });
     }
   }
 
+  /**
+   * Types on each client's schedule. It sleeps until the next keystroke is due rather than
+   * polling every millisecond: several generators share the cores with the relays, and a
+   * thousand wake-ups a second each would be load of their own.
+   */
   type(): void {
     const interval = 1000 / this.setup.opsPerSecPerClient;
     const start = performance.now();
     const typists = this.documents.flatMap((doc) => doc.clients.map((client, index) => ({ doc, client, index, next: start + Math.random() * interval })));
-    this.timer = setInterval(() => {
+    const tick = () => {
       const now = performance.now();
+      let due = Infinity;
       for (const t of typists) {
         while (t.next <= now) {
           this.window.noteLag(now - t.next);
-          t.doc.tracker.typed(t.index, performance.now());
+          t.doc.tracker.typed(t.index, sharedNow());
           t.client.insert(Math.floor(Math.random() * (t.client.length + 1)), LETTERS[Math.floor(Math.random() * LETTERS.length)] ?? 'x');
-          t.doc.typed++;
           t.next += interval;
         }
+        due = Math.min(due, t.next);
       }
-    }, 1);
+      if (this.typing) this.timer = setTimeout(tick, Math.max(0, due - performance.now()));
+    };
+    this.typing = true;
+    tick();
   }
 
   measure(): void {
@@ -94,22 +101,32 @@ class Generator {
 
   stop(): void {
     this.window.stop();
-    if (this.timer) clearInterval(this.timer);
+    this.typing = false;
+    if (this.timer) clearTimeout(this.timer);
   }
 
-  async drain(): Promise<ReplicasGeneratorResult> {
+  typed(): TypedCounts {
+    return Object.fromEntries(this.documents.map((d) => [d.id, d.tracker.typedCount]));
+  }
+
+  /** Waits until its changes are acked and its clients hold every keystroke typed anywhere. */
+  async drain(expected: TypedCounts): Promise<ReplicasGeneratorResult> {
     const deadline = performance.now() + this.setup.drainTimeoutMs;
-    const outstanding = () => this.documents.reduce((n, d) => n + d.tracker.outstanding + d.clients.filter((c) => !c.settled).length, 0);
+    const outstanding = () =>
+      this.documents.reduce(
+        (n, d) => n + d.tracker.outstanding + d.clients.filter((c) => !c.settled || c.length < (expected[d.id] ?? 0)).length,
+        0,
+      );
     while (outstanding() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    const undelivered = outstanding();
-    const documents = this.documents.map((doc, d) => ({ id: this.setup.docs[d] ?? String(d), texts: doc.clients.map((c) => c.text), typed: doc.typed }));
+    const trackers = this.documents.map((d) => d.tracker);
     return {
-      ackMs: this.totals.ackMs,
-      fanoutMs: this.totals.fanoutMs,
-      committedInWindow: this.totals.committedInWindow,
+      ackMs: trackers.flatMap((t) => t.ackMs),
+      sent: trackers.flatMap((t) => t.sentChanges),
+      receipts: trackers.flatMap((t) => t.receiptList),
+      committedInWindow: trackers.reduce((n, t) => n + t.committedInWindow, 0),
       windowSecs: this.window.seconds,
-      undelivered,
-      diverged: divergedDocuments(documents, undelivered === 0),
+      undelivered: outstanding(),
+      texts: this.documents.map((d) => ({ doc: d.id, texts: d.clients.map((c) => c.text) })),
       scheduleLagP99Ms: this.window.lagP99Ms,
       errors: [...this.problems],
     };
@@ -120,4 +137,4 @@ class Generator {
   }
 }
 
-serveLoadGenerator((setup: ReplicasGeneratorSetup) => new Generator(setup));
+serveSharedLoadGenerator((setup: ReplicasGeneratorSetup) => new Generator(setup));

@@ -15,6 +15,8 @@ export interface Row {
   readonly commits: number;
   readonly rollbacks: number;
   readonly relayCpuPer1k: number;
+  /** CPU the load generators used while measuring, in cores (CPU seconds per second). */
+  readonly generatorCpuPerSec: number;
   readonly undelivered: number;
   readonly diverged: string[];
   readonly errors: string[];
@@ -49,6 +51,12 @@ function range(values: readonly number[], digits = 1): string {
   return known.length > 1 ? ` (${f(Math.min(...known), digits)}–${f(Math.max(...known), digits)})` : '';
 }
 
+/** How many of a step's repeats had a generator fall behind its schedule: those measured it. */
+function lagged(g: readonly Row[]): string {
+  const n = g.filter((r) => r.lagP99Ms > LAGGING_MS).length;
+  return n === 0 ? '' : ` ⚠ ${n} of ${g.length} repeats lagged over ${LAGGING_MS} ms: not to be trusted`;
+}
+
 /**
  * Per (build, replicas, rate): the median over repeats of each repeat's figures, and the
  * range of the repeats' p99 (one p99 over a few seconds moves 2× between runs on shared cores:
@@ -58,8 +66,8 @@ export function printTable(rows: readonly Row[]): void {
   const repeats = Math.max(...rows.map((r) => r.repeat + 1));
   console.log('');
   console.log(`Medians over ${repeats} repeat${repeats > 1 ? 's' : ''} of each step${repeats > 1 ? '; in brackets, the range of the repeats\' fan-out p99' : ''}.`);
-  console.log('| workload | relay | offered ops/s | committed ops/s | fan-out ms p50 / p99 | ack ms p50 / p99 | DB commits | DB rollbacks (%) | relay CPU s per 1k ops | generator lag p99 ms |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| workload | relay | offered ops/s | committed ops/s | fan-out ms p50 / p99 | ack ms p50 / p99 | DB commits | DB rollbacks (%) | relay CPU s per 1k ops | generators\' CPU, cores | generator lag p99 ms |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const g of groups(rows)) {
     const first = g[0];
     if (!first) continue;
@@ -70,7 +78,7 @@ export function printTable(rows: readonly Row[]): void {
     const total = commits + rollbacks;
     const fanoutP99 = g.map((r) => p(r.fanout, 99));
     console.log(
-      `| ${first.scenario} | ${first.label} | ${first.offered} | ${f(median(g.map((r) => r.committedPerSec)), 0)}${drained} | ${f(median(g.map((r) => p(r.fanout, 50))))} / ${f(median(fanoutP99))}${range(fanoutP99)} | ${f(median(g.map((r) => p(r.ack, 50))))} / ${f(median(g.map((r) => p(r.ack, 99))))} | ${commits} | ${rollbacks} (${total > 0 ? f((100 * rollbacks) / total, 1) : '0.0'} %) | ${f(median(g.map((r) => r.relayCpuPer1k)), 3)} | ${f(median(g.map((r) => r.lagP99Ms)))} |`,
+      `| ${first.scenario} | ${first.label} | ${first.offered} | ${f(median(g.map((r) => r.committedPerSec)), 0)}${drained} | ${f(median(g.map((r) => p(r.fanout, 50))))} / ${f(median(fanoutP99))}${range(fanoutP99)} | ${f(median(g.map((r) => p(r.ack, 50))))} / ${f(median(g.map((r) => p(r.ack, 99))))} | ${commits} | ${rollbacks} (${total > 0 ? f((100 * rollbacks) / total, 1) : '0.0'} %) | ${f(median(g.map((r) => r.relayCpuPer1k)), 3)} | ${f(median(g.map((r) => r.generatorCpuPerSec)), 2)} | ${f(median(g.map((r) => r.lagP99Ms)))}${lagged(g)} |`,
     );
   }
 }
@@ -79,7 +87,7 @@ export function printTable(rows: readonly Row[]): void {
  * A generator whose typing schedule slipped this much (p99) was short of CPU itself: its
  * latencies include its own queueing, on both sides of a ratio.
  */
-const LAGGING_MS = 50;
+export const LAGGING_MS = 50;
 
 /**
  * Fan-out p99 on several replicas over that on one, per build and rate. Each repeat's two

@@ -15,6 +15,11 @@
  *   BENCH_SPREAD_RATES offered ops/s of the 20 documents (500,1000,2000)
  *   BENCH_SCENARIOS    hot,spread
  *   BENCH_WARMUP_SECS (2), BENCH_SECONDS (6) measured per rate, BENCH_DRAIN_SECS (30)
+ *   BENCH_GENERATORS   load-generator processes (4); the clients, document-major, are cut
+ *                      into that many runs, so a hot document's clients are split between
+ *                      processes (latencies are joined on the shared clock). A step whose
+ *                      generators' schedule lagged (p99 over 50 ms) measured them, not the
+ *                      relays: it is marked as not to be trusted.
  *   BENCH_REPEATS      how many times each step runs (3): the table gives the median of the
  *                      repeats' figures and the range of their p99, and the several/one replica
  *                      p99 ratio is taken per repeat (its two steps ran back to back)
@@ -29,12 +34,14 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
 import { describeEnvironment, describeVersions, percentile } from './environment.js';
-import { printRatios, printTable, type Row } from './replicas-report.js';
+import { LAGGING_MS, printRatios, printTable, type Row } from './replicas-report.js';
 import { devToken, startBenchPostgres, startBenchRelay, type BenchRelay } from './processes.js';
 import { processCpuSecs } from './proc-stats.js';
 import { startRedisServer } from '../harness/redis.js';
 import type { ReplicasGeneratorResult, ReplicasGeneratorSetup } from './replicas-generator.js';
-import { forkLoadGenerator, type GeneratorHandle } from './generator-process.js';
+import { forkLoadGenerator, type GeneratorHandle, type TypedCounts } from './generator-process.js';
+import { joinFanout } from './replicas-tracker.js';
+import { divergedDocuments } from './typing-tracker.js';
 
 interface Scenario {
   readonly name: 'hot' | 'spread';
@@ -50,6 +57,7 @@ interface Options {
   readonly seconds: number;
   readonly drainSecs: number;
   readonly repeats: number;
+  readonly generators: number;
   readonly relays: { name: string; main: string }[];
   readonly relayEnv: Record<string, string>;
 }
@@ -71,6 +79,7 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
     seconds: Number(env.BENCH_SECONDS ?? 6),
     drainSecs: Number(env.BENCH_DRAIN_SECS ?? 30),
     repeats: Math.max(1, Number(env.BENCH_REPEATS ?? 3)),
+    generators: Math.max(1, Number(env.BENCH_GENERATORS ?? 4)),
     relays,
     relayEnv: Object.fromEntries(
       list(env.BENCH_RELAY_ENV, '').map((kv) => {
@@ -133,26 +142,42 @@ async function databaseCounters(admin: postgres.Sql, database: string): Promise<
 }
 
 const relayCpu = (target: Target) => target.relays.reduce((n, r) => n + processCpuSecs(r.child.pid ?? 0), 0);
+const generatorCpu = (generators: readonly Generator[]) => generators.reduce((n, g) => n + processCpuSecs(g.child.pid ?? 0), 0);
+
+/**
+ * Each generator's setup: the clients, document-major (client k on replica k mod N, as
+ * before the split), cut into `count` consecutive runs, so a document's clients are split
+ * between generators only when there are more generators than documents.
+ */
+function generatorSetups(target: Target, docs: readonly string[], rate: number, count: number, options: Options): ReplicasGeneratorSetup[] {
+  const { scenario } = target;
+  const total = docs.length * scenario.clientsPerDoc;
+  const setups = Array.from({ length: count }, () => new Map<string, { token: string; url: string }[]>());
+  for (let k = 0; k < total; k++) {
+    const doc = docs[Math.floor(k / scenario.clientsPerDoc)] ?? '';
+    const mine = setups[Math.floor((k * count) / total)];
+    const clients = mine?.get(doc) ?? [];
+    clients.push({ token: target.tokens[k] ?? '', url: target.relays[k % target.relays.length]?.wsUrl ?? '' });
+    mine?.set(doc, clients);
+  }
+  return setups.map((docsOfOne) => ({
+    docs: [...docsOfOne].map(([id, clients]) => ({ id, clients })),
+    opsPerSecPerClient: rate / total,
+    drainTimeoutMs: options.drainSecs * 1000,
+  }));
+}
 
 async function runStep(target: Target, rate: number, repeat: number, options: Options, admin: postgres.Sql): Promise<Row> {
   const { scenario } = target;
   const docs = Array.from({ length: scenario.docs }, () => randomUUID());
-  // Whole documents per generator (latencies read off one clock); two generators at most.
-  const count = Math.min(2, docs.length);
+  const count = Math.min(options.generators, docs.length * scenario.clientsPerDoc);
   const generators = Array.from({ length: count }, () => startGenerator());
-  const urls = target.relays.map((r) => r.wsUrl);
+  const setups = generatorSetups(target, docs, rate, count, options);
   try {
     await Promise.all(
       generators.map(async (g, i) => {
-        const mine = docs.map((d, k) => ({ d, k })).filter(({ k }) => k % count === i);
-        const setup: ReplicasGeneratorSetup = {
-          urls,
-          tokens: mine.flatMap(({ k }) => target.tokens.slice(k * scenario.clientsPerDoc, (k + 1) * scenario.clientsPerDoc)),
-          docs: mine.map(({ d }) => d),
-          clientsPerDoc: scenario.clientsPerDoc,
-          opsPerSecPerClient: rate / (scenario.docs * scenario.clientsPerDoc),
-          drainTimeoutMs: options.drainSecs * 1000,
-        };
+        const setup = setups[i];
+        if (!setup) return;
         g.send({ kind: 'setup', setup });
         await g.ready();
       }),
@@ -161,14 +186,30 @@ async function runStep(target: Target, rate: number, repeat: number, options: Op
     for (const g of generators) g.send({ kind: 'type' });
     await sleep(options.warmupSecs * 1000);
     const cpuBefore = relayCpu(target);
+    const generatorCpuBefore = generatorCpu(generators);
     for (const g of generators) g.send({ kind: 'measure' });
     await sleep(options.seconds * 1000);
     for (const g of generators) g.send({ kind: 'stop' });
     const cpuAfter = relayCpu(target);
+    const generatorCpuAfter = generatorCpu(generators);
+    const expected: TypedCounts = {};
+    for (const typed of await Promise.all(generators.map((g) => g.stopped()))) {
+      for (const [doc, n] of Object.entries(typed)) expected[doc] = (expected[doc] ?? 0) + n;
+    }
+    for (const g of generators) g.send({ kind: 'drain', expected });
     const results: ReplicasGeneratorResult[] = await Promise.all(generators.map((g) => g.result()));
     const dbAfter = await databaseCounters(admin, target.database);
     const committedPerSec = results.reduce((n, r) => n + r.committedInWindow / r.windowSecs, 0);
     const ops = results.reduce((n, r) => n + r.committedInWindow, 0);
+    const undelivered = results.reduce((n, r) => n + r.undelivered, 0);
+    const { fanoutMs, missing } = joinFanout(
+      results.flatMap((r) => r.sent),
+      results.flatMap((r) => r.receipts),
+      scenario.clientsPerDoc - 1,
+    );
+    const texts = new Map<string, string[]>();
+    for (const r of results) for (const t of r.texts) texts.set(t.doc, [...(texts.get(t.doc) ?? []), ...t.texts]);
+    const documents = [...texts].map(([id, all]) => ({ id, texts: all, typed: expected[id] ?? 0 }));
     return {
       label: target.label,
       build: target.build,
@@ -178,12 +219,13 @@ async function runStep(target: Target, rate: number, repeat: number, options: Op
       offered: rate,
       committedPerSec,
       ack: results.flatMap((r) => r.ackMs).sort((a, b) => a - b),
-      fanout: results.flatMap((r) => r.fanoutMs).sort((a, b) => a - b),
+      fanout: fanoutMs,
       commits: dbAfter.commits - dbBefore.commits,
       rollbacks: dbAfter.rollbacks - dbBefore.rollbacks,
       relayCpuPer1k: ops > 0 ? ((cpuAfter - cpuBefore) / ops) * 1000 : Number.NaN,
-      undelivered: results.reduce((n, r) => n + r.undelivered, 0),
-      diverged: results.flatMap((r) => r.diverged),
+      generatorCpuPerSec: (generatorCpuAfter - generatorCpuBefore) / options.seconds,
+      undelivered: undelivered + (undelivered === 0 ? missing : 0),
+      diverged: divergedDocuments(documents, undelivered === 0),
       errors: [...new Set(results.flatMap((r) => r.errors))],
       lagP99Ms: Math.max(...results.map((r) => r.scheduleLagP99Ms)),
     };
@@ -206,7 +248,7 @@ async function main(): Promise<void> {
   const options = readOptions(process.env);
   console.log(`environment: ${describeEnvironment()}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`versions: ${describeVersions(['uWebSockets.js', 'postgres', 'ioredis', 'ws'])}`);
-  console.log(`${options.warmupSecs} s warm-up + ${options.seconds} s measured per rate, ${options.repeats} repeat(s); builds: ${options.relays.map((r) => `${r.name}=${r.main}`).join(', ')}`);
+  console.log(`${options.generators} load-generator processes; ${options.warmupSecs} s warm-up + ${options.seconds} s measured per rate, ${options.repeats} repeat(s); builds: ${options.relays.map((r) => `${r.name}=${r.main}`).join(', ')}`);
   const pg = await startBenchPostgres();
   const redis = await startRedisServer();
   const admin = postgres(pg.url, { max: 1, onnotice: () => undefined });
@@ -224,7 +266,7 @@ async function main(): Promise<void> {
       const row = await runStep(target, rate, repeat, options, admin);
       rows.push(row);
       const state = row.diverged.length > 0 ? `DIVERGED (${row.diverged.join('; ')})` : row.undelivered > 0 ? 'did not drain' : 'converged';
-      console.log(`${row.scenario} on ${target.label} at ${rate} ops/s: ${state}, fan-out p50 ${f(percentile(row.fanout, 50))} / p99 ${f(percentile(row.fanout, 99))} ms, generator lag p99 ${f(row.lagP99Ms)} ms, ${row.rollbacks} rollbacks [repeat ${repeat + 1}/${options.repeats}, load average ${loadavg()[0]?.toFixed(2)}]`);
+      console.log(`${row.scenario} on ${target.label} at ${rate} ops/s: ${state}, fan-out p50 ${f(percentile(row.fanout, 50))} / p99 ${f(percentile(row.fanout, 99))} ms, generators ${f(row.generatorCpuPerSec, 2)} cores, lag p99 ${f(row.lagP99Ms)} ms${row.lagP99Ms > LAGGING_MS ? ' (GENERATOR LAGGED: not to be trusted)' : ''}, ${row.rollbacks} rollbacks [repeat ${repeat + 1}/${options.repeats}, load average ${loadavg()[0]?.toFixed(2)}]`);
       for (const e of row.errors.slice(0, 5)) console.log(`  a client was told: ${e}`);
     } catch (err) {
       console.log(`${target.label} at ${rate} ops/s: no result: ${err instanceof Error ? err.message : String(err)}`);

@@ -176,6 +176,15 @@ export function encodeLeft(from: string, session: string): string {
   return JSON.stringify({ v: 1, from, kind: 'left', session } satisfies Envelope);
 }
 
+/**
+ * Whether `text` is an envelope `replica` published: every encoder above writes `v` and `from`
+ * first, so a replica can drop its own publications (Redis sends them back to it) without
+ * parsing and validating each of them.
+ */
+export function publishedBy(replica: string, text: string): boolean {
+  return text.startsWith(`{"v":1,"from":${JSON.stringify(replica)},`);
+}
+
 /** undefined for anything that is not a well-formed envelope (another version, another writer). */
 export function decodeEnvelope(text: string): Envelope | undefined {
   try {

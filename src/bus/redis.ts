@@ -18,6 +18,7 @@ import {
   encodePresence,
   heartbeatKey,
   inboxOf,
+  publishedBy,
   replicaOfInbox,
   type InboxMessage,
 } from './redis-wire.js';
@@ -187,6 +188,8 @@ export class RedisBus implements Bus {
       this.receivedInInbox(text);
       return;
     }
+    // An owner gets each of its commits back: the most common message on its subscription.
+    if (publishedBy(this.options.replicaId, text)) return;
     const docId = docOfChannel(channel);
     const envelope = decodeEnvelope(text);
     const handlers = this.handlers;

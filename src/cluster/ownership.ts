@@ -124,6 +124,11 @@ export class DocumentOwnership {
     const origin: SubmitOrigin = {
       acked: (ack, duplicate) => {
         this.answering.delete(key);
+        // A first commit with ops reaches the forwarding replica on the document's channel, and
+        // that acks its author (Forwarder.claim): an ack message as well would only cost Redis
+        // and the forwarder one more message per change. Empty changes and duplicates are not
+        // published, so they are answered here.
+        if (!duplicate && ack.count > 0) return;
         bus.reply(from, docId, { kind: 'ack', actor: sub.actor, seq: sub.seq, rev: ack.rev, count: ack.count, duplicate });
       },
       rejected: (error) => {

@@ -77,6 +77,8 @@ interface Replica {
   readonly engine: DocumentEngine;
   readonly ownership: DocumentOwnership;
   readonly store: ReturnType<typeof counted>;
+  /** The owner's answers this replica sent, by kind. */
+  readonly replies: ForwardReply[];
   dead: boolean;
 }
 
@@ -93,6 +95,7 @@ class Network {
 
   async add(): Promise<Replica> {
     const id = randomUUID();
+    const replies: ForwardReply[] = [];
     const deliver = (to: string, fn: (r: Replica) => void) =>
       setImmediate(() => {
         const target = this.replicas.find((r) => r.id === to);
@@ -100,7 +103,10 @@ class Network {
       });
     const bus: Pick<Bus, 'forward' | 'reply' | 'publishChange'> = {
       forward: (owner, docId, sub) => deliver(owner, (r) => r.ownership.forwarded(docId, id, sub)),
-      reply: (to, docId, reply: ForwardReply) => deliver(to, (r) => r.ownership.replied(docId, reply)),
+      reply: (to, docId, reply: ForwardReply) => {
+        replies.push(reply);
+        deliver(to, (r) => r.ownership.replied(docId, reply));
+      },
       publishChange: (_docId, change) => {
         for (const r of this.replicas) if (r.id !== id) deliver(r.id, (target) => target.engine.receiveRemote(change));
       },
@@ -109,7 +115,7 @@ class Network {
     const store = counted(this.log);
     const engine = await DocumentEngine.load(DOC, store, new Fanout({ app: { publish: () => true }, bus, forwarder }), testEngineOptions());
     const ownership = new DocumentOwnership({ replicaId: id, bus, leases: this.leases.for(id), forwarder, engineOf: () => engine, log: createLogger('silent', false), now: Date.now });
-    const self: Replica = { id, engine, ownership, store, dead: false };
+    const self: Replica = { id, engine, ownership, store, replies, dead: false };
     this.replicas.push(self);
     ownership.open(DOC);
     return self;
@@ -162,6 +168,25 @@ describe('document ownership between replicas', () => {
     expect(c.store.appends).toBe(0);
     expect(a.store.appends).toBeGreaterThan(0);
     for (const r of [a, b, c]) expect(r.engine.state).toEqual(a.engine.state);
+  });
+
+  it('the owner sends no ack message for a change the forwarder receives on the channel; it answers empty changes and duplicates', async () => {
+    const { a, b } = await threeReplicas();
+    const first = await submit(b, insert('actor-b', 1, 0, 'b;'));
+    expect(first).toEqual({ seq: 1, rev: 0, count: 1 });
+    expect(a.replies).toEqual([]);
+    // A resend of it (the client reconnected before its ack): not published again, so answered.
+    expect(await submit(b, insert('actor-b', 1, 0, 'b;'))).toEqual(first);
+    // A change that transforms into nothing is not published either.
+    await submit(a, { actor: 'actor-a', seq: 1, baseRev: 1, ops: [{ type: 'delete', pos: 0, len: 2 }], userId: 'u' });
+    // Made against revision 1, concurrent with that delete: it transforms into nothing.
+    const empty = await submit(b, { actor: 'actor-b', seq: 2, baseRev: 1, ops: [{ type: 'delete', pos: 0, len: 1 }], userId: 'u' });
+    expect(empty.count).toBe(0);
+    expect(a.replies.map((r) => (r.kind === 'ack' ? { count: r.count, duplicate: r.duplicate } : r.kind))).toEqual([
+      { count: 1, duplicate: true },
+      { count: 0, duplicate: false },
+    ]);
+    expect(b.engine.state).toEqual(a.engine.state);
   });
 
   it('the owner dies with forwarded changes unanswered: the next owner commits each once', async () => {
