@@ -8,8 +8,9 @@
  * before a commit succeeds and keeps the old one until then; the SDK keeps states for
  * rebasing; a snapshot is serialized while new commits arrive. An edit copies only the nodes
  * on its path, every older version stays valid, and "roll back" is just keeping the old root.
- * Nothing here ever writes to a node after it is built (arrays included), except a leaf's memo
- * of texts cut from its source, which only caches what the source already holds: keep it so.
+ * Nothing here ever writes to a node after it is built (arrays included), except a leaf's memos
+ * of texts cut from its source and of whether they are JSON-safe, which only cache what the
+ * source already holds: keep it so.
  *
  * Why a B-tree rather than the join-based AVL tree of one piece per node it replaces: on a
  * 1,000,000-character document of 100,000 runs the AVL tree was about 20 levels of pointer
@@ -67,6 +68,7 @@ export class Leaf {
   /** Number of pieces. */
   readonly count: number;
   private textsMemo: readonly string[] | undefined;
+  private jsonSafeMemo: boolean | undefined;
 
   constructor(
     texts: readonly string[] | undefined,
@@ -75,7 +77,8 @@ export class Leaf {
     readonly lens: readonly number[],
     /** UTF-16 length of the leaf. */
     readonly len: number,
-    readonly jsonSafe: boolean,
+    /** See {@link jsonSafe}; undefined (a leaf with a source only): found out from the source when first asked. */
+    jsonSafe: boolean | undefined,
     /**
      * All the pieces' texts one after another, for a leaf built from a snapshot: its pieces are
      * cut from it on first use ({@link texts}), so unpacking allocates one string per leaf, not
@@ -86,6 +89,21 @@ export class Leaf {
   ) {
     this.count = lens.length;
     this.textsMemo = texts;
+    this.jsonSafeMemo = jsonSafe;
+  }
+
+  /**
+   * The texts are JSON-safe (see the header). Left to the first use for a leaf unpacked from a
+   * snapshot: unpacking then never reads the text, and a cold join that sends the snapshot as
+   * it is never asks.
+   */
+  get jsonSafe(): boolean {
+    let safe = this.jsonSafeMemo;
+    if (safe === undefined) {
+      safe = isJsonSafe(this.source ?? '');
+      this.jsonSafeMemo = safe;
+    }
+    return safe;
   }
 
   /** The pieces' texts. */
@@ -197,7 +215,7 @@ export function isFull(n: Node): boolean {
 }
 
 /** How many even parts to cut `n` entries into for bulk building: about `fill` each, never under half of `max`. */
-function bulkParts(n: number, fill: number, max: number): number {
+export function bulkParts(n: number, fill: number, max: number): number {
   return Math.max(1, Math.min(Math.ceil(n / fill), Math.floor(n / (max >> 1))));
 }
 
