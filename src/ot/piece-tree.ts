@@ -379,17 +379,29 @@ function spliced<T>(items: readonly T[], from: number, to: number, insert: reado
   return out;
 }
 
-/** `b` with child `i` replaced by `node`: three array copies, no child read. */
+/**
+ * `b` with child `i` replaced by `node`: up to three array copies, no child read. The lengths
+ * or counts are shared when they stay as they were (a format changes no length, typing inside
+ * a piece no count): each copy is another array the young generation has to move.
+ */
 function replaceChild(b: Branch, i: number, node: Node): Branch {
   const children = b.children.slice();
   children[i] = node;
-  const lens = b.lens.slice();
-  const len = b.len - (lens[i] as number) + node.len;
-  lens[i] = node.len;
-  const counts = b.counts.slice();
-  const count = b.count - (counts[i] as number) + node.count;
-  counts[i] = node.count;
-  return new Branch(children, lens, counts, len, count, b.height);
+  let lens = b.lens;
+  const oldLen = lens[i] as number;
+  if (oldLen !== node.len) {
+    const copy = lens.slice();
+    copy[i] = node.len;
+    lens = copy;
+  }
+  let counts = b.counts;
+  const oldCount = counts[i] as number;
+  if (oldCount !== node.count) {
+    const copy = counts.slice();
+    copy[i] = node.count;
+    counts = copy;
+  }
+  return new Branch(children, lens, counts, b.len - oldLen + node.len, b.count - oldCount + node.count, b.height);
 }
 
 /** A branch whose children's lengths and counts are known already (no child is read). */
