@@ -6,7 +6,7 @@
  */
 import { attrsEqual, cleanAttrs } from './attributes.js';
 import { Doc } from './document.js';
-import { CHUNK, LEAF_FILL, LEAF_MAX, Leaf, LeafWalker, MAX_PIECE, bulkParts, rootOver, type PieceAttrs, type Tree } from './piece-tree.js';
+import { CHUNK, LEAF_FILL, LEAF_MAX, Leaf, LeafWalker, MAX_PIECE, SharedJsonSafety, bulkParts, rootOver, type PieceAttrs, type Tree } from './piece-tree.js';
 import { isHighSurrogate, isLowSurrogate, isWellFormedText } from './text.js';
 import type { AttributeValue, Attributes, DocState } from './types.js';
 
@@ -209,7 +209,8 @@ function pushLongRun(table: PieceTable, text: string, start: number, end: number
 /**
  * The pieces of `packed`, whose run table is known to be good ({@link runsDescribeText}). One
  * loop over local arrays: filling leaves one piece at a time through an object's fields was
- * three quarters of unpacking (300 ns a run, mostly before the JIT had optimized the calls).
+ * three quarters of unpacking (30 of 40 ms on a busy machine, mostly before the JIT had
+ * optimized the calls).
  */
 function pieceTable(packed: CheckedPacked, styles: readonly PieceAttrs[]): PieceTable {
   const { text, runs } = packed;
@@ -247,9 +248,9 @@ function pieceTable(packed: CheckedPacked, styles: readonly PieceAttrs[]): Piece
 /**
  * Leaves over consecutive stretches of `text`, evenly filled to about LEAF_FILL pieces. A leaf
  * keeps its stretch as one string and its pieces' lengths: no string per piece (see
- * Leaf.source); whether its text is JSON-safe is found out when first asked.
+ * Leaf.source). Whether the text is JSON-safe is left to `jsonSafe`, asked when first needed.
  */
-function leavesOfTable(text: string, table: PieceTable): Leaf[] {
+function leavesOfTable(text: string, table: PieceTable, jsonSafe: SharedJsonSafety): Leaf[] {
   const { lens, attrs } = table;
   const n = lens.length;
   const leaves: Leaf[] = [];
@@ -261,7 +262,7 @@ function leavesOfTable(text: string, table: PieceTable): Leaf[] {
     const to = Math.floor(((p + 1) * n) / parts);
     let len = 0;
     for (let i = from; i < to; i++) len += lens[i] as number;
-    leaves.push(new Leaf(undefined, attrs.slice(from, to), lens.slice(from, to), len, undefined, text.slice(at, at + len)));
+    leaves.push(new Leaf(undefined, attrs.slice(from, to), lens.slice(from, to), len, jsonSafe, text.slice(at, at + len)));
     at += len;
   }
   return leaves;
@@ -280,7 +281,7 @@ export function checkPacked(raw: unknown): PackedContent | undefined {
 function buildUnpacked(parts: CheckedPacked): Doc {
   // Cleaned once per distinct map, and shared by its runs: merging and encoding compare by identity first.
   const styles = parts.attrs.map((a) => cleanAttrs(a));
-  const root = rootOver(leavesOfTable(parts.text, pieceTable(parts, styles)));
+  const root = rootOver(leavesOfTable(parts.text, pieceTable(parts, styles), new SharedJsonSafety(parts.text)));
   return root === null ? Doc.empty : new Doc(root);
 }
 

@@ -8,9 +8,8 @@
  * before a commit succeeds and keeps the old one until then; the SDK keeps states for
  * rebasing; a snapshot is serialized while new commits arrive. An edit copies only the nodes
  * on its path, every older version stays valid, and "roll back" is just keeping the old root.
- * Nothing here ever writes to a node after it is built (arrays included), except a leaf's memos
- * of texts cut from its source and of whether they are JSON-safe, which only cache what the
- * source already holds: keep it so.
+ * Nothing here ever writes to a node after it is built (arrays included), except a leaf's memo
+ * of texts cut from its source, which only caches what the source already holds: keep it so.
  *
  * Why a B-tree rather than the join-based AVL tree of one piece per node it replaces: on a
  * 1,000,000-character document of 100,000 runs the AVL tree was about 20 levels of pointer
@@ -63,12 +62,29 @@ export interface Piece {
   readonly attrs: PieceAttrs;
 }
 
+/**
+ * Whether a whole snapshot's text is JSON-safe, found out once when a leaf first asks and
+ * shared by all its leaves: a cold join that sends the snapshot as it is never asks (the
+ * check of 1,000,000 characters was an eighth of unpacking them), and asking each leaf on its
+ * own cost three times the one native check when the run-list JSON was written.
+ */
+export class SharedJsonSafety {
+  private safe: boolean | undefined;
+
+  constructor(private readonly text: string) {}
+
+  get(): boolean {
+    this.safe ??= isJsonSafe(this.text);
+    return this.safe;
+  }
+}
+
 export class Leaf {
   readonly height = 0;
   /** Number of pieces. */
   readonly count: number;
   private textsMemo: readonly string[] | undefined;
-  private jsonSafeMemo: boolean | undefined;
+  private readonly jsonSafeMemo: boolean | SharedJsonSafety;
 
   constructor(
     texts: readonly string[] | undefined,
@@ -77,8 +93,8 @@ export class Leaf {
     readonly lens: readonly number[],
     /** UTF-16 length of the leaf. */
     readonly len: number,
-    /** See {@link jsonSafe}; undefined (a leaf with a source only): found out from the source when first asked. */
-    jsonSafe: boolean | undefined,
+    /** See {@link jsonSafe}: known, or left to the snapshot's shared check. */
+    jsonSafe: boolean | SharedJsonSafety,
     /**
      * All the pieces' texts one after another, for a leaf built from a snapshot: its pieces are
      * cut from it on first use ({@link texts}), so unpacking allocates one string per leaf, not
@@ -93,17 +109,13 @@ export class Leaf {
   }
 
   /**
-   * The texts are JSON-safe (see the header). Left to the first use for a leaf unpacked from a
-   * snapshot: unpacking then never reads the text, and a cold join that sends the snapshot as
-   * it is never asks.
+   * The texts are JSON-safe (see the header). The shared check is not replaced by its answer:
+   * writing a boolean where an object was changed the field's representation, and V8 then
+   * migrated every leaf on its next read (the run-list JSON took 40% longer).
    */
   get jsonSafe(): boolean {
-    let safe = this.jsonSafeMemo;
-    if (safe === undefined) {
-      safe = isJsonSafe(this.source ?? '');
-      this.jsonSafeMemo = safe;
-    }
-    return safe;
+    const safe = this.jsonSafeMemo;
+    return typeof safe === 'boolean' ? safe : safe.get();
   }
 
   /** The pieces' texts. */
