@@ -1,4 +1,4 @@
-import { attrsEqual, cleanAttrs, composeAttrs } from './attributes.js';
+import { attrsEqual, cleanAttrs, formatAttrs } from './attributes.js';
 import { Doc, piecesOf } from './document.js';
 import { OtError } from './errors.js';
 import {
@@ -138,8 +138,8 @@ function formatInPlace(root: Node, op: FormatOp, loc: Location): Tree | undefine
   const end = off + op.len;
   if (end > text.length) return undefined;
   const pieceAttrs = loc.leaf.attrs[loc.slot];
-  const attrs = composeAttrs(pieceAttrs, op.attrs, false);
-  if (attrsEqual(attrs, pieceAttrs)) return root;
+  const attrs = formatAttrs(pieceAttrs, op.attrs);
+  if (attrs === pieceAttrs || attrsEqual(attrs, pieceAttrs)) return root;
   if ((off === 0 && neighbourHas(root, loc, -1, attrs)) || (end === text.length && neighbourHas(root, loc, 1, attrs))) return undefined;
   const texts: string[] = [];
   const attrList: PieceAttrs[] = [];
@@ -189,7 +189,7 @@ function editRuns(runs: MutableRun[], op: Op, pos: number, end: number): void {
   }
   for (let k = i; k < j; k++) {
     const run = runs[k] as MutableRun;
-    run.attrs = composeAttrs(run.attrs, op.attrs, false);
+    run.attrs = formatAttrs(run.attrs, op.attrs);
   }
 }
 

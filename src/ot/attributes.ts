@@ -48,29 +48,56 @@ export function cleanAttrs(a: Attributes | undefined): Attributes | undefined {
   return fromEntries(Object.entries(a).filter(([, v]) => v !== null));
 }
 
+/** `out[key] = value`, except that a `__proto__` key becomes an own property as Object.fromEntries makes it. */
+function setOwn(out: Record<string, AttributeValue>, key: string, value: AttributeValue): void {
+  if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
+}
+
 /**
  * The attributes of text carrying `base` after a format `change`: keys set by `change` win,
  * null removes. When `keepNull` is true the nulls are kept (the result is itself a format).
+ * Keys in that order: `change`'s, then the rest of `base`'s.
  */
 export function composeAttrs(
   base: Attributes | undefined,
   change: Attributes | undefined,
   keepNull: boolean,
 ): Attributes | undefined {
-  const entries: Entries = [];
+  // Written into one object rather than through Object.entries/fromEntries (an array per key):
+  // a format at a random position of a long document spent a fifth of its time there (--prof).
+  const out: Record<string, AttributeValue> = {};
+  let empty = true;
   if (change !== undefined) {
-    for (const [k, v] of Object.entries(change)) {
-      if (v !== null || keepNull) entries.push([k, v]);
-    }
-  }
-  if (base !== undefined) {
-    for (const [k, v] of Object.entries(base)) {
-      if (change === undefined || !Object.prototype.hasOwnProperty.call(change, k)) {
-        entries.push([k, v]);
+    for (const k of Object.keys(change)) {
+      const v = change[k] as AttributeValue;
+      if (v !== null || keepNull) {
+        setOwn(out, k, v);
+        empty = false;
       }
     }
   }
-  return fromEntries(entries);
+  if (base !== undefined) {
+    for (const k of Object.keys(base)) {
+      if (change === undefined || !Object.prototype.hasOwnProperty.call(change, k)) {
+        setOwn(out, k, base[k] as AttributeValue);
+        empty = false;
+      }
+    }
+  }
+  return empty ? undefined : out;
+}
+
+/**
+ * `composeAttrs(base, change, false)` for clean `base` (no nulls, never `{}`), but `base` itself
+ * when `change` only removes keys it lacks (the same content, keys in the same order): a
+ * format that changes nothing allocates nothing and keeps the pieces' maps shared.
+ */
+export function formatAttrs(base: Attributes | undefined, change: Attributes): Attributes | undefined {
+  for (const k of Object.keys(change)) {
+    if (change[k] !== null || (base !== undefined && Object.prototype.hasOwnProperty.call(base, k))) return composeAttrs(base, change, false);
+  }
+  return base;
 }
 
 /**

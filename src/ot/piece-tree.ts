@@ -62,11 +62,29 @@ export interface Piece {
   readonly attrs: PieceAttrs;
 }
 
+/**
+ * Whether a whole snapshot's text is JSON-safe, found out once when a leaf first asks and
+ * shared by all its leaves: a cold join that sends the snapshot as it is never asks (the
+ * check of 1,000,000 characters was an eighth of unpacking them), and asking each leaf on its
+ * own cost three times the one native check when the run-list JSON was written.
+ */
+export class SharedJsonSafety {
+  private safe: boolean | undefined;
+
+  constructor(private readonly text: string) {}
+
+  get(): boolean {
+    this.safe ??= isJsonSafe(this.text);
+    return this.safe;
+  }
+}
+
 export class Leaf {
   readonly height = 0;
   /** Number of pieces. */
   readonly count: number;
   private textsMemo: readonly string[] | undefined;
+  private readonly jsonSafeMemo: boolean | SharedJsonSafety;
 
   constructor(
     texts: readonly string[] | undefined,
@@ -75,7 +93,8 @@ export class Leaf {
     readonly lens: readonly number[],
     /** UTF-16 length of the leaf. */
     readonly len: number,
-    readonly jsonSafe: boolean,
+    /** See {@link jsonSafe}: known, or left to the snapshot's shared check. */
+    jsonSafe: boolean | SharedJsonSafety,
     /**
      * All the pieces' texts one after another, for a leaf built from a snapshot: its pieces are
      * cut from it on first use ({@link texts}), so unpacking allocates one string per leaf, not
@@ -86,6 +105,17 @@ export class Leaf {
   ) {
     this.count = lens.length;
     this.textsMemo = texts;
+    this.jsonSafeMemo = jsonSafe;
+  }
+
+  /**
+   * The texts are JSON-safe (see the header). The shared check is not replaced by its answer:
+   * writing a boolean where an object was changed the field's representation, and V8 then
+   * migrated every leaf on its next read (the run-list JSON took 40% longer).
+   */
+  get jsonSafe(): boolean {
+    const safe = this.jsonSafeMemo;
+    return typeof safe === 'boolean' ? safe : safe.get();
   }
 
   /** The pieces' texts. */
@@ -197,7 +227,7 @@ export function isFull(n: Node): boolean {
 }
 
 /** How many even parts to cut `n` entries into for bulk building: about `fill` each, never under half of `max`. */
-function bulkParts(n: number, fill: number, max: number): number {
+export function bulkParts(n: number, fill: number, max: number): number {
   return Math.max(1, Math.min(Math.ceil(n / fill), Math.floor(n / (max >> 1))));
 }
 
@@ -361,17 +391,29 @@ function spliced<T>(items: readonly T[], from: number, to: number, insert: reado
   return out;
 }
 
-/** `b` with child `i` replaced by `node`: three array copies, no child read. */
+/**
+ * `b` with child `i` replaced by `node`: up to three array copies, no child read. The lengths
+ * or counts are shared when they stay as they were (a format changes no length, typing inside
+ * a piece no count): each copy is another array the young generation has to move.
+ */
 function replaceChild(b: Branch, i: number, node: Node): Branch {
   const children = b.children.slice();
   children[i] = node;
-  const lens = b.lens.slice();
-  const len = b.len - (lens[i] as number) + node.len;
-  lens[i] = node.len;
-  const counts = b.counts.slice();
-  const count = b.count - (counts[i] as number) + node.count;
-  counts[i] = node.count;
-  return new Branch(children, lens, counts, len, count, b.height);
+  let lens = b.lens;
+  const oldLen = lens[i] as number;
+  if (oldLen !== node.len) {
+    const copy = lens.slice();
+    copy[i] = node.len;
+    lens = copy;
+  }
+  let counts = b.counts;
+  const oldCount = counts[i] as number;
+  if (oldCount !== node.count) {
+    const copy = counts.slice();
+    copy[i] = node.count;
+    counts = copy;
+  }
+  return new Branch(children, lens, counts, b.len - oldLen + node.len, b.count - oldCount + node.count, b.height);
 }
 
 /** A branch whose children's lengths and counts are known already (no child is read). */

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Doc, apply, diff, type Attributes, type Run } from '../../src/ot/index.js';
-import { ContentPacker, checkPacked, docFromStored, pack, unpack } from '../../src/ot/packed.js';
+import { ContentPacker, checkPacked, docFromStored, pack, unpack, unpackChecked } from '../../src/ot/packed.js';
 import { MAX_PIECE } from '../../src/ot/piece-tree.js';
 import { rng } from './ot-arbitraries.js';
 
@@ -62,6 +62,20 @@ describe('packed snapshot form', () => {
       expect(checkPacked(packed)).toEqual(packed);
       expect(back?.runs()).toEqual(doc.runs());
       expect(back?.equals(doc)).toBe(true);
+    }
+  });
+
+  it('unpackChecked builds from what checkPacked returned the document unpack builds', () => {
+    const next = rng(43);
+    for (let round = 0; round < 100; round++) {
+      const doc = randomDoc(next, Math.floor(next() * 30), round % 10 === 0 ? 3 * MAX_PIECE : 8);
+      const packed = JSON.parse(JSON.stringify(pack(doc))) as unknown;
+      const checked = checkPacked(packed);
+      expect(checked).toBeDefined();
+      if (checked === undefined) continue;
+      const back = unpackChecked(checked);
+      expect(back.runs()).toEqual(unpack(packed)?.runs());
+      expect(back.runsJson()).toBe(JSON.stringify(back.runs()));
     }
   });
 
