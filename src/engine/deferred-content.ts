@@ -1,6 +1,6 @@
 import { apply, changeLengthDelta } from '../ot/index.js';
 import type { Doc } from '../ot/document.js';
-import { unpack, type PackedContent } from '../ot/packed.js';
+import { unpackChecked, type PackedContent } from '../ot/packed.js';
 import { ErrorCode } from '../protocol/codes.js';
 import { EngineError } from './errors.js';
 import type { CommittedChange } from './ports.js';
@@ -64,9 +64,11 @@ export class DeferredContent {
     if (this.doc !== undefined) return this.doc;
     if (this.buildError !== undefined) throw this.buildError;
     const source = this.source;
-    let doc = source === undefined ? undefined : unpack(source.snapshot);
+    let doc: Doc;
     try {
-      if (source === undefined || doc === undefined) throw new Error('the snapshot does not unpack');
+      if (source === undefined) throw new Error('no snapshot');
+      // Checked by checkPacked at load (see deferred()): not checked again.
+      doc = unpackChecked(source.snapshot);
       for (const change of source.tail) doc = apply(doc, change.ops);
     } catch (err) {
       this.buildError = new EngineError(ErrorCode.internal, `the document could not be built from its snapshot and log: ${err instanceof Error ? err.message : String(err)}`);
