@@ -9,7 +9,7 @@ import { ErrorCode } from '../protocol/codes.js';
 import { changeSizeProblem } from '../protocol/limits.js';
 import { DeferredContent } from './deferred-content.js';
 import { EngineError } from './errors.js';
-import { JoinBase } from './join-base.js';
+import { JoinBase, packedSnapshotJson } from './join-base.js';
 import { CHANGE_WIRE_OVERHEAD_BYTES, OP_WIRE_BYTES, changeBytes } from './wire-size.js';
 import { RevisionConflict, StoreRejected, type ActorRecord, type CommittedChange, type OpLogStore } from './ports.js';
 import { PresenceTable } from './presence.js';
@@ -168,7 +168,7 @@ export class DocumentEngine {
     const content = base.packed === undefined ? DeferredContent.of(applyAll(base.runs ?? Doc.empty, tail)) : DeferredContent.deferred(base.packed, tail);
     const engine = new DocumentEngine(id, { rev, content }, store, listener, options);
     engine.lastSnapshotRev = base.rev;
-    engine.joinBase = base.packed === undefined ? undefined : new JoinBase(base.rev, base.packed, tail);
+    engine.joinBase = base.packed === undefined ? undefined : new JoinBase(base.rev, base.packed, tail, base.packedJson);
     return engine;
   }
 
@@ -830,6 +830,8 @@ interface StoredBase {
   readonly rev: number;
   /** The snapshot as stored and checked, when it is in packed form (its tree not built yet). */
   readonly packed: PackedContent | undefined;
+  /** Its JSON for packed joins, made while the tail was read. */
+  readonly packedJson?: string;
   /** The document of a run-list snapshot (the form of an older relay); undefined for packed or none. */
   readonly runs: Doc | undefined;
 }
@@ -853,7 +855,9 @@ async function readBaseAndTail(id: string, store: OpLogStore): Promise<{ base: S
     tail.catch(() => undefined);
     return { base: EMPTY_BASE, tail: await store.readChanges(id, 0) };
   }
-  return { base, tail: await tail };
+  // A first join sends the snapshot's JSON: made now, while PostgreSQL still sends the tail.
+  const packedJson = base.packed === undefined ? undefined : packedSnapshotJson(base.rev, base.packed);
+  return { base: { ...base, packedJson }, tail: await tail };
 }
 
 /** A stored snapshot (either form) as a base; undefined when it is damaged. */

@@ -30,7 +30,10 @@ export class JoinBase {
     readonly rev: number,
     private readonly snapshot: PackedContent,
     since: readonly CommittedChange[],
+    /** {@link packedSnapshotJson} of the snapshot, when already made (a load makes it while the tail is read). */
+    snapshotJson?: string,
   ) {
+    this.snapshotJsonMemo = snapshotJson;
     this.since = [];
     for (const change of since) this.add(change);
   }
@@ -65,9 +68,14 @@ export class JoinBase {
 
   /** `joined.snapshot` as JSON (PackedSnapshotWire), built once. */
   get snapshotJson(): string {
-    this.snapshotJsonMemo ??= JSON.stringify({ rev: this.rev, text: this.snapshot.text, runs: this.snapshot.runs, attrs: this.snapshot.attrs });
+    this.snapshotJsonMemo ??= packedSnapshotJson(this.rev, this.snapshot);
     return this.snapshotJsonMemo;
   }
+}
+
+/** `joined.snapshot` (PackedSnapshotWire) for a snapshot at `rev`, as JSON. */
+export function packedSnapshotJson(rev: number, snapshot: PackedContent): string {
+  return JSON.stringify({ rev, text: snapshot.text, runs: snapshot.runs, attrs: snapshot.attrs });
 }
 
 /**
