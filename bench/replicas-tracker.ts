@@ -9,6 +9,7 @@
  * As in bench/typing-tracker.ts, keystrokes typed while a change is in flight ride in the
  * client's next change, and their latency includes that wait.
  */
+import { UnsentKeystrokes } from './unsent-keystrokes.js';
 
 /** The shared clock, in ms. */
 export const sharedNow = (): number => performance.timeOrigin + performance.now();
@@ -18,11 +19,6 @@ export type SentChange = readonly [id: string, measuredTypedAt: readonly number[
 /** How many of one process's clients applied a change, and when the last of them did. */
 export type Receipt = readonly [id: string, count: number, lastAt: number];
 
-interface Unsent {
-  times: number[];
-  measured: boolean[];
-}
-
 interface Outgoing {
   readonly times: number[];
   readonly measured: boolean[];
@@ -30,7 +26,7 @@ interface Outgoing {
 }
 
 export class SharedDocumentTracker {
-  private readonly unsent: Unsent[];
+  private readonly unsent: UnsentKeystrokes;
   private readonly outgoing = new Map<string, Outgoing>();
   private readonly receipts = new Map<string, { count: number; lastAt: number }>();
   private readonly sentMeasured: SentChange[] = [];
@@ -42,25 +38,21 @@ export class SharedDocumentTracker {
     clients: number,
     private readonly window: { readonly measuring: boolean },
   ) {
-    this.unsent = Array.from({ length: clients }, () => ({ times: [], measured: [] }));
+    this.unsent = new UnsentKeystrokes(clients, window);
   }
 
   typed(client: number, at: number): void {
-    const u = this.unsent[client];
-    if (!u) return;
-    u.times.push(at);
-    u.measured.push(this.window.measuring);
-    this.typedCount++;
+    if (this.unsent.typed(client, at)) this.typedCount++;
   }
 
   sent(client: number, id: string): void {
-    const u = this.unsent[client];
     // A resend (after a reconnect) carries nothing new.
-    if (!u || u.times.length === 0 || this.outgoing.has(id)) return;
-    this.outgoing.set(id, { times: u.times, measured: u.measured, acked: false });
-    const measured = u.times.filter((_, i) => u.measured[i]);
+    if (this.outgoing.has(id)) return;
+    const keys = this.unsent.take(client);
+    if (!keys) return;
+    this.outgoing.set(id, { times: keys.times, measured: keys.measured, acked: false });
+    const measured = keys.times.filter((_, i) => keys.measured[i]);
     if (measured.length > 0) this.sentMeasured.push([id, measured]);
-    this.unsent[client] = { times: [], measured: [] };
   }
 
   acked(id: string, at: number): void {
@@ -84,7 +76,7 @@ export class SharedDocumentTracker {
 
   /** Changes of this process's clients not yet acked, and keystrokes not yet sent. */
   get outstanding(): number {
-    return this.outgoing.size + this.unsent.reduce((n, u) => n + u.times.length, 0);
+    return this.outgoing.size + this.unsent.count;
   }
 
   get sentChanges(): SentChange[] {

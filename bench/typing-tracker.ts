@@ -4,6 +4,8 @@
  * typed while a change is in flight into its next change, so a keystroke's latency includes
  * that wait: it is what the person at the next screen sees.
  */
+import { UnsentKeystrokes } from './unsent-keystrokes.js';
+
 export interface TrackerTotals {
   readonly ackMs: number[];
   readonly fanoutMs: number[];
@@ -22,7 +24,7 @@ interface InFlight {
 
 export class DocumentTracker {
   /** Keystrokes of each client not yet sent (typed while a change was in flight). */
-  private readonly unsent: { times: number[]; measured: boolean[] }[];
+  private readonly unsent: UnsentKeystrokes;
   private readonly changes = new Map<string, InFlight>();
 
   constructor(
@@ -30,24 +32,19 @@ export class DocumentTracker {
     private readonly totals: TrackerTotals,
     private readonly window: { readonly measuring: boolean },
   ) {
-    this.unsent = Array.from({ length: clients }, () => ({ times: [], measured: [] }));
+    this.unsent = new UnsentKeystrokes(clients, window);
   }
 
   typed(client: number, at: number): void {
-    const u = this.unsent[client];
-    if (!u) return;
-    u.times.push(at);
-    u.measured.push(this.window.measuring);
-    this.totals.typed++;
+    if (this.unsent.typed(client, at)) this.totals.typed++;
   }
 
   /** The client sent a change: it carries every keystroke typed since its previous one. */
   sent(client: number, id: string): void {
-    const u = this.unsent[client];
     // A resend (after a reconnect) carries nothing new.
-    if (!u || u.times.length === 0 || this.changes.has(id)) return;
-    this.changes.set(id, { times: u.times, measured: u.measured, acked: false, receivers: 0 });
-    this.unsent[client] = { times: [], measured: [] };
+    if (this.changes.has(id)) return;
+    const keys = this.unsent.take(client);
+    if (keys) this.changes.set(id, { times: keys.times, measured: keys.measured, acked: false, receivers: 0 });
   }
 
   acked(id: string, at: number): void {
@@ -76,7 +73,7 @@ export class DocumentTracker {
 
   /** Changes not yet acked or not yet applied by everyone, and keystrokes not yet sent. */
   get outstanding(): number {
-    return this.changes.size + this.unsent.reduce((n, u) => n + u.times.length, 0);
+    return this.changes.size + this.unsent.count;
   }
 
   private settle(id: string, change: InFlight): void {

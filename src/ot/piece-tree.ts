@@ -391,6 +391,14 @@ function spliced<T>(items: readonly T[], from: number, to: number, insert: reado
   return out;
 }
 
+/** `values` with `values[i] = value`: the same array when that is already so, so a path copy shares it. */
+function withEntry(values: readonly number[], i: number, value: number): readonly number[] {
+  if (values[i] === value) return values;
+  const copy = values.slice();
+  copy[i] = value;
+  return copy;
+}
+
 /**
  * `b` with child `i` replaced by `node`: up to three array copies, no child read. The lengths
  * or counts are shared when they stay as they were (a format changes no length, typing inside
@@ -399,21 +407,9 @@ function spliced<T>(items: readonly T[], from: number, to: number, insert: reado
 function replaceChild(b: Branch, i: number, node: Node): Branch {
   const children = b.children.slice();
   children[i] = node;
-  let lens = b.lens;
-  const oldLen = lens[i] as number;
-  if (oldLen !== node.len) {
-    const copy = lens.slice();
-    copy[i] = node.len;
-    lens = copy;
-  }
-  let counts = b.counts;
-  const oldCount = counts[i] as number;
-  if (oldCount !== node.count) {
-    const copy = counts.slice();
-    copy[i] = node.count;
-    counts = copy;
-  }
-  return new Branch(children, lens, counts, b.len - oldLen + node.len, b.count - oldCount + node.count, b.height);
+  const oldLen = b.lens[i] as number;
+  const oldCount = b.counts[i] as number;
+  return new Branch(children, withEntry(b.lens, i, node.len), withEntry(b.counts, i, node.count), b.len - oldLen + node.len, b.count - oldCount + node.count, b.height);
 }
 
 /** A branch whose children's lengths and counts are known already (no child is read). */
