@@ -840,24 +840,32 @@ const EMPTY_BASE: StoredBase = { rev: 0, packed: { text: '', runs: '', attrs: []
 
 /**
  * The latest readable snapshot (or the empty document at revision 0) and the changes after it.
- * The tail is read while the snapshot is checked: a cold join waits for both.
+ * Both are read at once (readChangesSinceLatestSnapshot): the tail arrives while the snapshot is
+ * checked, and a cold join waits for one round trip, not two.
  */
 async function readBaseAndTail(id: string, store: OpLogStore): Promise<{ base: StoredBase; tail: CommittedChange[] }> {
+  const tailRead = store.readChangesSinceLatestSnapshot(id);
+  // Settled here so that an early return below leaves no rejection unhandled.
+  tailRead.catch(() => undefined);
   const stored = await store.latestSnapshot(id);
-  if (stored === undefined) return { base: EMPTY_BASE, tail: await store.readChanges(id, 0) };
-  const tail = store.readChanges(id, stored.rev);
-  // A driver may send the query some microtasks later (postgres.js does): let it go out before
-  // the check holds the thread, so that PostgreSQL reads the tail meanwhile.
-  await new Promise<void>((resolve) => setImmediate(resolve));
-  const base = storedBase(stored.rev, stored.content);
+  const base = stored === undefined ? EMPTY_BASE : storedBase(stored.rev, stored.content);
   if (base === undefined) {
     // A snapshot that cannot be read (damaged) is passed over: the log alone rebuilds the document.
-    tail.catch(() => undefined);
     return { base: EMPTY_BASE, tail: await store.readChanges(id, 0) };
   }
   // A first join sends the snapshot's JSON: made now, while PostgreSQL still sends the tail.
-  const packedJson = base.packed === undefined ? undefined : packedSnapshotJson(base.rev, base.packed);
-  return { base: { ...base, packedJson }, tail: await tail };
+  const packedJson = stored === undefined || base.packed === undefined ? undefined : packedSnapshotJson(base.rev, base.packed);
+  const tail = changesFrom(base.rev, await tailRead) ?? (await store.readChanges(id, base.rev));
+  return { base: packedJson === undefined ? base : { ...base, packedJson }, tail };
+}
+
+/**
+ * The changes from revision `rev` out of a read that started at `read.fromRev`; undefined when
+ * that read started later (a newer snapshot was written between the two reads).
+ */
+function changesFrom(rev: number, read: { readonly fromRev: number; readonly changes: CommittedChange[] }): CommittedChange[] | undefined {
+  if (read.fromRev === rev) return read.changes;
+  return read.fromRev < rev ? read.changes.filter((change) => change.rev >= rev) : undefined;
 }
 
 /** A stored snapshot (either form) as a base; undefined when it is damaged. */

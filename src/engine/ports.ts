@@ -77,6 +77,13 @@ export interface OpLogStore {
   /** Committed changes with base revision >= fromRev and < toRev (toRev omitted: to the end), in order. */
   readChanges(docId: string, fromRev: number, toRev?: number): Promise<CommittedChange[]>;
   /**
+   * The changes after the latest snapshot (all of them when there is none) and that snapshot's
+   * revision (0 for none), in one read: made at the same time as latestSnapshot, a cold load
+   * waits for one round trip, not two. A snapshot written in between may make the two disagree;
+   * the caller compares `fromRev` with the snapshot it got.
+   */
+  readChangesSinceLatestSnapshot(docId: string): Promise<{ readonly fromRev: number; readonly changes: CommittedChange[] }>;
+  /**
    * Commits a batch of one document's changes, all or nothing (one transaction):
    * - the ops of each change, as revisions rev+1 .. rev+ops.length; the changes are consecutive
    *   (a change with no ops, one that transformed into nothing, takes no revision: its `rev`

@@ -71,6 +71,10 @@ export class GroupCommitOpLog implements OpLogStore {
     return this.log.latestSnapshot(docId);
   }
 
+  readChangesSinceLatestSnapshot(docId: string): Promise<{ readonly fromRev: number; readonly changes: CommittedChange[] }> {
+    return this.log.readChangesSinceLatestSnapshot(docId);
+  }
+
   readChanges(docId: string, fromRev: number, toRev?: number): Promise<CommittedChange[]> {
     return this.log.readChanges(docId, fromRev, toRev);
   }

@@ -18,6 +18,13 @@ interface OpRow {
   created_at: Date;
 }
 
+/** A row of readChangesSinceLatestSnapshot: an op, or (no op after the snapshot) only from_rev. */
+type TailRow = { readonly from_rev: number } & (OpRow | { readonly revision: null });
+
+function isOpRow(row: TailRow): row is { readonly from_rev: number } & OpRow {
+  return row.revision !== null;
+}
+
 interface SnapshotRow {
   revision: number;
   content: DocState | null;
@@ -56,6 +63,23 @@ export class PostgresOpLog implements OpLogStore {
     if (!row) return undefined;
     if (row.text !== null && row.runs !== null) return { rev: row.revision, content: { text: row.text, runs: row.runs, attrs: row.attrs ?? [] } };
     return { rev: row.revision, content: row.content ?? [] };
+  }
+
+  async readChangesSinceLatestSnapshot(docId: string): Promise<{ readonly fromRev: number; readonly changes: CommittedChange[] }> {
+    return this.query(async () => {
+      // The latest snapshot of either table (as readSnapshot), and the ops after it; a row with
+      // no op (revision NULL) carries from_rev when there are none.
+      const rows = await this.sql<TailRow[]>`
+        WITH base AS (
+          SELECT coalesce(max(revision), 0) AS rev FROM (
+            SELECT revision FROM document_packed_snapshots WHERE document_id = ${docId}
+            UNION ALL
+            SELECT revision FROM document_snapshots WHERE document_id = ${docId}) s)
+        SELECT base.rev AS from_rev, o.revision, o.actor_id, o.user_id, o.seq, o.op_index, o.operation_type, o.position, o.content, o.length, o.attributes, o.created_at
+        FROM base LEFT JOIN operations o ON o.document_id = ${docId} AND o.revision > base.rev
+        ORDER BY o.revision`;
+      return { fromRev: rows[0]?.from_rev ?? 0, changes: groupRows(rows.filter(isOpRow)) };
+    });
   }
 
   async readChanges(docId: string, fromRev: number, toRev?: number): Promise<CommittedChange[]> {

@@ -120,6 +120,23 @@ function describeOpLog(name: string, open: () => Promise<{ store: OpLogStore; cl
       await store.saveSnapshot(doc, { rev: 3, content: [{ text: 'abc' }, { text: 'de', attrs: { bold: true } }] });
       expect((await store.latestSnapshot(doc))?.rev).toBe(3);
     });
+
+    it('reads the changes after the latest snapshot of either form, with its revision, in one read', async () => {
+      const doc = randomUUID();
+      expect(await store.readChangesSinceLatestSnapshot(doc)).toEqual({ fromRev: 0, changes: [] });
+      const actor = randomUUID();
+      const changes = [
+        change(0, actor, 1, [{ type: 'insert', pos: 0, text: 'abc' }]),
+        change(1, actor, 2, [{ type: 'insert', pos: 3, text: 'de', attrs: { bold: true } }, { type: 'insert', pos: 0, text: '>' }]),
+        change(3, actor, 3, [{ type: 'delete', pos: 0, len: 1 }]),
+      ];
+      await store.append(doc, changes);
+      expect(await store.readChangesSinceLatestSnapshot(doc)).toEqual({ fromRev: 0, changes });
+      await store.saveSnapshot(doc, { rev: 1, content: [{ text: 'abc' }] });
+      expect(await store.readChangesSinceLatestSnapshot(doc)).toEqual({ fromRev: 1, changes: changes.slice(1) });
+      await store.saveSnapshot(doc, { rev: 4, content: { text: 'abcde', runs: '3,2.0', attrs: [{ bold: true }] } });
+      expect(await store.readChangesSinceLatestSnapshot(doc)).toEqual({ fromRev: 4, changes: [] });
+    });
   });
 }
 

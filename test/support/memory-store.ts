@@ -54,6 +54,12 @@ export class MemoryOpLog implements OpLogStore {
     return this.snapshots.get(docId)?.at(-1);
   }
 
+  async readChangesSinceLatestSnapshot(docId: string): Promise<{ readonly fromRev: number; readonly changes: CommittedChange[] }> {
+    await this.io();
+    const fromRev = this.snapshots.get(docId)?.at(-1)?.rev ?? 0;
+    return { fromRev, changes: this.log(docId).filter((c) => c.rev >= fromRev) };
+  }
+
   async readChanges(docId: string, fromRev: number, toRev?: number): Promise<CommittedChange[]> {
     await this.io();
     return this.log(docId).filter((c) => c.rev >= fromRev && (toRev === undefined || c.rev < toRev));

@@ -61,6 +61,7 @@ function counted(store: MemoryOpLog): OpLogStore & { appends: number } {
     appends: 0,
     latestSnapshot: (d: string) => store.latestSnapshot(d),
     readChanges: (d: string, from: number, to?: number) => store.readChanges(d, from, to),
+    readChangesSinceLatestSnapshot: (d: string) => store.readChangesSinceLatestSnapshot(d),
     append: async (d: string, changes: readonly CommittedChange[]) => {
       wrapper.appends++;
       await store.append(d, changes);

@@ -91,6 +91,27 @@ describe('snapshots', () => {
     expect(cold.headRev).toBe(20);
     expect(docText(cold.state)).toBe('x'.repeat(20));
   });
+
+  it('a load whose tail read saw another snapshot than its snapshot read starts the tail at the one it uses', async () => {
+    const store = new MemoryOpLog();
+    const engine = await typed(store, 30);
+    store.snapshots.set(DOC, [{ rev: 20, content: { text: 'x'.repeat(20), runs: 'k', attrs: [] } }]);
+    let reads = 0;
+    const readFrom = store.readChanges.bind(store);
+    store.readChanges = (...args) => {
+      reads++;
+      return readFrom(...args);
+    };
+    // Older (a snapshot written after the tail read): the tail is cut at the snapshot's revision.
+    store.readChangesSinceLatestSnapshot = async (doc) => ({ fromRev: 0, changes: await readFrom(doc, 0) });
+    const older = await DocumentEngine.load(DOC, store, acking, testEngineOptions());
+    // (Tail from 0 on top of the snapshot would give 50 characters.)
+    expect([older.headRev, docText(older.state), reads]).toEqual([30, docText(engine.state), 0]);
+    // Newer (written between the two reads): the tail is read again from the snapshot used.
+    store.readChangesSinceLatestSnapshot = async (doc) => ({ fromRev: 25, changes: await readFrom(doc, 25) });
+    const newer = await DocumentEngine.load(DOC, store, acking, testEngineOptions());
+    expect([newer.headRev, docText(newer.state), reads]).toEqual([30, docText(engine.state), 1]);
+  });
 });
 
 describe('packed first joins (JoinBase)', () => {
