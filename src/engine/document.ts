@@ -11,7 +11,7 @@ import { DeferredContent } from './deferred-content.js';
 import { EngineError } from './errors.js';
 import { JoinBase, packedSnapshotJson } from './join-base.js';
 import { CHANGE_WIRE_OVERHEAD_BYTES, OP_WIRE_BYTES, changeBytes } from './wire-size.js';
-import { RevisionConflict, StoreRejected, type ActorRecord, type CommittedChange, type OpLogStore } from './ports.js';
+import { RevisionConflict, StoreRejected, type ActorRecord, type CommittedChange, type OpLogStore, type ChangesSinceSnapshot } from './ports.js';
 import { PresenceTable } from './presence.js';
 import type { StoreHealth } from './store-health.js';
 
@@ -137,12 +137,12 @@ export class DocumentEngine {
 
   private constructor(
     readonly id: string,
-    snapshot: { rev: number; content: Doc | DocState | DeferredContent },
+    snapshot: { rev: number; content: DeferredContent },
     private readonly store: OpLogStore,
     private readonly listener: CommitListener,
     private readonly options: EngineOptions,
   ) {
-    this.headContent = snapshot.content instanceof DeferredContent ? snapshot.content : DeferredContent.of(Doc.from(snapshot.content));
+    this.headContent = snapshot.content;
     this.head = snapshot.rev;
     this.lastSnapshotRev = snapshot.rev;
   }
@@ -693,7 +693,8 @@ export class DocumentEngine {
     this.store.latestSnapshot(this.id).then(
       (stored) => {
         const current = this.joinBase?.rev ?? this.lastSnapshotRev;
-        if (stored === undefined || stored.rev <= current || stored.rev > this.head || this.snapshotting || !isPacked(stored.content)) return;
+        if (stored === undefined || stored.rev <= current || stored.rev > this.head || this.snapshotting) return;
+        // Undefined for a damaged snapshot, and for a run list (an older relay's): not adopted.
         const packed = checkPacked(stored.content);
         if (packed === undefined) return;
         this.lastSnapshotRev = Math.max(this.lastSnapshotRev, stored.rev);
@@ -854,7 +855,7 @@ async function readBaseAndTail(id: string, store: OpLogStore): Promise<{ base: S
     return { base: EMPTY_BASE, tail: await store.readChanges(id, 0) };
   }
   // A first join sends the snapshot's JSON: made now, while PostgreSQL still sends the tail.
-  const packedJson = stored === undefined || base.packed === undefined ? undefined : packedSnapshotJson(base.rev, base.packed);
+  const packedJson = base.packed === undefined ? undefined : packedSnapshotJson(base.rev, base.packed);
   const tail = changesFrom(base.rev, await tailRead) ?? (await store.readChanges(id, base.rev));
   return { base: packedJson === undefined ? base : { ...base, packedJson }, tail };
 }
@@ -863,7 +864,7 @@ async function readBaseAndTail(id: string, store: OpLogStore): Promise<{ base: S
  * The changes from revision `rev` out of a read that started at `read.fromRev`; undefined when
  * that read started later (a newer snapshot was written between the two reads).
  */
-function changesFrom(rev: number, read: { readonly fromRev: number; readonly changes: CommittedChange[] }): CommittedChange[] | undefined {
+function changesFrom(rev: number, read: ChangesSinceSnapshot): CommittedChange[] | undefined {
   if (read.fromRev === rev) return read.changes;
   return read.fromRev < rev ? read.changes.filter((change) => change.rev >= rev) : undefined;
 }

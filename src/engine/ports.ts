@@ -71,6 +71,12 @@ export class StoreRejected extends Error {
  * Errors: RevisionConflict and StoreRejected as documented on each; any other error means the
  * store is unavailable (retry later) and nothing was written.
  */
+/** The changes after a snapshot, and that snapshot's revision (0: none, the whole log). */
+export interface ChangesSinceSnapshot {
+  readonly fromRev: number;
+  readonly changes: CommittedChange[];
+}
+
 export interface OpLogStore {
   /** The latest snapshot, if any (a document that was never written has none), in the form it was saved in. */
   latestSnapshot(docId: string): Promise<Snapshot | undefined>;
@@ -82,7 +88,7 @@ export interface OpLogStore {
    * waits for one round trip, not two. A snapshot written in between may make the two disagree;
    * the caller compares `fromRev` with the snapshot it got.
    */
-  readChangesSinceLatestSnapshot(docId: string): Promise<{ readonly fromRev: number; readonly changes: CommittedChange[] }>;
+  readChangesSinceLatestSnapshot(docId: string): Promise<ChangesSinceSnapshot>;
   /**
    * Commits a batch of one document's changes, all or nothing (one transaction):
    * - the ops of each change, as revisions rev+1 .. rev+ops.length; the changes are consecutive

@@ -330,7 +330,7 @@ export class CollabServer {
   private dispatch(connection: Connection, message: ClientMessage): void {
     switch (message.type) {
       case 'join':
-        this.join(connection, message).catch((err: unknown) => this.joinFailed(connection, message.doc, err));
+        this.startJoin(connection, message);
         return;
       case 'leave':
         if (connection.docs.has(message.doc)) {
@@ -400,7 +400,7 @@ export class CollabServer {
       const caughtUp = catchUp(engine, missed, from ?? 0);
       if (!caughtUp) {
         this.registry.release(docId);
-        this.join(connection, message, rejoin).catch((err: unknown) => this.joinFailed(connection, docId, err));
+        this.startJoin(connection, message, rejoin);
         return;
       }
       missed = caughtUp;
@@ -467,6 +467,11 @@ export class CollabServer {
     const problem = needed ? engine.buildContentNow() : engine.brokenBecause;
     if (problem) this.deps.log.error({ doc: docId, reason: problem.message }, 'a document could not be built from its snapshot and log');
     return problem === undefined;
+  }
+
+  /** Runs a join; one that throws (a defect) is logged and the client told (joinFailed). */
+  private startJoin(connection: Connection, message: JoinMessage, wasJoined = false): void {
+    this.join(connection, message, wasJoined).catch((err: unknown) => this.joinFailed(connection, message.doc, err));
   }
 
   /** A join that threw (a defect): the client is told, and the joining mark is cleared. */

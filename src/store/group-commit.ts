@@ -1,4 +1,4 @@
-import type { ActorRecord, ChangePosition, CommittedChange, OpLogStore, Snapshot } from '../engine/ports.js';
+import type { ActorRecord, ChangePosition, CommittedChange, OpLogStore, Snapshot, ChangesSinceSnapshot } from '../engine/ports.js';
 import { sqlStateOf } from './errors.js';
 import { rethrowAppendError, type DocumentAppend } from './oplog.js';
 
@@ -71,7 +71,7 @@ export class GroupCommitOpLog implements OpLogStore {
     return this.log.latestSnapshot(docId);
   }
 
-  readChangesSinceLatestSnapshot(docId: string): Promise<{ readonly fromRev: number; readonly changes: CommittedChange[] }> {
+  readChangesSinceLatestSnapshot(docId: string): Promise<ChangesSinceSnapshot> {
     return this.log.readChangesSinceLatestSnapshot(docId);
   }
 

@@ -1,6 +1,6 @@
 import { isPacked, type PackedContent } from '../ot/packed.js';
 import type { DocState, Op } from '../ot/types.js';
-import { RevisionConflict, type ActorRecord, type ChangePosition, type CommittedChange, type OpLogStore, type Snapshot } from '../engine/ports.js';
+import { RevisionConflict, type ActorRecord, type ChangePosition, type CommittedChange, type OpLogStore, type Snapshot, type ChangesSinceSnapshot } from '../engine/ports.js';
 import type { Sql } from './db.js';
 import { UNIQUE_VIOLATION, rethrowStoreError, sqlStateOf } from './errors.js';
 
@@ -65,7 +65,7 @@ export class PostgresOpLog implements OpLogStore {
     return { rev: row.revision, content: row.content ?? [] };
   }
 
-  async readChangesSinceLatestSnapshot(docId: string): Promise<{ readonly fromRev: number; readonly changes: CommittedChange[] }> {
+  async readChangesSinceLatestSnapshot(docId: string): Promise<ChangesSinceSnapshot> {
     return this.query(async () => {
       // The latest snapshot of either table (as readSnapshot), and the ops after it; a row with
       // no op (revision NULL) carries from_rev when there are none.

@@ -1,4 +1,4 @@
-import { RevisionConflict, StoreRejected, type ActorRecord, type ChangePosition, type CommittedChange, type OpLogStore, type Snapshot } from '../../src/engine/ports.js';
+import { RevisionConflict, StoreRejected, type ActorRecord, type ChangePosition, type CommittedChange, type OpLogStore, type Snapshot, type ChangesSinceSnapshot } from '../../src/engine/ports.js';
 
 /**
  * An in-memory op log for engine unit tests (integration tests use PostgreSQL). It passes the
@@ -54,7 +54,7 @@ export class MemoryOpLog implements OpLogStore {
     return this.snapshots.get(docId)?.at(-1);
   }
 
-  async readChangesSinceLatestSnapshot(docId: string): Promise<{ readonly fromRev: number; readonly changes: CommittedChange[] }> {
+  async readChangesSinceLatestSnapshot(docId: string): Promise<ChangesSinceSnapshot> {
     await this.io();
     const fromRev = this.snapshots.get(docId)?.at(-1)?.rev ?? 0;
     return { fromRev, changes: this.log(docId).filter((c) => c.rev >= fromRev) };
