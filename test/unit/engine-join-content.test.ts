@@ -8,10 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { docFromPackedJoin } from '../../src/client/packed-join.js';
 import { DocumentEngine, type Ack, type CommitListener } from '../../src/engine/document.js';
-import { JoinBase } from '../../src/engine/join-base.js';
+import { JoinBase, packedSnapshotJson } from '../../src/engine/join-base.js';
 import type { EngineError } from '../../src/engine/errors.js';
-import { docText } from '../../src/ot/index.js';
-import { isPacked } from '../../src/ot/packed.js';
+import { Doc, docText } from '../../src/ot/index.js';
+import { isPacked, pack } from '../../src/ot/packed.js';
 import type { Change } from '../../src/ot/types.js';
 import type { PackedSnapshotWire } from '../../src/protocol/wire.js';
 import { changeToWire } from '../../src/server/change-wire.js';
@@ -186,5 +186,20 @@ describe('packed first joins (JoinBase)', () => {
     expect(base.add(change(0, 19_999))).toBe(true);
     expect(base.add(change(19_999, 1))).toBe(true);
     expect(base.add(change(20_000, 1))).toBe(false);
+  });
+});
+
+describe('the packed snapshot JSON of a first join', () => {
+  it('is what JSON.stringify makes of it, for texts and attributes that need escaping', () => {
+    const doc = Doc.fromRuns([
+      { text: 'plain "quoted" \\ back\nslash\ttab \u0001 ' },
+      { text: 'é😀 bold', attrs: { bold: true } },
+      { text: ' linked', attrs: { link: 'https://x.test/?q="a"\\b' } },
+      { text: '\u2028 end\n' },
+    ]);
+    const packed = pack(doc);
+    const json = packedSnapshotJson(41, packed);
+    expect(json).toBe(JSON.stringify({ rev: 41, text: packed.text, runs: packed.runs, attrs: packed.attrs }));
+    expect(JSON.parse(json)).toEqual({ rev: 41, text: packed.text, runs: packed.runs, attrs: packed.attrs });
   });
 });
