@@ -1,5 +1,13 @@
 import { DocumentEngine, type CommitListener, type EngineOptions } from './document.js';
-import type { OpLogStore } from './ports.js';
+import { StoreRejected, type OpLogStore } from './ports.js';
+
+/**
+ * How long a load keeps retrying a store that fails before the join waiting for it is refused
+ * (`unavailable`; the client asks again later). A database that restarted leaves pooled
+ * connections that fail once, and a failover takes a second or two: a join during either waits
+ * instead of failing. During a longer outage joins are refused after this long.
+ */
+export const LOAD_RETRY_WINDOW_MS = 3_000;
 
 interface Slot {
   engine: DocumentEngine | undefined;
@@ -56,7 +64,7 @@ export class DocumentRegistry {
     let loading = slot.loading;
     if (!loading) {
       const current = slot;
-      loading = current.loading = DocumentEngine.load(docId, this.store, this.listener, this.options).then(
+      loading = current.loading = this.load(docId).then(
         (engine) => {
           current.engine = engine;
           current.loading = undefined;
@@ -74,6 +82,21 @@ export class DocumentRegistry {
     } catch (err) {
       this.release(docId);
       throw err;
+    }
+  }
+
+  /** Loads the document, retrying store failures for up to LOAD_RETRY_WINDOW_MS (not values the store refuses for good). */
+  private async load(docId: string): Promise<DocumentEngine> {
+    const deadline = this.options.now() + LOAD_RETRY_WINDOW_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await DocumentEngine.load(docId, this.store, this.listener, this.options);
+      } catch (err) {
+        const delay = this.options.retryDelayMs(attempt);
+        if (err instanceof StoreRejected || this.options.now() + delay > deadline) throw err;
+        this.options.onStoreError(docId, err, attempt);
+        await (this.options.health?.retryAfter(delay) ?? new Promise((r) => setTimeout(r, delay)));
+      }
     }
   }
 
