@@ -207,13 +207,14 @@ describe('hostile clients and limits', () => {
     await Promise.all([wellBehaved, flooding, looping, firehosing]);
     const rateError = flooder.received.find((m) => m.type === 'error');
     console.log(`flooder: sent ${sent} messages, got ${flooder.received.filter((m) => m.type === 'pong').length} pongs, error ${JSON.stringify(rateError)}, closed ${flooderResult.code} ${flooderResult.reason}`);
-    expect(rateError).toMatchObject({ code: 'rate_limited' });
     // The relay closes the flooder with 4029 (its log says so). A flooder that keeps writing
     // after the close frame can instead see 1006: its late frames reach a socket the relay has
-    // closed, the relay's kernel answers with a reset, and a reset discards the close frame
-    // still unread in the flooder's receive buffer (seen on a loaded machine).
+    // closed, the relay's kernel answers with a reset, and a reset discards whatever is still
+    // unread in the flooder's receive buffer: the close frame, and on a loaded machine the
+    // rate_limited error and the pongs before it too (seen in a full run next to other work).
     expect(relay.output()).toMatch(/"user":"flooder".*"closing a client that floods messages"/);
     expect([4029, 1006]).toContain(flooderResult.code);
+    if (flooderResult.code === 4029) expect(rateError).toMatchObject({ code: 'rate_limited' });
 
     const counts = looperStatuses.reduce<Record<string, number>>((acc, s) => ({ ...acc, [s]: (acc[s] ?? 0) + 1 }), {});
     console.log(`connection looper: ${looperStatuses.length} attempts: ${JSON.stringify(counts)}`);
