@@ -1,4 +1,4 @@
-import { attrsEqual, cleanAttrs, formatAttrs } from './attributes.js';
+import { cleanAttrs, cleanAttrsEqual, formatAttrs } from './attributes.js';
 import { Doc, piecesOf } from './document.js';
 import { OtError } from './errors.js';
 import {
@@ -80,7 +80,7 @@ function hasNeighbour(root: Node, loc: Location, side: -1 | 1): boolean {
 
 /** True when the piece `side` of the one at `loc` exists and carries `attrs`. */
 function neighbourHas(root: Node, loc: Location, side: -1 | 1, attrs: PieceAttrs): boolean {
-  return hasNeighbour(root, loc, side) && attrsEqual(neighbourAttrs(root, loc, side), attrs);
+  return hasNeighbour(root, loc, side) && cleanAttrsEqual(neighbourAttrs(root, loc, side), attrs);
 }
 
 /** Typing into a piece whose attributes the new text shares: path copy, no rebalancing. */
@@ -90,12 +90,12 @@ function insertInPlace(root: Node, op: InsertOp, here: Location): Tree | undefin
   // The piece ending at the caret first (typing at the end of a run), then the one after it.
   if (here.start === op.pos && op.pos > 0) {
     const before: Location =
-      here.slot > 0 ? { leaf: here.leaf, slot: here.slot - 1, start: here.start - (here.leaf.lens[here.slot - 1] as number), path: here.path, slots: here.slots } : locate(root, op.pos - 1);
+      here.slot > 0 ? { leaf: here.leaf, slot: here.slot - 1, start: here.start - (here.leaf.lens[here.slot - 1] as number), up: here.up } : locate(root, op.pos - 1);
     const text = textAt(before) as string;
-    if (text.length + op.text.length <= MAX_PIECE && attrsEqual(before.leaf.attrs[before.slot], attrs)) return replaceText(before, text + op.text, safe);
+    if (text.length + op.text.length <= MAX_PIECE && cleanAttrsEqual(before.leaf.attrs[before.slot], attrs)) return replaceText(before, text + op.text, safe);
   }
   const text = textAt(here);
-  if (text === undefined || text.length + op.text.length > MAX_PIECE || !attrsEqual(here.leaf.attrs[here.slot], attrs)) return undefined;
+  if (text === undefined || text.length + op.text.length > MAX_PIECE || !cleanAttrsEqual(here.leaf.attrs[here.slot], attrs)) return undefined;
   const off = op.pos - here.start;
   return replaceText(here, off === 0 ? op.text + text : text.slice(0, off) + op.text + text.slice(off), safe);
 }
@@ -120,7 +120,7 @@ function insertSplitting(root: Node, op: InsertOp, loc: Location): Tree | undefi
   const pieceAttrs = loc.leaf.attrs[loc.slot];
   const attrs = cleanAttrs(op.attrs);
   const off = op.pos - loc.start;
-  if (attrsEqual(attrs, pieceAttrs) || (off === 0 && neighbourHas(root, loc, -1, attrs))) return undefined;
+  if (cleanAttrsEqual(attrs, pieceAttrs) || (off === 0 && neighbourHas(root, loc, -1, attrs))) return undefined;
   const safe = isJsonSafe(op.text);
   if (off === 0) return replacePieces(loc, loc.slot, loc.slot + 1, [op.text, text], [attrs, pieceAttrs], safe);
   return replacePieces(loc, loc.slot, loc.slot + 1, [text.slice(0, off), op.text, text.slice(off)], [pieceAttrs, attrs, pieceAttrs], safe);
@@ -139,7 +139,7 @@ function formatInPlace(root: Node, op: FormatOp, loc: Location): Tree | undefine
   if (end > text.length) return undefined;
   const pieceAttrs = loc.leaf.attrs[loc.slot];
   const attrs = formatAttrs(pieceAttrs, op.attrs);
-  if (attrs === pieceAttrs || attrsEqual(attrs, pieceAttrs)) return root;
+  if (attrs === pieceAttrs || cleanAttrsEqual(attrs, pieceAttrs)) return root;
   if ((off === 0 && neighbourHas(root, loc, -1, attrs)) || (end === text.length && neighbourHas(root, loc, 1, attrs))) return undefined;
   const texts: string[] = [];
   const attrList: PieceAttrs[] = [];
@@ -232,8 +232,8 @@ function editInLeaf(op: Op, end: number, loc: Location, lo: number, hi: number):
   editRuns(runs, op, op.pos - start, end - start);
   const pieces = piecesOf(runs);
   const remaining = leaf.count - (hi - lo) + pieces.length;
-  if (remaining === 0 && loc.path.length === 0) return null;
-  if (remaining < (loc.path.length === 0 ? 1 : LEAF_MAX >> 1)) return undefined;
+  if (remaining === 0 && loc.up === undefined) return null;
+  if (remaining < (loc.up === undefined ? 1 : LEAF_MAX >> 1)) return undefined;
   const texts = pieces.map((p) => p.text);
   return replacePieces(loc, lo, hi, texts, pieces.map((p) => p.attrs), texts.every(isJsonSafe));
 }
@@ -279,9 +279,7 @@ function applyOp(root: Tree, op: Op, index: number): Tree {
 export function applyOps(doc: Doc | DocState, change: Change, _normalizeResult = true): Doc {
   const start = Doc.from(doc);
   let root = start.root;
-  change.forEach((op, index) => {
-    root = applyOp(root, op, index);
-  });
+  for (let index = 0; index < change.length; index++) root = applyOp(root, change[index] as Op, index);
   return root === start.root ? start : new Doc(root);
 }
 
