@@ -18,8 +18,14 @@ export function connectRaw(wsUrl: string, token: string | undefined, protocols: 
   const ws = new WebSocket(wsUrl, list);
   const received: ServerMessage[] = [];
   const waiters = new Set<() => void>();
+  // Kept for the timeout message: a wait that ends in a timeout because the socket closed
+  // (e.g. 1006 right after the hello) says so, instead of only listing what arrived.
+  let closedWith: string | undefined;
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
-    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+    ws.on('close', (code, reason) => {
+      closedWith = `${code} ${reason.toString()}`.trim();
+      resolve({ code, reason: reason.toString() });
+    });
   });
   ws.on('message', (data) => {
     received.push(JSON.parse(data.toString()) as ServerMessage);
@@ -47,7 +53,8 @@ export function connectRaw(wsUrl: string, token: string | undefined, protocols: 
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`no ${type} message within ${timeoutMs} ms; got ${JSON.stringify(received.slice(-5))}`));
+          const end = closedWith === undefined ? '' : `; the socket closed with ${closedWith}`;
+          reject(new Error(`no ${type} message within ${timeoutMs} ms; got ${JSON.stringify(received.slice(-5))}${end}`));
         }, timeoutMs);
         waiters.add(check);
         check();
