@@ -37,7 +37,7 @@ describe('the messages of every keystroke are decoded by hand, accepting what th
     expect(decodeEnvelope(json({ ...base, extra: true }))).toEqual(base);
     expect(decodeEnvelope(encodeChange('replica-a', change))).toEqual({ ...base, at: 1 });
     expect(decodeInbox(json(submit))).toEqual(submit);
-    expect(decodeInbox(encodeInbox({ ...submit, kind: 'submit', ops: [{ type: 'insert', pos: 0, text: 'x' }] }))).toEqual({ ...submit, ops: [{ type: 'insert', pos: 0, text: 'x' }] });
+    expect(decodeInbox(encodeInbox({ ...submit, v: 1, kind: 'submit', ops: [{ type: 'insert', pos: 0, text: 'x' }] }))).toEqual({ ...submit, ops: [{ type: 'insert', pos: 0, text: 'x' }] });
     expect(decodeInbox(json(ack))).toEqual(ack);
   });
 
