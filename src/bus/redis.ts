@@ -255,8 +255,7 @@ export class RedisBus implements Bus {
       return;
     }
     const { publisher, sharded } = this.options;
-    this.turnWrites.batch();
-    (sharded ? publisher.spublish(channel, text) : publisher.publish(channel, text)).catch((err: unknown) => {
+    this.turnWrites.send(() => (sharded ? publisher.spublish(channel, text) : publisher.publish(channel, text))).catch((err: unknown) => {
       this.dropped++;
       this.outage('publisher', err);
     });

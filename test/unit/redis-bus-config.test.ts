@@ -28,7 +28,7 @@ describe('Redis configuration', () => {
     expect(loadConfig({ ...base, REDIS_CLUSTER_NODES: 'c1:7000' }).redisClusterNodes).toEqual([{ host: 'c1', port: 7000 }]);
   });
 
-  it("auto-pipelines only a Cluster's publisher (on one Redis the bus batches a turn's writes itself: redis-turn-writes.ts)", () => {
+  it("auto-pipelines only a Cluster's publisher (on one Redis the bus batches its writes itself: redis-turn-writes.ts)", () => {
     const target = { kind: 'url', url: 'redis://127.0.0.1:1' } as const;
     const publisher = createRedisClient(target, 'publisher');
     const subscriber = createRedisClient(target, 'subscriber');
