@@ -58,9 +58,11 @@ export function createRedisClient(target: RedisTarget, role: 'publisher' | 'subs
   const connectionName = `relay-${role}`;
   // The publisher's commands of one event-loop turn (a group commit's changes, the owner's
   // replies to them, each forward) leave in one write instead of one syscall each: the socket
-  // writes were the forwarding path's largest cost in a --prof of bench:replicas. Subscribing
-  // is left as it is (a subscriber connection takes no pipelines).
-  const enableAutoPipelining = role === 'publisher';
+  // writes were the forwarding path's largest cost in a --prof of bench:replicas. On one Redis
+  // the bus corks the socket for the turn (redis-turn-writes.ts: cheaper than auto-pipelining,
+  // and nothing waits for earlier answers); a Cluster auto-pipelines per node. Subscribing is
+  // left as it is (a subscriber connection takes no pipelines).
+  const enableAutoPipelining = role === 'publisher' && target.kind === 'cluster';
   switch (target.kind) {
     case 'url':
       return new Redis(target.url, { ...common, connectionName, enableAutoPipelining });

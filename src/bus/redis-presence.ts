@@ -60,7 +60,7 @@ export class RedisPresenceStore {
       const rev = this.written.get(u.docId)?.get(u.state.session);
       return rev === undefined || u.rev - rev >= PRESENCE_REFRESH_LAG_OPS;
     });
-    // Independent commands: sent together (one round trip with the publisher's auto-pipelining).
+    // Independent commands: sent together, none waiting for another's answer (one round trip).
     await Promise.all([...stale.map((update) => this.write(update)), ...gone.map(({ docId, session }) => this.remove(docId, session))]);
     return stale.length + gone.length;
   }

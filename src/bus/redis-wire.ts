@@ -3,6 +3,7 @@ import type { CommittedChange } from '../engine/ports.js';
 import { ErrorCode } from '../protocol/codes.js';
 import { opSchema, presenceData } from '../protocol/messages.js';
 import type { RemotePresence } from './bus.js';
+import { isFields, isRevision, isSeq, plainOps } from './wire-check.js';
 
 /*
  * Everything the relay keeps in Redis, in one place (docs/operations.md, "Redis", describes it
@@ -145,11 +146,29 @@ export function encodeInbox(message: InboxMessage): string {
 /** undefined for anything that is not a well-formed inbox message. */
 export function decodeInbox(text: string): InboxMessage | undefined {
   try {
-    const parsed = inboxMessage.safeParse(JSON.parse(text));
+    const value: unknown = JSON.parse(text);
+    const fast = plainInbox(value);
+    if (fast) return fast;
+    const parsed = inboxMessage.safeParse(value);
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** A submit of plain ops, or an ack, checked by hand (wire-check.ts); undefined: ask the schema. */
+function plainInbox(value: unknown): InboxMessage | undefined {
+  if (!isFields(value) || value.v !== 1 || typeof value.from !== 'string' || typeof value.doc !== 'string' || typeof value.actor !== 'string' || !isSeq(value.seq)) return undefined;
+  const { from, doc, actor, seq } = value;
+  if (value.kind === 'submit') {
+    const ops = plainOps(value.ops);
+    if (!ops || !isRevision(value.rev) || typeof value.user !== 'string') return undefined;
+    return { v: 1, from, kind: 'submit', doc, actor, seq, rev: value.rev, ops, user: value.user };
+  }
+  if (value.kind === 'ack' && isRevision(value.rev) && isRevision(value.count) && typeof value.duplicate === 'boolean') {
+    return { v: 1, from, kind: 'ack', doc, actor, seq, rev: value.rev, count: value.count, duplicate: value.duplicate };
+  }
+  return undefined;
 }
 
 const presenceEntry = z.object({ replica: z.string(), rev: z.number().int().nonnegative(), state: presenceState });
@@ -188,11 +207,23 @@ export function publishedBy(replica: string, text: string): boolean {
 /** undefined for anything that is not a well-formed envelope (another version, another writer). */
 export function decodeEnvelope(text: string): Envelope | undefined {
   try {
-    const parsed = envelope.safeParse(JSON.parse(text));
+    const value: unknown = JSON.parse(text);
+    const fast = plainChange(value);
+    if (fast) return fast;
+    const parsed = envelope.safeParse(value);
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** A change of plain ops checked by hand (wire-check.ts); undefined: ask the schema. */
+function plainChange(value: unknown): Envelope | undefined {
+  if (!isFields(value) || value.v !== 1 || value.kind !== 'change' || typeof value.from !== 'string') return undefined;
+  const ops = plainOps(value.ops);
+  const { rev, actor, seq, user, at } = value;
+  if (!ops || !isRevision(rev) || typeof actor !== 'string' || !isSeq(seq) || typeof user !== 'string' || typeof at !== 'number' || !Number.isFinite(at)) return undefined;
+  return { v: 1, from: value.from, kind: 'change', rev, ops, actor, seq, user, at };
 }
 
 export function changeOf(e: Extract<Envelope, { kind: 'change' }>): CommittedChange {

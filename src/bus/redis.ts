@@ -5,6 +5,7 @@ import type { Bus, BusHandlers, ForwardReply, Leases, RemotePresence } from './b
 import type { RedisClient } from './redis-clients.js';
 import { RedisLeases } from './redis-leases.js';
 import { RedisPresenceStore } from './redis-presence.js';
+import { TurnWrites } from './redis-turn-writes.js';
 import {
   REPLICAS_KEY,
   changeOf,
@@ -72,12 +73,14 @@ export class RedisBus implements Bus {
   private presenceSyncTimer: NodeJS.Timeout | undefined;
   private presenceSyncRunning = false;
   private closed = false;
+  private readonly turnWrites: TurnWrites;
 
   readonly leases: Leases;
 
   constructor(private readonly options: RedisBusOptions) {
     this.presenceStore = new RedisPresenceStore(options.publisher, options.replicaId);
     this.leases = new RedisLeases(options.publisher, options.replicaId, options.leaseTtlMs);
+    this.turnWrites = new TurnWrites(options.publisher);
   }
 
   readonly ping = async (): Promise<boolean> => {
@@ -252,7 +255,7 @@ export class RedisBus implements Bus {
       return;
     }
     const { publisher, sharded } = this.options;
-    (sharded ? publisher.spublish(channel, text) : publisher.publish(channel, text)).catch((err: unknown) => {
+    this.turnWrites.send(() => (sharded ? publisher.spublish(channel, text) : publisher.publish(channel, text))).catch((err: unknown) => {
       this.dropped++;
       this.outage('publisher', err);
     });

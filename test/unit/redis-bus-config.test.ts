@@ -28,14 +28,17 @@ describe('Redis configuration', () => {
     expect(loadConfig({ ...base, REDIS_CLUSTER_NODES: 'c1:7000' }).redisClusterNodes).toEqual([{ host: 'c1', port: 7000 }]);
   });
 
-  it("pipelines the publisher's commands of one event-loop turn, not the subscriber's", () => {
+  it("auto-pipelines only a Cluster's publisher (on one Redis the bus batches its writes itself: redis-turn-writes.ts)", () => {
     const target = { kind: 'url', url: 'redis://127.0.0.1:1' } as const;
     const publisher = createRedisClient(target, 'publisher');
     const subscriber = createRedisClient(target, 'subscriber');
-    expect(publisher.options.enableAutoPipelining).toBe(true);
+    const cluster = createRedisClient({ kind: 'cluster', nodes: [{ host: '127.0.0.1', port: 1 }], password: undefined }, 'publisher');
+    expect(publisher.options.enableAutoPipelining).toBe(false);
     expect(subscriber.options.enableAutoPipelining).toBe(false);
+    expect(cluster.options.enableAutoPipelining).toBe(true);
     publisher.disconnect();
     subscriber.disconnect();
+    cluster.disconnect();
   });
 
   it('describes the target without credentials', () => {
