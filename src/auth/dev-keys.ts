@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, type JWK, type JSONWebKeySet } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK, type JSONWebKeySet } from 'jose';
+import { KeySet } from './key-set.js';
 import type { KeySource } from './keys.js';
 
 export const DEV_ISSUER = 'relay-dev';
@@ -26,11 +27,13 @@ export async function loadOrCreateDevKeys(file: string): Promise<DevKeys> {
   const stored = await loadOrCreate(file);
   const privateKey = await importJWK(stored.privateJwk, 'ES256');
   const jwks: JSONWebKeySet = { keys: [stored.publicJwk] };
-  const getKey = createLocalJWKSet(jwks);
+  const held = KeySet.fromJwks(jwks);
   return {
     kind: 'development',
     jwks,
-    getKey,
+    current: () => held,
+    // The development key is the only one there is: an unknown kid has nothing to fetch.
+    refetch: () => undefined,
     hasKeys: () => true,
     close: () => undefined,
     mint: async ({ sub, name, ttlSecs = 3600, extra = {} }) =>

@@ -1,7 +1,8 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createLocalJWKSet, errors, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
+import type { JSONWebKeySet, JWK } from 'jose';
 import type { Logger } from '../log.js';
+import { KeySet } from './key-set.js';
 import type { KeySource } from './keys.js';
 
 export interface RemoteKeyOptions {
@@ -35,7 +36,7 @@ export interface RemoteKeySource extends KeySource {
 
 export async function createRemoteKeySource(options: RemoteKeyOptions, log: Logger): Promise<RemoteKeySource> {
   const now = options.now ?? Date.now;
-  let local: JWTVerifyGetKey | undefined;
+  let held = KeySet.empty;
   let keyCount = 0;
   let lastAttemptAt = -Infinity;
   let lastError: string | undefined;
@@ -47,8 +48,8 @@ export async function createRemoteKeySource(options: RemoteKeyOptions, log: Logg
     lastAttemptAt = now();
     try {
       const jwks = await download(options.url, options.timeoutMs ?? 5000);
-      local = createLocalJWKSet(jwks);
-      keyCount = jwks.keys.length;
+      held = KeySet.fromJwks(jwks);
+      keyCount = held.size;
       if (lastError !== undefined) log.info({ jwks: options.url, keys: keyCount }, 'JWKS reachable again');
       lastError = undefined;
       log.debug({ jwks: options.url, keys: keyCount, reason }, 'JWKS fetched');
@@ -59,10 +60,10 @@ export async function createRemoteKeySource(options: RemoteKeyOptions, log: Logg
     }
   };
 
-  /** At most one fetch at a time, and none within the cooldown of the previous attempt. */
-  const refetch = (reason: string): Promise<void> => {
+  /** At most one fetch at a time, and none within the cooldown of the previous attempt (undefined then). */
+  const refetch = (reason: string): Promise<void> | undefined => {
     if (pending) return pending;
-    if (now() - lastAttemptAt < options.cooldownMs) return Promise.resolve();
+    if (now() - lastAttemptAt < options.cooldownMs) return undefined;
     pending = fetchOnce(reason).finally(() => {
       pending = undefined;
     });
@@ -74,7 +75,7 @@ export async function createRemoteKeySource(options: RemoteKeyOptions, log: Logg
     // While the service is down (or we have no keys) retry soon; otherwise the slow refresh.
     const delay = lastError !== undefined || keyCount === 0 ? options.cooldownMs : options.refreshMs;
     timer = setTimeout(() => {
-      void refetch('refresh').finally(schedule);
+      void Promise.resolve(refetch('refresh')).finally(schedule);
     }, delay);
     timer.unref();
   };
@@ -82,22 +83,11 @@ export async function createRemoteKeySource(options: RemoteKeyOptions, log: Logg
   await refetch('start');
   schedule();
 
-  const getKey: JWTVerifyGetKey = async (header, token) => {
-    if (local) {
-      try {
-        return await local(header, token);
-      } catch (err) {
-        if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
-      }
-    }
-    const before = local;
-    await refetch('unknown kid');
-    if (!local || local === before) throw new errors.JWKSNoMatchingKey();
-    return local(header, token);
-  };
-
   return {
-    getKey,
+    // Verification reads the held set synchronously and asks for a refetch only for a token
+    // no held key fits; a set that did not change (failed fetch) refuses it as before.
+    current: () => held,
+    refetch: () => refetch('unknown kid'),
     hasKeys: () => keyCount > 0,
     state: () => ({ keys: keyCount, lastError }),
     kind: 'remote',

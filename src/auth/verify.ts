@@ -1,8 +1,13 @@
-import { errors, jwtVerify } from 'jose';
+import type { KeyObject } from 'node:crypto';
+import { AuthError, Refusal } from './auth-error.js';
+import { checkClaims } from './claims.js';
+import { asciiBytes, decodeBase64url, parseCompactJws, type CompactJws } from './compact-jws.js';
+import type { KeySet } from './key-set.js';
 import type { KeySource } from './keys.js';
+import { signatureValid } from './signature.js';
 
-/** Asymmetric algorithms only: `none` and HMAC (e.g. HS256 signed with a public key) never verify. */
-export const ACCEPTED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+export { ACCEPTED_ALGORITHMS } from './compact-jws.js';
+export { AuthError } from './auth-error.js';
 
 /** Tokens longer than this are refused before any parsing. */
 export const MAX_TOKEN_LENGTH = 8192;
@@ -16,13 +21,6 @@ export interface Principal {
   readonly claims: Readonly<Record<string, unknown>>;
 }
 
-export class AuthError extends Error {
-  override readonly name = 'AuthError';
-  constructor(readonly reason: string) {
-    super(reason);
-  }
-}
-
 export interface VerifyOptions {
   readonly issuer: string | undefined;
   readonly audience: readonly string[] | undefined;
@@ -31,46 +29,72 @@ export interface VerifyOptions {
   readonly maxLifetimeSecs?: number;
 }
 
-export async function verifyToken(token: string, keys: KeySource, options: VerifyOptions): Promise<Principal> {
+/**
+ * A verified token, or (only when its key is not held yet: an unknown `kid` on a remote key
+ * set whose refetch may run) the verification still waiting for the key set.
+ */
+export type Verification = { readonly principal: Principal } | { readonly fetching: Promise<Principal> };
+
+/**
+ * Verifies a token with the keys held now, synchronously (node:crypto), accepting and
+ * refusing exactly what jose's jwtVerify did with our options (test/unit/auth-differential
+ * compares them), then our own rules (`sub`, maximum lifetime). Throws AuthError with a
+ * reason that is safe to log. Returns `fetching` only when no held key fits the token and the
+ * key source is fetching its keys again; that then finishes with the new keys.
+ */
+export function verifyTokenNow(token: string, keys: KeySource, options: VerifyOptions): Verification {
   if (token.length === 0) throw new AuthError('missing token');
   if (token.length > MAX_TOKEN_LENGTH) throw new AuthError('token too long');
-  try {
-    const { payload } = await jwtVerify(token, keys.getKey, {
-      algorithms: ACCEPTED_ALGORITHMS,
-      clockTolerance: options.clockToleranceSecs,
-      // A token without `exp` would hold a connection open forever; every issuer we serve sets one.
-      requiredClaims: ['exp'],
-      ...(options.issuer !== undefined ? { issuer: options.issuer } : {}),
-      ...(options.audience !== undefined ? { audience: [...options.audience] } : {}),
-    });
-    if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
-      throw new AuthError('token has no usable sub claim');
-    }
-    if (options.maxLifetimeSecs && payload.exp !== undefined) {
-      // From whichever is earlier: a token cannot shorten its lifetime with an `iat` in the future.
-      const nowSecs = Math.floor(Date.now() / 1000);
-      const issuedAt = typeof payload.iat === 'number' ? Math.min(payload.iat, nowSecs) : nowSecs;
-      if (payload.exp - issuedAt > options.maxLifetimeSecs + options.clockToleranceSecs) throw new AuthError('token lifetime exceeds the maximum');
-    }
-    const name = typeof payload.name === 'string' ? payload.name.slice(0, 100) : payload.sub;
-    return { userId: payload.sub, name, expiresAt: payload.exp, claims: payload };
-  } catch (err) {
-    if (err instanceof AuthError) throw err;
-    throw new AuthError(describeJoseError(err));
-  }
+  const jws = parseCompactJws(token);
+  const held = keys.current();
+  const key = held.select(jws.alg, jws.kid);
+  if (key !== undefined) return { principal: verifyWithKey(jws, key, options) };
+  const fetched = keys.refetch();
+  if (fetched === undefined) throw new AuthError(Refusal.noKey);
+  return { fetching: fetched.then(() => verifyWithNewKeys(jws, keys, held, options)) };
 }
 
-/** A short reason that is safe to log: it never contains the token. */
-function describeJoseError(err: unknown): string {
-  if (err instanceof errors.JWTExpired) return 'token expired';
-  if (err instanceof errors.JWTClaimValidationFailed) return err.claim === 'nbf' ? 'token not yet valid' : `claim check failed: ${err.claim}`;
-  if (err instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed';
-  if (err instanceof errors.JWKSNoMatchingKey) return 'no matching key';
-  if (err instanceof errors.JWSSignatureVerificationFailed) return 'bad signature';
-  if (err instanceof errors.JWKSTimeout) return 'key service timed out';
-  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return 'malformed token';
-  if (err instanceof errors.JOSEError) return err.code.toLowerCase();
-  return 'malformed token';
+/** The same verification for callers that may wait: the HTTP API, `auth` messages, token checks. */
+export async function verifyToken(token: string, keys: KeySource, options: VerifyOptions): Promise<Principal> {
+  const verification = verifyTokenNow(token, keys, options);
+  return 'principal' in verification ? verification.principal : verification.fetching;
+}
+
+/** After a refetch: a key set that did not change (the fetch failed) still has no key for it. */
+function verifyWithNewKeys(jws: CompactJws, keys: KeySource, before: KeySet, options: VerifyOptions): Principal {
+  const after = keys.current();
+  const key = after === before ? undefined : after.select(jws.alg, jws.kid);
+  if (key === undefined) throw new AuthError(Refusal.noKey);
+  return verifyWithKey(jws, key, options);
+}
+
+/** Signature, then the JWT's claims, then ours; in jose's order where the reasons differ. */
+function verifyWithKey(jws: CompactJws, key: KeyObject, options: VerifyOptions): Principal {
+  const header = asciiBytes(jws.encodedHeader);
+  const payload = asciiBytes(jws.encodedPayload);
+  const signature = decodeBase64url(jws.encodedSignature);
+  if (header === undefined || payload === undefined || signature === undefined) throw new AuthError(Refusal.malformed);
+  const signingInput = Buffer.concat([header, Buffer.from('.'), payload]);
+  if (!signatureValid(jws.alg, key, signingInput, signature)) throw new AuthError(Refusal.badSignature);
+  // A JWS with an unencoded payload can be valid, but a JWT never is.
+  if (jws.unencodedPayload) throw new AuthError(Refusal.malformed);
+  const nowSecs = Math.floor(Date.now() / 1000);
+  const claims = checkClaims(jws.encodedPayload, options, nowSecs);
+  return principalOf(claims, options, nowSecs);
+}
+
+function principalOf(claims: Readonly<Record<string, unknown>>, options: VerifyOptions, nowSecs: number): Principal {
+  const { sub, exp, iat } = claims;
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 256) throw new AuthError('token has no usable sub claim');
+  // checkClaims made sure of it; the type system does not know.
+  if (typeof exp !== 'number') throw new AuthError(Refusal.claim('exp'));
+  if (options.maxLifetimeSecs) {
+    // From whichever is earlier: a token cannot shorten its lifetime with an `iat` in the future.
+    const issuedAt = typeof iat === 'number' ? Math.min(iat, nowSecs) : nowSecs;
+    if (exp - issuedAt > options.maxLifetimeSecs + options.clockToleranceSecs) throw new AuthError('token lifetime exceeds the maximum');
+  }
+  const name = typeof claims.name === 'string' ? claims.name.slice(0, 100) : sub;
+  return { userId: sub, name, expiresAt: exp, claims };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import uWS from 'uWebSockets.js';
 import { atLeast, type AccessControl, type Role } from '../auth/access.js';
-import { AuthError, verifyToken, type VerifyOptions } from '../auth/verify.js';
+import { AuthError, verifyTokenNow, type Principal, type Verification, type VerifyOptions } from '../auth/verify.js';
 import { changeToWire } from './change-wire.js';
 import { topicOf, type PresenceRelay } from './presence-relay.js';
 import { SessionGuard } from './session-guard.js';
@@ -140,6 +140,16 @@ export class CollabServer {
 
   // ---- connection lifecycle ------------------------------------------------------------------
 
+  /**
+   * Refusals answer at once; a token whose key is held is verified synchronously and the
+   * socket upgraded here, inside uWS's upgrade handler, before it returns: uWS has the socket
+   * corked and notices the upgrade itself. Only a token whose key must be fetched first (an
+   * unknown `kid`: key rotation) upgrades later, inside `res.cork()`; there this uWebSockets.js
+   * build (20.30) can still close the new WebSocket at once (1006): when the upgrade's realloc
+   * keeps the socket's address, cork() misses the upgrade and reads the HTTP state from memory
+   * that is now the WebSocket (uNetworking/uWebSockets#1928, fixed upstream after this build).
+   * Uncorked, this build warns on every write, so that rare path keeps the cork.
+   */
   private upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
     const request = readUpgradeRequest(res, req);
     let aborted = false;
@@ -166,10 +176,27 @@ export class CollabServer {
       refuse(401, 'unauthorized', 'a token is required (bearer.<jwt> subprotocol entry or access_token query parameter)');
       return;
     }
+    const refuseToken = (err: unknown) => {
+      const reason = err instanceof AuthError ? err.reason : 'verification failed';
+      this.deps.log.info({ reason, remote: request.remoteAddress }, 'upgrade refused: bad token');
+      refuse(401, 'unauthorized', reason);
+    };
+    let verification: Verification;
+    try {
+      verification = verifyTokenNow(request.token, this.deps.keys, this.deps.verify);
+    } catch (err) {
+      refuseToken(err);
+      return;
+    }
+    const upgrade = (connection: Connection) => res.upgrade<SocketData>({ connection }, request.key, request.protocol, request.extensions, context);
+    if ('principal' in verification) {
+      this.admit(verification.principal, res, upgrade);
+      return;
+    }
     // Verifications in flight count too: a burst of upgrades must not overshoot the limit
-    // while their signatures are being checked.
+    // while their keys are being fetched.
     this.upgrading++;
-    verifyToken(request.token, this.deps.keys, this.deps.verify).then(
+    verification.fetching.then(
       (principal) => {
         this.upgrading--;
         if (aborted) return;
@@ -178,28 +205,28 @@ export class CollabServer {
           refuse(503, 'unavailable', 'this relay cannot take the connection now');
           return;
         }
-        const now = this.now();
-        const coolingMs = this.userBudgets.coolingDown(principal.userId, now);
-        if (coolingMs > 0) {
-          this.deps.metrics.clientsClosed.inc({ reason: 'flood_cooldown' });
-          if (!aborted) sendJson(res, 429, { error: 'rate_limited', message: 'closed for flooding; wait before reconnecting' }, { 'retry-after': String(Math.ceil(coolingMs / 1000)) });
-          return;
-        }
-        const { config } = this.deps;
-        const limits = { messagesPerSec: config.rateLimitPerSec, messageBurst: config.rateLimitBurst, bytesPerSec: config.rateLimitBytesPerSec, bytesBurst: config.rateLimitBytesBurst };
-        const rate = new RateLimiter(limits, now, this.userBudgets.acquire(principal.userId, now));
-        const connection = new Connection(randomUUID(), principal, userInfoFrom(principal), now, rate, (c) => this.slowConsumer(c));
-        res.cork(() => {
-          res.upgrade<SocketData>({ connection }, request.key, request.protocol, request.extensions, context);
-        });
+        res.cork(() => this.admit(principal, res, upgrade));
       },
       (err: unknown) => {
         this.upgrading--;
-        const reason = err instanceof AuthError ? err.reason : 'verification failed';
-        this.deps.log.info({ reason, remote: request.remoteAddress }, 'upgrade refused: bad token');
-        refuse(401, 'unauthorized', reason);
+        refuseToken(err);
       },
     );
+  }
+
+  /** Upgrades a verified client, unless its user is cooling down after a flood (429). */
+  private admit(principal: Principal, res: uWS.HttpResponse, upgrade: (connection: Connection) => void): void {
+    const now = this.now();
+    const coolingMs = this.userBudgets.coolingDown(principal.userId, now);
+    if (coolingMs > 0) {
+      this.deps.metrics.clientsClosed.inc({ reason: 'flood_cooldown' });
+      sendJson(res, 429, { error: 'rate_limited', message: 'closed for flooding; wait before reconnecting' }, { 'retry-after': String(Math.ceil(coolingMs / 1000)) });
+      return;
+    }
+    const { config } = this.deps;
+    const limits = { messagesPerSec: config.rateLimitPerSec, messageBurst: config.rateLimitBurst, bytesPerSec: config.rateLimitBytesPerSec, bytesBurst: config.rateLimitBytesBurst };
+    const rate = new RateLimiter(limits, now, this.userBudgets.acquire(principal.userId, now));
+    upgrade(new Connection(randomUUID(), principal, userInfoFrom(principal), now, rate, (c) => this.slowConsumer(c)));
   }
 
   private opened(ws: uWS.WebSocket<SocketData>): void {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createLocalJWKSet } from 'jose';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { AccessControl, type Role, type RoleLookup } from '../../src/auth/access.js';
+import { KeySet } from '../../src/auth/key-set.js';
 import type { KeySource } from '../../src/auth/keys.js';
 import { InProcessRoleChanges, decodeRoleChange, encodeRoleChange } from '../../src/bus/revocations.js';
 import { DocumentEngine, type CommitListener } from '../../src/engine/document.js';
@@ -28,7 +28,7 @@ class Roles implements RoleLookup {
   }
 }
 
-const keys: KeySource = { getKey: createLocalJWKSet({ keys: [] }), hasKeys: () => true, kind: 'remote', close: () => undefined };
+const keys: KeySource = { current: () => KeySet.empty, refetch: () => undefined, hasKeys: () => true, kind: 'remote', close: () => undefined };
 
 const acks: CommitListener = {
   applied(_docId, change, origins) {

@@ -1,6 +1,7 @@
-import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { KeySet } from '../../src/auth/key-set.js';
 import type { KeySource } from '../../src/auth/keys.js';
 import { Metrics } from '../../src/metrics.js';
 import { Connection } from '../../src/server/connection.js';
@@ -10,18 +11,26 @@ import { SessionGuard } from '../../src/server/session-guard.js';
 async function signer() {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
   const jwk: JWK = { ...(await exportJWK(publicKey)), kid: 'k', alg: 'ES256', use: 'sig' };
-  const local = createLocalJWKSet({ keys: [jwk] });
+  const set = KeySet.fromJwks({ keys: [jwk] });
+  let held = set;
   let release: () => void = () => undefined;
   let gate: Promise<void> = Promise.resolve();
-  // Key lookups wait for the test: the connection closes while a token is being verified.
-  const getKey: JWTVerifyGetKey = async (header, token) => {
-    await gate;
-    return local(header, token);
+  // While held, the key is "not fetched yet": verification waits for the test's release, so
+  // the connection closes while a token is being verified.
+  const keys: KeySource = {
+    current: () => held,
+    refetch: () =>
+      gate.then(() => {
+        held = set;
+      }),
+    hasKeys: () => true,
+    kind: 'remote',
+    close: () => undefined,
   };
-  const keys: KeySource = { getKey, hasKeys: () => true, kind: 'remote', close: () => undefined };
   return {
     keys,
     hold: () => {
+      held = KeySet.empty;
       gate = new Promise((r) => (release = r));
     },
     release: () => release(),
