@@ -308,10 +308,11 @@ async function joinLoop(target: Target, doc: string, until: number): Promise<num
 
 async function measureLoad(target: Target, doc: string, joining: boolean): Promise<LoadFigures> {
   const acks: number[] = [];
-  // One after another: four 3 MiB joined frames at once to this (busy) process sometimes ended
-  // in a dropped socket (1006), with either build. One after another it happened once too (the
-  // fourth writer's join, MAX_BACKPRESSURE_BYTES 64 MiB, no other traffic, 2 of 7 runs, main's
-  // build too): not backpressure; cause still open (issue 12).
+  // One after another. A writer's socket was sometimes dropped (1006) 1 ms after its hello,
+  // before its join was read: not backpressure but a uWebSockets bug in upgrades made inside
+  // res.cork() after an await (uNetworking/uWebSockets#1928). Relays since 15ed8f7 upgrade
+  // synchronously when the token's key is held, as here; a "before" build older than that can
+  // still end a run this way.
   const writers: Writer[] = [];
   for (let i = 0; i < WRITERS; i++) writers.push(await openWriter(target, doc, i));
   await eventLoopDelay(target);
