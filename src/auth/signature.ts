@@ -25,6 +25,17 @@ export function signatureValid(alg: AcceptedAlgorithm, key: KeyObject, signingIn
   }
 }
 
+/** {@link signatureValid} on libuv's threadpool (`crypto.verify` with a callback), off the event loop. */
+export function signatureValidOffThread(alg: AcceptedAlgorithm, key: KeyObject, signingInput: Buffer, signature: Uint8Array): Promise<boolean> {
+  return new Promise((resolve) => {
+    try {
+      verify(HASH[alg], signingInput, keyInput(alg, key), signature, (err, valid) => resolve(err === null && valid));
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
 function keyInput(alg: AcceptedAlgorithm, key: KeyObject): VerifyKeyObjectInput | KeyObject {
   if (alg.startsWith('RS')) return { key, padding: constants.RSA_PKCS1_PADDING };
   if (alg.startsWith('PS')) return { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(alg.slice(2)) / 8 };

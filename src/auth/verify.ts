@@ -4,7 +4,8 @@ import { checkClaims } from './claims.js';
 import { asciiBytes, decodeBase64url, parseCompactJws, type CompactJws } from './compact-jws.js';
 import type { KeySet } from './key-set.js';
 import type { KeySource } from './keys.js';
-import { signatureValid } from './signature.js';
+import type { SignatureBudget } from './signature-budget.js';
+import { signatureValid, signatureValidOffThread } from './signature.js';
 
 export { ACCEPTED_ALGORITHMS } from './compact-jws.js';
 export { AuthError } from './auth-error.js';
@@ -30,52 +31,91 @@ export interface VerifyOptions {
 }
 
 /**
- * A verified token, or (only when its key is not held yet: an unknown `kid` on a remote key
- * set whose refetch may run) the verification still waiting for the key set.
+ * A verified token, or the verification still under way: waiting for the key set (a `kid` not
+ * held yet, on a remote key set whose refetch may run), or for a signature checked off the
+ * event loop (see SignatureChecks).
  */
-export type Verification = { readonly principal: Principal } | { readonly fetching: Promise<Principal> };
+export type Verification = { readonly principal: Principal } | { readonly pending: Promise<Principal> };
 
 /**
- * Verifies a token with the keys held now, synchronously (node:crypto), accepting and
- * refusing exactly what jose's jwtVerify did with our options (test/unit/auth-differential
- * compares them), then our own rules (`sub`, maximum lifetime). Throws AuthError with a
- * reason that is safe to log. Returns `fetching` only when no held key fits the token and the
- * key source is fetching its keys again; that then finishes with the new keys.
+ * Where a token's signature is checked: on the event loop (`inline`), on libuv's threadpool
+ * (`off-thread`), or inline while failed checks stay within a SignatureBudget and off-thread
+ * past it (upgrades: a flood of forged tokens must not stall the replica).
  */
-export function verifyTokenNow(token: string, keys: KeySource, options: VerifyOptions): Verification {
+export type SignatureChecks = 'inline' | 'off-thread' | SignatureBudget;
+
+/**
+ * Verifies a token with the keys held now, accepting and refusing exactly what jose's
+ * jwtVerify did with our options (test/unit/auth-differential compares them), then our own
+ * rules (`sub`, maximum lifetime). Throws AuthError with a reason that is safe to log. With a
+ * held key and an inline check it returns the principal synchronously (node:crypto);
+ * otherwise `pending`: the key source is fetching its keys again (no held key fits the
+ * token), or the signature is checked off the event loop.
+ */
+export function verifyTokenNow(token: string, keys: KeySource, options: VerifyOptions, checks: SignatureChecks = 'inline'): Verification {
   if (token.length === 0) throw new AuthError('missing token');
   if (token.length > MAX_TOKEN_LENGTH) throw new AuthError('token too long');
   const jws = parseCompactJws(token);
   const held = keys.current();
   const key = held.select(jws.alg, jws.kid);
-  if (key !== undefined) return { principal: verifyWithKey(jws, key, options) };
+  const budget = typeof checks === 'string' ? undefined : checks;
+  if (key !== undefined) {
+    const inline = checks === 'inline' || (budget !== undefined && budget.inline);
+    return inline ? { principal: verifyWithKey(jws, key, options, budget) } : { pending: verifyWithKeyOffThread(jws, key, options, budget) };
+  }
   const fetched = keys.refetch();
   if (fetched === undefined) throw new AuthError(Refusal.noKey);
-  return { fetching: fetched.then(() => verifyWithNewKeys(jws, keys, held, options)) };
+  return { pending: fetched.then(() => verifyWithNewKeys(jws, keys, held, options, budget)) };
 }
 
-/** The same verification for callers that may wait: the HTTP API, `auth` messages, token checks. */
+/**
+ * The same verification for callers that may wait (the HTTP API, `auth` messages, token
+ * checks): the signature is checked off the event loop.
+ */
 export async function verifyToken(token: string, keys: KeySource, options: VerifyOptions): Promise<Principal> {
-  const verification = verifyTokenNow(token, keys, options);
-  return 'principal' in verification ? verification.principal : verification.fetching;
+  const verification = verifyTokenNow(token, keys, options, 'off-thread');
+  return 'principal' in verification ? verification.principal : verification.pending;
 }
 
 /** After a refetch: a key set that did not change (the fetch failed) still has no key for it. */
-function verifyWithNewKeys(jws: CompactJws, keys: KeySource, before: KeySet, options: VerifyOptions): Principal {
+async function verifyWithNewKeys(jws: CompactJws, keys: KeySource, before: KeySet, options: VerifyOptions, budget: SignatureBudget | undefined): Promise<Principal> {
   const after = keys.current();
   const key = after === before ? undefined : after.select(jws.alg, jws.kid);
   if (key === undefined) throw new AuthError(Refusal.noKey);
-  return verifyWithKey(jws, key, options);
+  return verifyWithKeyOffThread(jws, key, options, budget);
 }
 
-/** Signature, then the JWT's claims, then ours; in jose's order where the reasons differ. */
-function verifyWithKey(jws: CompactJws, key: KeyObject, options: VerifyOptions): Principal {
+/** What is signed, and the signature; AuthError when either part is not base64url. */
+function signedParts(jws: CompactJws): { readonly signingInput: Buffer; readonly signature: Uint8Array } {
   const header = asciiBytes(jws.encodedHeader);
   const payload = asciiBytes(jws.encodedPayload);
   const signature = decodeBase64url(jws.encodedSignature);
   if (header === undefined || payload === undefined || signature === undefined) throw new AuthError(Refusal.malformed);
-  const signingInput = Buffer.concat([header, Buffer.from('.'), payload]);
-  if (!signatureValid(jws.alg, key, signingInput, signature)) throw new AuthError(Refusal.badSignature);
+  return { signingInput: Buffer.concat([header, Buffer.from('.'), payload]), signature };
+}
+
+/** verifyWithKey with the signature checked on libuv's threadpool. */
+async function verifyWithKeyOffThread(jws: CompactJws, key: KeyObject, options: VerifyOptions, budget: SignatureBudget | undefined): Promise<Principal> {
+  const { signingInput, signature } = signedParts(jws);
+  if (!(await signatureValidOffThread(jws.alg, key, signingInput, signature))) {
+    budget?.failed();
+    throw new AuthError(Refusal.badSignature);
+  }
+  return afterSignature(jws, options);
+}
+
+/** Signature, then the JWT's claims, then ours; in jose's order where the reasons differ. */
+function verifyWithKey(jws: CompactJws, key: KeyObject, options: VerifyOptions, budget: SignatureBudget | undefined): Principal {
+  const { signingInput, signature } = signedParts(jws);
+  if (!signatureValid(jws.alg, key, signingInput, signature)) {
+    budget?.failed();
+    throw new AuthError(Refusal.badSignature);
+  }
+  return afterSignature(jws, options);
+}
+
+/** The checks after a valid signature: the payload's form, the JWT's claims, then ours. */
+function afterSignature(jws: CompactJws, options: VerifyOptions): Principal {
   // A JWS with an unencoded payload can be valid, but a JWT never is.
   if (jws.unencodedPayload) throw new AuthError(Refusal.malformed);
   const nowSecs = Math.floor(Date.now() / 1000);

@@ -1,6 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import uWS from 'uWebSockets.js';
 import { atLeast, type AccessControl, type Role } from '../auth/access.js';
+import { SignatureBudget } from '../auth/signature-budget.js';
 import { AuthError, verifyTokenNow, type Principal, type Verification, type VerifyOptions } from '../auth/verify.js';
 import { changeToWire } from './change-wire.js';
 import { topicOf, type PresenceRelay } from './presence-relay.js';
@@ -63,6 +64,8 @@ export class CollabServer {
   private readonly userBudgets: UserBudgets;
   /** Upgrades verified and under way: they count against MAX_CONNECTIONS before they open. */
   private upgrading = 0;
+  /** Failed signature checks the event loop absorbs before checks move off it. */
+  private readonly signatureBudget = new SignatureBudget();
   private readonly registry: DocumentRegistry;
   private readonly now: () => number;
 
@@ -144,7 +147,8 @@ export class CollabServer {
    * Refusals answer at once; a token whose key is held is verified synchronously and the
    * socket upgraded here, inside uWS's upgrade handler, before it returns: uWS has the socket
    * corked and notices the upgrade itself. Only a token whose key must be fetched first (an
-   * unknown `kid`: key rotation) upgrades later, inside `res.cork()`; there this uWebSockets.js
+   * unknown `kid`: key rotation), or whose signature is checked off the event loop during a
+   * flood of forged tokens (SignatureBudget), upgrades later, inside `res.cork()`; there this uWebSockets.js
    * build (20.30) can still close the new WebSocket at once (1006): when the upgrade's realloc
    * keeps the socket's address, cork() misses the upgrade and reads the HTTP state from memory
    * that is now the WebSocket (uNetworking/uWebSockets#1928, fixed upstream after this build).
@@ -183,7 +187,7 @@ export class CollabServer {
     };
     let verification: Verification;
     try {
-      verification = verifyTokenNow(request.token, this.deps.keys, this.deps.verify);
+      verification = verifyTokenNow(request.token, this.deps.keys, this.deps.verify, this.signatureBudget);
     } catch (err) {
       refuseToken(err);
       return;
@@ -194,9 +198,9 @@ export class CollabServer {
       return;
     }
     // Verifications in flight count too: a burst of upgrades must not overshoot the limit
-    // while their keys are being fetched.
+    // while their keys are fetched or their signatures checked off the event loop.
     this.upgrading++;
-    verification.fetching.then(
+    verification.pending.then(
       (principal) => {
         this.upgrading--;
         if (aborted) return;

@@ -296,6 +296,14 @@ describe('synchronous token verification, compared with jose', () => {
       for (const [name, token] of cases) {
         const expected = await outcome(referenceVerify(token, getKey, options));
         const actual = await outcome(verifyToken(token, source, options));
+        // The same token checked on the event loop (what an upgrade does within its budget).
+        const inline = await outcome(
+          (async () => {
+            const verification = verifyTokenNow(token, source, options, 'inline');
+            return 'principal' in verification ? verification.principal : verification.pending;
+          })(),
+        );
+        if (inline !== actual) mismatches.push(`${optionName} / ${name}: off the event loop ${actual}, on it ${inline}`);
         decisions.set(expected.startsWith('accepted') ? 'accepted' : expected, (decisions.get(expected.startsWith('accepted') ? 'accepted' : expected) ?? 0) + 1);
         if (expected !== actual) mismatches.push(`${optionName} / ${name}: jose ${expected}, sync ${actual}`);
       }
@@ -357,15 +365,15 @@ describe('synchronous token verification, compared with jose', () => {
     const options = { issuer: undefined, audience: undefined, clockToleranceSecs: 0 };
     const token = signRaw(signer, { alg: 'ES256', kid: 'rotated' }, { sub: 'r', exp: nowSecs() + 60 });
     const verification = verifyTokenNow(token, rotating, options);
-    expect('fetching' in verification).toBe(true);
-    if ('fetching' in verification) expect((await verification.fetching).userId).toBe('r');
+    expect('pending' in verification).toBe(true);
+    if ('pending' in verification) expect((await verification.pending).userId).toBe('r');
     expect(fetches).toBe(1);
     // Held now: no fetch, no wait.
     expect('principal' in verifyTokenNow(token, rotating, options)).toBe(true);
     // A fetch that changed nothing (it failed) refuses the token.
     const failing: KeySource = { ...rotating, current: () => KeySet.empty, refetch: () => Promise.resolve() };
     const stuck = verifyTokenNow(token, failing, options);
-    await expect('fetching' in stuck ? stuck.fetching : Promise.resolve()).rejects.toThrow('no matching key');
+    await expect('pending' in stuck ? stuck.pending : Promise.resolve()).rejects.toThrow('no matching key');
   });
 
   it('verifies development tokens synchronously', async () => {
