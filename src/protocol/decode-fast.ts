@@ -80,12 +80,16 @@ function changeClock(value: unknown): ChangeMessage['clock'] | undefined {
   return { actor, seq, rev };
 }
 
-/** A `change` whose ops are all plain inserts and deletes; undefined leaves the message to the schema. */
+/**
+ * A `change` whose ops are all plain inserts and deletes; undefined leaves the message to the
+ * schema. The ops are looked at first: a formatted insert then costs the least before zod.
+ */
 function quickChange(value: Fields): ChangeMessage | undefined {
-  if (!hasKeyCount(value, 4) || typeof value.doc !== 'string' || !isLowerCaseUuid(value.doc)) return undefined;
-  const clock = changeClock(value.clock);
-  const ops = clock && plainOps(value.ops);
-  return ops ? { type: 'change', doc: value.doc, clock, ops } : undefined;
+  if (!hasKeyCount(value, 4)) return undefined;
+  const ops = plainOps(value.ops);
+  const clock = ops && changeClock(value.clock);
+  const doc = value.doc;
+  return clock && typeof doc === 'string' && isLowerCaseUuid(doc) ? { type: 'change', doc, clock, ops } : undefined;
 }
 
 function selectionOf(value: unknown): Selection | undefined {
