@@ -61,14 +61,14 @@ function plainOp(value: unknown): InsertOp | DeleteOp | undefined {
   return undefined;
 }
 
-/** The ops when every one is plain; undefined at the first that is not. */
+/** The ops when every one is plain, in a packed array as zod builds it; undefined at the first that is not. */
 function plainOps(value: unknown): (InsertOp | DeleteOp)[] | undefined {
   if (!Array.isArray(value)) return undefined;
-  const ops: (InsertOp | DeleteOp)[] = new Array(value.length);
-  for (let i = 0; i < value.length; i++) {
-    const op = plainOp(value[i]);
+  const ops: (InsertOp | DeleteOp)[] = [];
+  for (const item of value) {
+    const op = plainOp(item);
     if (!op) return undefined;
-    ops[i] = op;
+    ops.push(op);
   }
   return ops;
 }

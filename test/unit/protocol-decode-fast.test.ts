@@ -113,9 +113,11 @@ function* mutations(): Generator<Json> {
 /** Whether the hand-checked path itself decided the frame (for the coverage counts below). */
 function takenQuickly(frame: string): boolean {
   const value: unknown = JSON.parse(frame);
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const type = (value as { type?: unknown }).type;
-  return typeof type === 'string' && quickDecode(type, value as Record<string, unknown>) !== undefined;
+  return isJsonObject(value) && typeof value.type === 'string' && quickDecode(value.type, value) !== undefined;
+}
+
+function isJsonObject(value: unknown): value is Readonly<Record<string, unknown>> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
