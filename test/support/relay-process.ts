@@ -27,10 +27,39 @@ export interface StartOptions {
   readonly timeoutMs?: number;
 }
 
-/** Starts the built relay (dist/) as a child process and waits until it listens. */
+/** Attempts at finding free ports: see startRelayProcess. */
+const PORT_ATTEMPTS = 3;
+
+/**
+ * Starts the built relay (dist/) as a child process and waits until it listens. A port found
+ * free can be taken by another test's process before the relay binds it (test files run in
+ * parallel); the relay then exits with "cannot listen on", and the start is tried again on
+ * other free ports. Ports the caller chose are never changed.
+ */
 export async function startRelayProcess(options: StartOptions = {}): Promise<RelayProcess> {
-  const port = options.port ?? (await freePort());
-  const metricsPort = options.metricsPort ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    const port = options.port ?? (await freePort());
+    const metricsPort = options.metricsPort ?? (await freePort());
+    try {
+      return await launch(options, port, metricsPort);
+    } catch (err) {
+      const taken = err instanceof RelayStartError ? Number(/cannot listen on [^\s]*:(\d+)/.exec(err.output)?.[1]) : NaN;
+      const ours = (taken === port && options.port === undefined) || (taken === metricsPort && options.metricsPort === undefined);
+      if (!ours || attempt >= PORT_ATTEMPTS) throw err;
+    }
+  }
+}
+
+class RelayStartError extends Error {
+  constructor(
+    message: string,
+    readonly output: string,
+  ) {
+    super(`${message}:\n${output}`);
+  }
+}
+
+async function launch(options: StartOptions, port: number, metricsPort: number): Promise<RelayProcess> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, NODE_ENV: 'test', DEV_AUTH: '1', LOG_LEVEL: 'info', ...options.env })) {
     if (v !== undefined) env[k] = v;
@@ -53,10 +82,14 @@ export async function startRelayProcess(options: StartOptions = {}): Promise<Rel
 
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   while (!out.includes('"relay listening"')) {
-    if (child.exitCode !== null) throw new Error(`relay exited with ${child.exitCode} before listening:\n${out}`);
+    if (child.exitCode !== null) {
+      // The data folder is gone only once the exit handler ran: a retry must not race it.
+      await exit;
+      throw new RelayStartError(`relay exited with ${child.exitCode} before listening`, out);
+    }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`relay did not start in time:\n${out}`);
+      throw new RelayStartError('relay did not start in time', out);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
