@@ -1,4 +1,5 @@
 import type { DeleteOp, InsertOp, Selection } from '../ot/types.js';
+import { isFields, isPlainOp, isRevision, isSeq, type Fields } from './field-checks.js';
 import type { ChangeMessage, PresenceMessage } from './wire.js';
 
 /*
@@ -12,21 +13,8 @@ import type { ChangeMessage, PresenceMessage } from './wire.js';
  * refusal, with its message, still comes from zod. Pure code, never throws.
  */
 
-/** A parsed JSON object (not an array, not null). */
-type Fields = Readonly<Record<string, unknown>>;
-
-function isFields(value: unknown): value is Fields {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Exactly `count` own keys: with the named fields checked, no other key can be there (the schemas are strict). */
 const hasKeyCount = (value: Fields, count: number): boolean => Object.keys(value).length === count;
-
-/** zod's `z.number()`: JSON.parse gives Infinity for 1e400, which zod refuses. */
-const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-/** zod's `.int().nonnegative()` (`.int()` is a safe integer); -0 passes both. */
-const isRevision = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
 
 const DASH = 0x2d;
 const isDashAt = (i: number): boolean => i === 8 || i === 13 || i === 18 || i === 23;
@@ -53,12 +41,10 @@ function isLowerCaseRfcUuid(s: string): boolean {
   return version >= 0x31 && version <= 0x38 && (variant === 0x38 || variant === 0x39 || variant === 0x61 || variant === 0x62);
 }
 
-/** An insert without attributes or a delete, with no other key, as a fresh object in the schema's key order. */
+/** A plain op (isPlainOp) as a fresh object in the schema's key order. */
 function plainOp(value: unknown): InsertOp | DeleteOp | undefined {
-  if (!isFields(value) || !hasKeyCount(value, 3) || !isNumber(value.pos)) return undefined;
-  if (value.type === 'insert') return typeof value.text === 'string' ? { type: 'insert', pos: value.pos, text: value.text } : undefined;
-  if (value.type === 'delete') return isNumber(value.len) ? { type: 'delete', pos: value.pos, len: value.len } : undefined;
-  return undefined;
+  if (!isPlainOp(value)) return undefined;
+  return value.type === 'insert' ? { type: 'insert', pos: value.pos, text: value.text } : { type: 'delete', pos: value.pos, len: value.len };
 }
 
 /** The ops when every one is plain, in a packed array as zod builds it; undefined at the first that is not. */

@@ -1,5 +1,6 @@
 import { ErrorCode } from './codes.js';
 import { quickDecode } from './decode-fast.js';
+import { isFields } from './field-checks.js';
 import { clientMessageSchemas, type ClientMessage, type ClientMessageType } from './messages.js';
 
 export type DecodeResult =
@@ -13,10 +14,6 @@ function isMessageType(t: string): t is ClientMessageType {
   return Object.hasOwn(clientMessageSchemas, t);
 }
 
-function isJsonObject(value: unknown): value is Readonly<Record<string, unknown>> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function openEnvelope(text: string): Envelope {
   let value: unknown;
   try {
@@ -24,7 +21,7 @@ function openEnvelope(text: string): Envelope {
   } catch {
     return { ok: false, code: ErrorCode.badMessage, message: 'frame is not valid JSON' };
   }
-  if (!isJsonObject(value)) return { ok: false, code: ErrorCode.badMessage, message: 'a message must be a JSON object' };
+  if (!isFields(value)) return { ok: false, code: ErrorCode.badMessage, message: 'a message must be a JSON object' };
   const type = value.type;
   if (typeof type !== 'string') return { ok: false, code: ErrorCode.badMessage, message: 'a message needs a string "type"' };
   if (!isMessageType(type)) return { ok: false, code: ErrorCode.unknownType, message: `unknown message type "${type.slice(0, 40)}"`, ref: type.slice(0, 40) };
