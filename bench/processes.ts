@@ -28,6 +28,19 @@ export interface BenchRelay {
  * names another build (e.g. of the main branch, to compare before and after in one run).
  */
 export async function startBenchRelay(env: Record<string, string>, main = resolve(import.meta.dirname, '../src/main.js'), nodeArgs: readonly string[] = []): Promise<BenchRelay> {
+  // A port found free can be bound by another process before the relay binds it; the relay
+  // then exits at once ("cannot listen on", on stderr), and is started again on other ports.
+  for (let attempt = 1; ; attempt++) {
+    const relay = await launchBenchRelay(env, main, nodeArgs);
+    if (relay !== undefined) return relay;
+    if (attempt >= START_ATTEMPTS) throw new Error('relay did not become ready');
+  }
+}
+
+const START_ATTEMPTS = 3;
+
+/** The relay, once ready; undefined when it exited before (a port taken meanwhile, say). */
+async function launchBenchRelay(env: Record<string, string>, main: string, nodeArgs: readonly string[]): Promise<BenchRelay | undefined> {
   const port = await freePort();
   const metricsPort = await freePort();
   const child = spawn(process.execPath, [...(process.env.BENCH_RELAY_NODE_ARGS ?? '').split(' ').filter(Boolean), ...nodeArgs, main], {
@@ -45,7 +58,8 @@ export async function startBenchRelay(env: Record<string, string>, main = resolv
     } catch {
       // not listening yet
     }
-    if (i > 300 || child.exitCode !== null) throw new Error('relay did not become ready');
+    if (child.exitCode !== null) return undefined;
+    if (i > 300) throw new Error('relay did not become ready');
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
