@@ -46,6 +46,14 @@
  * and allocates a fifth less per edit. Interleaving a branch's children and lengths in one
  * array would save one of its two copies (75 -> 60 ns per branch, hot, in isolation): not done.
  *
+ * Why still persistent after the same target was chased with an in-place tree: one mutable
+ * tree per document behind the same immutable Doc values (older versions holding undo records
+ * and re-rooting on read, a snapshot being packed pinning its tree) was built and passed every
+ * OT test, and made those edits 1.35-1.5x faster; the ratio stayed over 2x (insert 2.5-3.6x,
+ * delete 2.1-2.9x), because finding and reading the piece alone costs about a whole edit on
+ * the small document (bench:ot's "floor" line). An edit of about a microsecond did not pay for
+ * a mutable core under the engine and every editor. README, bench:ot, has the figures.
+ *
  * A piece is a stretch of text with one attribute map. Pieces are at most MAX_PIECE long, so
  * editing inside one copies little text and V8 never flattens a huge string on each keystroke.
  * Neighbouring pieces may carry equal attributes (a long run is several pieces); the
