@@ -95,9 +95,7 @@ class Sequencer {
     }
     if (frame.type !== 'change' || !frame.clock || !frame.ops) return;
     let ops = frame.ops;
-    let first = this.log.length;
-    while (first > 0 && (this.log[first - 1]?.rev ?? -1) >= frame.clock.rev) first--;
-    for (const entry of this.log.slice(first)) ops = transform(ops, entry.ops, 'right');
+    for (const entry of this.log) if (entry.rev >= frame.clock.rev) ops = transform(ops, entry.ops, 'right');
     const rev = this.head;
     if (ops.length > 0) {
       this.log.push({ rev, ops });

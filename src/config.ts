@@ -205,8 +205,6 @@ const ENVIRONMENT = z.object({
     description: 'Redis Cluster seed nodes (comma-separated host:port) instead of REDIS_URL; the rest of the cluster is discovered from them.' }),
   REDIS_PASSWORD: variable(z.string().min(1).optional(), { group: 'relay', default: undefined, secret: true,
     description: 'Password of the Redis servers reached through REDIS_SENTINELS or REDIS_CLUSTER_NODES (with REDIS_URL, put it in the URL).' }),
-  BUS_BATCH_CHANGES: variable(flag, { group: 'relay', default: '0',
-    description: 'An owner publishes the changes of one commit batch as one Redis message instead of one each (less work for Redis and every replica on a busy document). Turn it on only once every replica runs a version that reads batches (docs/operations.md, "Rolling out batched changes").' }),
   JWT_ISSUER: variable(z.string().trim().min(1).optional(), { group: 'relay', default: undefined,
     description: 'Required `iss` of tokens, when set.' }),
   JWT_AUDIENCE: variable(csv.optional(), { group: 'relay', default: undefined,
@@ -322,7 +320,6 @@ export interface Config {
   readonly snapshotIntervalOps: number;
   readonly documentIdleSecs: number;
   readonly documentLeaseMs: number;
-  readonly busBatchChanges: boolean;
   readonly maxMessageBytes: number;
   readonly maxBackpressureBytes: number;
   readonly shutdownDrainSecs: number;
@@ -417,7 +414,6 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     snapshotIntervalOps: values.SNAPSHOT_INTERVAL_OPS,
     documentIdleSecs: values.DOCUMENT_IDLE_SECS,
     documentLeaseMs: values.DOCUMENT_LEASE_MS,
-    busBatchChanges: values.BUS_BATCH_CHANGES,
     maxMessageBytes: values.MAX_MESSAGE_BYTES,
     maxBackpressureBytes: values.MAX_BACKPRESSURE_BYTES,
     shutdownDrainSecs: values.SHUTDOWN_DRAIN_SECS,

@@ -409,7 +409,6 @@ function createBus(config: Config, replicaId: string, log: Logger, metrics: Metr
     onRemoteChange: (change) => metrics.fanoutLatency.observe(Math.max(0, Date.now() - change.committedAt) / 1000),
     sharded: target.kind === 'cluster',
     leaseTtlMs: config.documentLeaseMs,
-    batchChanges: config.busBatchChanges,
   });
 }
 

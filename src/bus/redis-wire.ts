@@ -83,25 +83,19 @@ const presenceState = z.object({
   data: presenceData.optional(),
 });
 
-/** A committed change's fields, as a `change` envelope carries them and as each entry of `changes` does. */
-const committedFields = {
-  rev: z.number().int().nonnegative(),
-  ops: z.array(opSchema),
-  actor: z.string(),
-  seq: z.number().int().positive(),
-  user: z.string(),
-  at: z.number(),
-};
-
-/**
- * `from` is the sender replica: a replica receives its own publications and ignores them.
- * `changes` carries one commit batch, in revision order (BUS_BATCH_CHANGES): one message
- * instead of one per change. Every reader takes both forms; which one an owner writes is
- * configured, so that no replica that cannot read batches is ever sent one (docs/operations.md).
- */
+/** `from` is the sender replica: a replica receives its own publications and ignores them. */
 const envelope = z.discriminatedUnion('kind', [
-  z.object({ v: z.literal(1), from: z.string(), kind: z.literal('change'), ...committedFields }),
-  z.object({ v: z.literal(1), from: z.string(), kind: z.literal('changes'), changes: z.array(z.object(committedFields)).min(1) }),
+  z.object({
+    v: z.literal(1),
+    from: z.string(),
+    kind: z.literal('change'),
+    rev: z.number().int().nonnegative(),
+    ops: z.array(opSchema),
+    actor: z.string(),
+    seq: z.number().int().positive(),
+    user: z.string(),
+    at: z.number(),
+  }),
   z.object({ v: z.literal(1), from: z.string(), kind: z.literal('presence'), rev: z.number().int().nonnegative(), state: presenceState }),
   z.object({ v: z.literal(1), from: z.string(), kind: z.literal('left'), session: z.string() }),
 ]);
@@ -210,16 +204,6 @@ export function encodeChange(from: string, change: CommittedChange): string {
   });
 }
 
-/** One commit batch (at least one change, in revision order) as one message. */
-export function encodeChanges(from: string, changes: readonly CommittedChange[]): string {
-  return JSON.stringify({
-    v: 1,
-    from,
-    kind: 'changes',
-    changes: changes.map((change) => ({ rev: change.rev, ops: change.ops, actor: change.actor, seq: change.seq, user: change.userId, at: change.committedAt })),
-  });
-}
-
 export function encodePresence(update: RemotePresence): string {
   return JSON.stringify({ v: 1, from: update.replica, kind: 'presence', rev: update.rev, state: update.state } satisfies Envelope);
 }
@@ -250,40 +234,17 @@ export function decodeEnvelope(text: string): Envelope | undefined {
   }
 }
 
-/** A change, or a batch of changes, of plain ops checked by hand; undefined: ask the schema. */
+/** A change of plain ops checked by hand; undefined: ask the schema. */
 function plainChange(value: unknown): Envelope | undefined {
-  if (!isFields(value) || value.v !== 1 || typeof value.from !== 'string') return undefined;
-  if (value.kind === 'change') {
-    const fields = plainCommitted(value);
-    return fields && { v: 1, from: value.from, kind: 'change', ...fields };
-  }
-  if (value.kind !== 'changes' || !Array.isArray(value.changes) || value.changes.length === 0) return undefined;
-  const changes: CommittedFields[] = [];
-  for (const entry of value.changes) {
-    const fields = isFields(entry) ? plainCommitted(entry) : undefined;
-    if (!fields) return undefined;
-    changes.push(fields);
-  }
-  return { v: 1, from: value.from, kind: 'changes', changes };
-}
-
-type CommittedFields = Extract<Envelope, { kind: 'changes' }>['changes'][number];
-
-function plainCommitted(value: Readonly<Record<string, unknown>>): CommittedFields | undefined {
+  if (!isFields(value) || value.v !== 1 || value.kind !== 'change' || typeof value.from !== 'string') return undefined;
   const ops = plainOps(value.ops);
   const { rev, actor, seq, user, at } = value;
   if (!ops || !isRevision(rev) || typeof actor !== 'string' || !isSeq(seq) || typeof user !== 'string' || typeof at !== 'number' || !Number.isFinite(at)) return undefined;
-  return { rev, ops, actor, seq, user, at };
+  return { v: 1, from: value.from, kind: 'change', rev, ops, actor, seq, user, at };
 }
 
 export function changeOf(e: Extract<Envelope, { kind: 'change' }>): CommittedChange {
   return { rev: e.rev, ops: e.ops, actor: e.actor, seq: e.seq, userId: e.user, committedAt: e.at };
-}
-
-/** The committed changes a `change` or `changes` envelope carries, in revision order. */
-export function changesOf(e: Extract<Envelope, { kind: 'change' | 'changes' }>): CommittedChange[] {
-  if (e.kind === 'change') return [changeOf(e)];
-  return e.changes.map((c) => ({ rev: c.rev, ops: c.ops, actor: c.actor, seq: c.seq, userId: c.user, committedAt: c.at }));
 }
 
 export function encodePresenceEntry(update: RemotePresence): string {

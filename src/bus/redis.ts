@@ -8,13 +8,12 @@ import { RedisPresenceStore } from './redis-presence.js';
 import { TurnWrites } from './redis-turn-writes.js';
 import {
   REPLICAS_KEY,
-  changesOf,
+  changeOf,
   channelOf,
   decodeEnvelope,
   decodeInbox,
   docOfChannel,
   encodeChange,
-  encodeChanges,
   encodeInbox,
   encodeLeft,
   encodePresence,
@@ -47,11 +46,6 @@ export interface RedisBusOptions {
   readonly sharded?: boolean;
   /** Lifetime of a document owner's lease. */
   readonly leaseTtlMs: number;
-  /**
-   * Publish the changes committed together (one commit batch, applied in one go) as one
-   * message (BUS_BATCH_CHANGES). Every replica reads both forms whatever this says.
-   */
-  readonly batchChanges?: boolean;
 }
 
 /** How often Redis's image of this replica's presence is compared with its tables (redis-presence.ts: sync). */
@@ -80,8 +74,6 @@ export class RedisBus implements Bus {
   private presenceSyncRunning = false;
   private closed = false;
   private readonly turnWrites: TurnWrites;
-  /** With batchChanges: changes committed in the current turn, by document, published at its end. */
-  private readonly batches = new Map<string, CommittedChange[]>();
 
   readonly leases: Leases;
 
@@ -153,26 +145,7 @@ export class RedisBus implements Bus {
   }
 
   publishChange(docId: string, change: CommittedChange): void {
-    if (!this.options.batchChanges) {
-      this.publish(docId, encodeChange(this.options.replicaId, change));
-      return;
-    }
-    // A commit batch is applied in one synchronous loop: a microtask runs right after it, so
-    // its changes leave together, in this turn's write (nothing waits longer than before).
-    const batch = this.batches.get(docId);
-    if (batch) {
-      batch.push(change);
-      return;
-    }
-    this.batches.set(docId, [change]);
-    queueMicrotask(() => {
-      const changes = this.batches.get(docId) ?? [];
-      this.batches.delete(docId);
-      const [only, ...more] = changes;
-      if (!only) return;
-      // One change goes in the single form: the same bytes as without batching.
-      this.publish(docId, more.length === 0 ? encodeChange(this.options.replicaId, only) : encodeChanges(this.options.replicaId, changes));
-    });
+    this.publish(docId, encodeChange(this.options.replicaId, change));
   }
 
   /** Not kept here: after an outage, recover() rewrites what the presence tables hold (handlers.ownPresence). */
@@ -226,13 +199,12 @@ export class RedisBus implements Bus {
     if (!docId || !envelope || !handlers) return;
     if (envelope.from === this.options.replicaId) return;
     switch (envelope.kind) {
-      case 'change':
-      case 'changes':
-        for (const change of changesOf(envelope)) {
-          this.options.onRemoteChange?.(change);
-          handlers.change(docId, change);
-        }
+      case 'change': {
+        const change = changeOf(envelope);
+        this.options.onRemoteChange?.(change);
+        handlers.change(docId, change);
         return;
+      }
       case 'presence':
         handlers.presence({ docId, rev: envelope.rev, replica: envelope.from, state: envelope.state });
         return;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { changesOf, decodeEnvelope, decodeInbox, encodeChange, encodeChanges, encodeInbox, encodeLeft, encodePresence, publishedBy } from '../../src/bus/redis-wire.js';
+import { decodeEnvelope, decodeInbox, encodeChange, encodeInbox, encodeLeft, encodePresence, publishedBy } from '../../src/bus/redis-wire.js';
 
 const change = { rev: 3, ops: [{ type: 'insert' as const, pos: 0, text: 'a' }], actor: 'actor-1', seq: 1, userId: 'u', committedAt: 1 };
 const presence = {
@@ -77,33 +77,5 @@ describe('the messages of every keystroke are decoded by hand, accepting what th
     expect(decodeEnvelope(json(base).replace('"text":"a"', '"text":"a","attrs":{"__proto__":1}'))).toBeUndefined();
     expect(decodeEnvelope('[1]')).toBeUndefined();
     expect(decodeInbox('null')).toBeUndefined();
-  });
-});
-
-describe('one commit batch as one message (BUS_BATCH_CHANGES)', () => {
-  const second = { rev: 4, ops: [{ type: 'delete' as const, pos: 0, len: 1 }], actor: 'actor-2', seq: 7, userId: 'v', committedAt: 2 };
-  const rich = { rev: 5, ops: [{ type: 'insert' as const, pos: 0, text: 'b', attrs: { bold: true } }], actor: 'actor-1', seq: 2, userId: 'u', committedAt: 3 };
-  const json = (value: unknown) => JSON.stringify(value);
-
-  it('decodes a batch to its changes in order, by hand or by the schema, and the single form as before', () => {
-    const plain = decodeEnvelope(encodeChanges('replica-a', [change, second]));
-    expect(plain?.kind === 'changes' && changesOf(plain)).toEqual([change, second]);
-    // An attribute sends the whole batch to the schema, which yields the same values.
-    const mixed = decodeEnvelope(encodeChanges('replica-a', [change, rich]));
-    expect(mixed?.kind === 'changes' && changesOf(mixed)).toEqual([change, rich]);
-    const single = decodeEnvelope(encodeChange('replica-a', change));
-    expect(single?.kind === 'change' && changesOf(single)).toEqual([change]);
-  });
-
-  it('is recognised as our own publication, and refused when any entry is malformed', () => {
-    const text = encodeChanges('replica-a', [change, second]);
-    expect(publishedBy('replica-a', text)).toBe(true);
-    expect(publishedBy('replica-b', text)).toBe(false);
-    const entry = { rev: 3, ops: [{ type: 'insert', pos: 0, text: 'a' }], actor: 'actor-1', seq: 1, user: 'u', at: 5 };
-    const batch = (changes: unknown) => json({ v: 1, from: 'replica-a', kind: 'changes', changes });
-    expect(decodeEnvelope(batch([entry]))).toEqual({ v: 1, from: 'replica-a', kind: 'changes', changes: [entry] });
-    for (const bad of [[], [entry, { ...entry, seq: 0 }], [entry, null], [{ ...entry, ops: [{ type: 'move', pos: 0 }] }], [{ ...entry, at: 'now' }], 'changes', undefined]) {
-      expect(decodeEnvelope(batch(bad))).toBeUndefined();
-    }
   });
 });
