@@ -651,8 +651,12 @@ export class DocumentSession extends Emitter<DocumentEvents> {
     return s;
   }
 
+  /**
+   * Every remote change moves the others' selections, so each one emits the list; with 50
+   * users that is 49 entries per change, built only for a listener (a headless client has none).
+   */
   private emitPresence(): void {
-    this.emit('presence', this.presence);
+    if (this.listens('presence')) this.emit('presence', this.presence);
   }
 }
 

@@ -16,8 +16,20 @@ export class Emitter<Events extends { [K in keyof Events]: (...args: never[]) =>
     this.listeners.get(event)?.delete(listener);
   }
 
+  /**
+   * Whether anyone listens: an event whose argument costs work to build (a list of every other
+   * user, on each remote change) is built only then.
+   */
+  protected listens<K extends keyof Events>(event: K): boolean {
+    const set = this.listeners.get(event);
+    return set !== undefined && set.size > 0;
+  }
+
   protected emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): void {
-    for (const listener of [...(this.listeners.get(event) ?? [])]) {
+    const set = this.listeners.get(event);
+    if (!set || set.size === 0) return;
+    // A copy: a listener may add or remove listeners while they are called.
+    for (const listener of [...set]) {
       (listener as (...a: Parameters<Events[K]>) => void)(...args);
     }
   }

@@ -27,6 +27,11 @@ interface Stored {
  */
 export class RemotePresenceTable {
   private readonly bySession = new Map<string, Stored>();
+  /**
+   * How many stored entries have a selection: a committed change moves only those, and in a
+   * document where many users type without sharing their cursors there are none to walk.
+   */
+  private withSelection = 0;
 
   get size(): number {
     return this.bySession.size;
@@ -34,7 +39,10 @@ export class RemotePresenceTable {
 
   /** `selection` must be at the client's current server revision. */
   set(state: PresenceState): void {
+    // Replacing keeps the entry's place in the Map (the list's order): count, don't delete.
+    if (this.bySession.get(state.session)?.selection) this.withSelection--;
     this.bySession.set(state.session, { user: state.user, selection: state.selection, typing: state.typing, data: state.data });
+    if (state.selection) this.withSelection++;
   }
 
   /** In the relay's coordinates at the current server revision; null when unknown. */
@@ -43,26 +51,28 @@ export class RemotePresenceTable {
   }
 
   remove(session: string): boolean {
+    if (this.bySession.get(session)?.selection) this.withSelection--;
     return this.bySession.delete(session);
   }
 
   clear(): void {
     this.bySession.clear();
+    this.withSelection = 0;
   }
 
   /** A change the relay committed: every stored selection moves with it. */
   transform(committed: Change): void {
+    if (this.withSelection === 0) return;
     for (const p of this.bySession.values()) if (p.selection) p.selection = transformSelection(p.selection, committed);
   }
 
   list(toLocal: (selection: Selection) => Selection): RemotePresence[] {
-    return [...this.bySession].map(([session, p]) => ({
-      session,
-      user: p.user,
-      typing: p.typing,
-      selection: p.selection ? toLocal(p.selection) : null,
-      ...(p.data !== undefined ? { data: p.data } : {}),
-    }));
+    const out: RemotePresence[] = [];
+    for (const [session, p] of this.bySession) {
+      const selection = p.selection ? toLocal(p.selection) : null;
+      out.push(p.data !== undefined ? { session, user: p.user, typing: p.typing, selection, data: p.data } : { session, user: p.user, typing: p.typing, selection });
+    }
+    return out;
   }
 }
 
