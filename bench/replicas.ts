@@ -24,7 +24,13 @@
  *                      relays: it is marked as not to be trusted.
  *   BENCH_REPEATS      how many times each step runs (3): the table gives the median of the
  *                      repeats' figures and the range of their p99, and the several/one replica
- *                      p99 ratio is taken per repeat (its two steps ran back to back)
+ *                      p99 ratio is taken per repeat (its two steps ran back to back, the
+ *                      order of the targets swapped every repeat)
+ *   BENCH_WARMUP_STEPS steps each target runs at its scenario's first rate before anything is
+ *                      measured, not counted (1): the relays start cold (JIT, connections,
+ *                      PostgreSQL's caches), and the target that ran first was always the
+ *                      several-replica one, which its first repeat then penalised (a p99 of
+ *                      97 ms against 28-55 ms in the next two, one replica 27-35 ms)
  *   BENCH_RELAYS       name=path/to/dist/src/main.js,… several builds in one run
  *                      (e.g. before=/tmp/main/dist/src/main.js,after=dist/src/main.js)
  *   BENCH_RELAY_ENV    extra env for the relays (k=v,k=v)
@@ -59,6 +65,7 @@ interface Options {
   readonly seconds: number;
   readonly drainSecs: number;
   readonly repeats: number;
+  readonly warmupSteps: number;
   readonly generators: number;
   readonly relays: { name: string; main: string }[];
   readonly relayEnv: Record<string, string>;
@@ -81,6 +88,7 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
     seconds: Number(env.BENCH_SECONDS ?? 6),
     drainSecs: Number(env.BENCH_DRAIN_SECS ?? 30),
     repeats: Math.max(1, Number(env.BENCH_REPEATS ?? 3)),
+    warmupSteps: Math.max(0, Number(env.BENCH_WARMUP_STEPS ?? 1)),
     generators: Math.max(1, Number(env.BENCH_GENERATORS ?? 1)),
     relays,
     relayEnv: Object.fromEntries(
@@ -167,6 +175,21 @@ function generatorSetups(target: Target, docs: readonly string[], rate: number, 
     opsPerSecPerClient: rate / total,
     drainTimeoutMs: options.drainSecs * 1000,
   }));
+}
+
+/** BENCH_WARMUP_STEPS steps of every target, not counted (see the header). */
+async function warmUp(targets: readonly Target[], rate: number | undefined, options: Options, admin: postgres.Sql): Promise<void> {
+  if (rate === undefined) return;
+  for (let i = 0; i < options.warmupSteps; i++) {
+    for (const target of targets) {
+      const row = await runStep(target, rate, -1, options, admin).catch(() => undefined);
+      const diverged = row !== undefined && row.diverged.length > 0;
+      // Not counted, but still checked: every keystroke must reach every client here too.
+      if (diverged) process.exitCode = 1;
+      const outcome = row === undefined ? 'no result' : diverged ? `DIVERGED (${row.diverged.join('; ')})` : `converged, fan-out p99 ${percentile(row.fanout, 99).toFixed(1)} ms`;
+      console.log(`warm-up step (not counted) on ${target.label} at ${rate} ops/s: ${outcome}`);
+    }
+  }
 }
 
 async function runStep(target: Target, rate: number, repeat: number, options: Options, admin: postgres.Sql): Promise<Row> {
@@ -285,10 +308,12 @@ async function main(): Promise<void> {
           running.push(target);
         }
       }
-      // Rate-major, targets interleaved: a burst of noise from elsewhere hits all of them alike.
+      await warmUp(targets, scenario.rates[0], options, admin);
+      // Rate-major, targets interleaved and their order swapped every repeat: a burst of noise
+      // from elsewhere hits all of them alike, and none of them always runs first.
       for (const rate of scenario.rates) {
         for (let repeat = 0; repeat < options.repeats; repeat++) {
-          for (const target of targets) {
+          for (const target of repeat % 2 === 0 ? targets : [...targets].reverse()) {
             await step(target, rate, repeat);
           }
         }
