@@ -221,17 +221,31 @@ function timeReads(doc: Doc, next: () => number, batches = 40): number {
 function readFloor(): void {
   const small = makeRuns(1_000, 1, rng(31));
   const big = makeRuns(1_000_000, 100_000, rng(32));
-  const times = { read: [] as number[], insert: [] as number[], ceilingBig: [] as number[], ceilingSmall: [] as number[] };
+  const readUs: number[] = [];
+  const insertUs: number[] = [];
+  const ceilingBigUs: number[] = [];
+  const ceilingSmallUs: number[] = [];
   for (let round = 0; round < TARGET_ROUNDS; round++) {
     const steps = [
-      (): number => times.read.push(timeReads(Doc.fromRuns(big), rng(300 + round))),
-      (): number => times.insert.push(timeTree(Doc.fromRuns(small), 'insert', rng(100 + round))),
-      (): number => times.ceilingBig.push(timeCeilingInserts(ceilingTree(big), rng(200 + round))),
-      (): number => times.ceilingSmall.push(timeCeilingInserts(ceilingTree(small), rng(100 + round))),
+      (): void => {
+        readUs.push(timeReads(Doc.fromRuns(big), rng(300 + round)));
+      },
+      (): void => {
+        insertUs.push(timeTree(Doc.fromRuns(small), 'insert', rng(100 + round)));
+      },
+      (): void => {
+        ceilingBigUs.push(timeCeilingInserts(ceilingTree(big), rng(200 + round)));
+      },
+      (): void => {
+        ceilingSmallUs.push(timeCeilingInserts(ceilingTree(small), rng(100 + round)));
+      },
     ];
     for (const step of round % 2 === 0 ? steps : steps.reverse()) step();
   }
-  const [read, insert, ceilingBig, ceilingSmall] = [times.read, times.insert, times.ceilingBig, times.ceilingSmall].map(median) as [number, number, number, number];
+  const read = median(readUs);
+  const insert = median(insertUs);
+  const ceilingBig = median(ceilingBigUs);
+  const ceilingSmall = median(ceilingSmallUs);
   console.log(`  floor : reading one character at a random position of the 1,000,000-char document, no edit: ${fmtUs(read)}, ${(read / insert).toFixed(2)}× a whole insert on the 1k document (${fmtUs(insert)})`);
   console.log(`  ceiling: the same layout edited in place (no persistence, attributes or undo; bench/ot-floor.ts): insert ${fmtUs(ceilingBig)}, ${(ceilingBig / ceilingSmall).toFixed(2)}× its 1k figure of ${fmtUs(ceilingSmall)}`);
 }

@@ -12,9 +12,8 @@
  *   BENCH_SECONDS  measured per round (10)
  *   BENCH_REPEATS  rounds per build (3)
  */
-import { fork } from 'node:child_process';
-import { resolve } from 'node:path';
-import { describeEnvironment, median } from './environment.js';
+import { describeEnvironment } from './environment.js';
+import { askChild, hasNumbers, medianRange, readBuilds } from './builds.js';
 import { startRedisServer } from '../harness/redis.js';
 import type { BusHandlers } from '../src/bus/bus.js';
 import type { RedisBus as RedisBusType } from '../src/bus/redis.js';
@@ -90,19 +89,12 @@ function sleep(ms: number): Promise<void> {
 }
 
 function child(root: string, redisUrl: string, role: Role, rate: number, seconds: number): Promise<RoleResult> {
-  const proc = fork(import.meta.filename, ['--role', root, redisUrl, role, String(rate), String(seconds)]);
-  return new Promise((done, fail) => {
-    // The child sends exactly one RoleResult (runRole's answer).
-    proc.once('message', (m) => done(m as RoleResult));
-    proc.once('exit', (code) => fail(new Error(`${role} exited with ${code} before answering`)));
-  });
+  const isResult = (m: unknown): m is RoleResult => hasNumbers(m, ['messages', 'cpuUsPerMessage']);
+  return askChild(import.meta.filename, ['--role', root, redisUrl, role, String(rate), String(seconds)], isResult, role);
 }
 
 async function main(): Promise<void> {
-  const builds = (process.env.BENCH_BUILDS ?? `this=${resolve(import.meta.dirname, '../..')}`).split(',').map((entry) => {
-    const [name = '', root = ''] = entry.split('=');
-    return { name, root: resolve(root) };
-  });
+  const builds = readBuilds(process.env.BENCH_BUILDS);
   const rate = Number(process.env.BENCH_RATE ?? 500);
   const seconds = Number(process.env.BENCH_SECONDS ?? 10);
   const repeats = Number(process.env.BENCH_REPEATS ?? 3);
@@ -125,8 +117,7 @@ async function main(): Promise<void> {
     await redis.stop();
   }
   console.log('\n| build | sender µs CPU per message, median (range) | receiver µs CPU per message, median (range) |\n|---|---|---|');
-  const range = (v: number[]) => `${median(v).toFixed(1)} (${Math.min(...v).toFixed(1)}-${Math.max(...v).toFixed(1)})`;
-  for (const [name, r] of results) console.log(`| ${name} | ${range(r.send)} | ${range(r.receive)} |`);
+  for (const [name, r] of results) console.log(`| ${name} | ${medianRange(r.send, 1)} | ${medianRange(r.receive, 1)} |`);
 }
 
 if (process.argv[2] === '--role') {

@@ -18,10 +18,11 @@
  *   BENCH_TYPISTS     clients typing per round (10)
  *   BENCH_REPEATS     processes per build (5)
  */
-import { fork } from 'node:child_process';
-import { resolve } from 'node:path';
-import { describeEnvironment, median } from './environment.js';
+import { describeEnvironment } from './environment.js';
+import { askChild, hasNumbers, medianRange, readBuilds } from './builds.js';
 import { transform, type Change } from '../src/ot/index.js';
+import { decodeClientMessage } from '../src/protocol/decode.js';
+import type { ClientMessage } from '../src/protocol/messages.js';
 import type { RelayClient as RelayClientType, WebSocketLike } from '../src/client/index.js';
 
 const DOC = '5f0c3a1e-7d1b-4b8e-9a51-3a2f1c0d9e77';
@@ -57,12 +58,6 @@ class MemorySocket implements WebSocketLike {
   }
 }
 
-interface ClientFrame {
-  readonly type: string;
-  readonly clock?: { readonly actor: string; readonly seq: number; readonly rev: number };
-  readonly ops?: Change;
-}
-
 /** The relay's ordering, in memory: transform past what committed since the client's revision. */
 class Sequencer {
   private readonly log: { rev: number; ops: Change }[] = [];
@@ -81,11 +76,15 @@ class Sequencer {
   process(): void {
     while (this.inbox.length > 0) {
       const next = this.inbox.shift();
-      if (next) this.handle(next.from, JSON.parse(next.text) as ClientFrame);
+      if (!next) continue;
+      // The relay's own decoder: the SDK's frames must pass it here too.
+      const decoded = decodeClientMessage(next.text);
+      if (!decoded.ok) throw new Error(`the SDK sent a frame the relay refuses: ${decoded.message}`);
+      this.handle(next.from, decoded.message);
     }
   }
 
-  private handle(from: MemorySocket, frame: ClientFrame): void {
+  private handle(from: MemorySocket, frame: ClientMessage): void {
     if (frame.type === 'join') {
       const presence = this.sockets.filter((s) => s !== from && s.readyState === 1).map((s) => ({ session: `s${s.index}`, user: user(s.index), selection: null, typing: false }));
       this.deliver(from, JSON.stringify({ type: 'joined', doc: DOC, rev: this.head, role: 'editor', presence, content: [] }));
@@ -93,7 +92,7 @@ class Sequencer {
       for (const s of this.sockets) if (s !== from && s.readyState === 1) this.deliver(s, joinedText);
       return;
     }
-    if (frame.type !== 'change' || !frame.clock || !frame.ops) return;
+    if (frame.type !== 'change') return;
     let ops = frame.ops;
     for (const entry of this.log) if (entry.rev >= frame.clock.rev) ops = transform(ops, entry.ops, 'right');
     const rev = this.head;
@@ -166,19 +165,13 @@ async function runBuild(root: string, clients: number, keystrokes: number, typis
 }
 
 function runChild(root: string, clients: number, keystrokes: number, typists: number): Promise<RoundResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = fork(import.meta.filename, ['--child', root, String(clients), String(keystrokes), String(typists)]);
-    child.once('message', (m) => resolvePromise(m as RoundResult));
-    child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`child for ${root} exited with ${code}`))));
-  });
+  const isResult = (m: unknown): m is RoundResult => hasNumbers(m, ['receipts', 'receiptUs', 'cpuUsPerKeystroke', 'wallUsPerKeystroke']);
+  return askChild(import.meta.filename, ['--child', root, String(clients), String(keystrokes), String(typists)], isResult, `the child for ${root}`);
 }
 
 async function main(): Promise<void> {
   const env = process.env;
-  const builds = (env.BENCH_BUILDS ?? `this=${resolve(import.meta.dirname, '../..')}`).split(',').map((entry) => {
-    const [name = 'build', root = '.'] = entry.split('=');
-    return { name, root: resolve(root) };
-  });
+  const builds = readBuilds(env.BENCH_BUILDS);
   const clients = Number(env.BENCH_CLIENTS ?? 50);
   const keystrokes = Number(env.BENCH_KEYSTROKES ?? 6000);
   const typists = Number(env.BENCH_TYPISTS ?? 10);
@@ -195,9 +188,8 @@ async function main(): Promise<void> {
   }
   console.log('\n| build | µs per receipt of a change, median (range) | µs CPU per keystroke, all clients and the sequencer, median (range) |');
   console.log('|---|---|---|');
-  const range = (values: number[], digits: number) => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)})`;
   for (const [name, list] of results) {
-    console.log(`| ${name} | ${range(list.map((x) => x.receiptUs), 2)} | ${range(list.map((x) => x.cpuUsPerKeystroke), 0)} |`);
+    console.log(`| ${name} | ${medianRange(list.map((x) => x.receiptUs), 2)} | ${medianRange(list.map((x) => x.cpuUsPerKeystroke), 0)} |`);
   }
 }
 

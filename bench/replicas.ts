@@ -182,11 +182,11 @@ async function warmUp(targets: readonly Target[], rate: number | undefined, opti
   if (rate === undefined) return;
   for (let i = 0; i < options.warmupSteps; i++) {
     for (const target of targets) {
-      const row = await runStep(target, rate, -1, options, admin).catch(() => undefined);
-      const diverged = row !== undefined && row.diverged.length > 0;
+      const row = await runStep(target, rate, -1, options, admin).catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
+      const diverged = typeof row !== 'string' && row.diverged.length > 0;
       // Not counted, but still checked: every keystroke must reach every client here too.
       if (diverged) process.exitCode = 1;
-      const outcome = row === undefined ? 'no result' : diverged ? `DIVERGED (${row.diverged.join('; ')})` : `converged, fan-out p99 ${percentile(row.fanout, 99).toFixed(1)} ms`;
+      const outcome = typeof row === 'string' ? `no result: ${row}` : diverged ? `DIVERGED (${row.diverged.join('; ')})` : `converged, fan-out p99 ${percentile(row.fanout, 99).toFixed(1)} ms`;
       console.log(`warm-up step (not counted) on ${target.label} at ${rate} ops/s: ${outcome}`);
     }
   }
